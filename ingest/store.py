@@ -1,0 +1,178 @@
+"""Chroma as the one store: index generations of chunk and sentence vectors, and a manifest pointer.
+
+Every ingest that changes something writes a *new generation* (`<prefix>_chunks_<gen>` and
+`<prefix>_sents_<gen>`), copying the vectors of unchanged documents from the live generation and embedding only
+what changed; the manifest (`<prefix>_manifest` collection metadata) is switched to it last. Until that switch
+the service keeps reading the old generation, so a crash or SIGKILL mid-ingest leaves the live index served and
+consistent; the next run removes the unfinished collections and starts over. The pointer lives in Chroma, not
+in a local file, so several service replicas reading one Chroma server agree on the generation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import chromadb
+import numpy as np
+from chromadb.config import Settings as ChromaSettings
+
+from ingest.config import Settings
+
+KEEP_GENERATIONS = 2  # the live one and the one before, so a replica mid-switch still finds its collections
+ADD_BATCH = 2000
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot be opened or holds no published index; the message says what to do."""
+
+
+def open_client(settings: Settings):
+    """Embedded PersistentClient under GQA_STORE_DIR, or an HttpClient when GQA_CHROMA_URL is set."""
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        return chromadb.HttpClient(
+            host=url.hostname or "127.0.0.1",
+            port=url.port or 8000,
+            ssl=url.scheme == "https",
+            settings=chroma_settings,
+        )
+    path = Path(settings.store_dir) / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+@dataclass
+class Manifest:
+    generation: str | None
+    previous: str | None
+    published_at: float | None
+    corpus_version: str | None
+
+
+class IndexStore:
+    """Generations, the manifest pointer and the per-document table, over one Chroma client."""
+
+    def __init__(self, settings: Settings, client=None):
+        self.settings = settings
+        self.prefix = settings.collection_prefix
+        self.client = client or open_client(settings)
+
+    # --- names -----------------------------------------------------------------------------------
+    def chunks_name(self, gen: str) -> str:
+        return f"{self.prefix}_chunks_{gen}"
+
+    def sents_name(self, gen: str) -> str:
+        return f"{self.prefix}_sents_{gen}"
+
+    def _manifest_collection(self):
+        return self.client.get_or_create_collection(
+            f"{self.prefix}_manifest", embedding_function=None, metadata={"role": "manifest"}
+        )
+
+    # --- manifest ---------------------------------------------------------------------------------
+    def manifest(self) -> Manifest:
+        meta = self._manifest_collection().metadata or {}
+        return Manifest(
+            meta.get("generation"), meta.get("previous"), meta.get("published_at"), meta.get("corpus_version")
+        )
+
+    def publish(self, gen: str, corpus_version: str) -> None:
+        """Switch the live pointer to `gen` (one metadata write), then drop generations no longer needed."""
+        current = self.manifest().generation
+        self._manifest_collection().modify(
+            metadata={
+                "role": "manifest",
+                "generation": gen,
+                "previous": current or "",
+                "published_at": time.time(),
+                "corpus_version": corpus_version,
+            }
+        )
+        self.collect_garbage()
+
+    def generations(self) -> list[str]:
+        marker = f"{self.prefix}_chunks_"
+        names = [c.name if hasattr(c, "name") else str(c) for c in self.client.list_collections()]
+        return sorted(n[len(marker) :] for n in names if n.startswith(marker))
+
+    def next_generation(self) -> str:
+        existing = self.generations()
+        last = max((int(g[1:]) for g in existing if g[1:].isdigit()), default=0)
+        return f"g{last + 1:06d}"
+
+    def collect_garbage(self) -> None:
+        """Delete generations that are neither live nor the previous one (also unfinished ones from crashes)."""
+        manifest = self.manifest()
+        keep = {g for g in (manifest.generation, manifest.previous) if g}
+        for gen in self.generations():
+            if gen not in keep:
+                for name in (self.chunks_name(gen), self.sents_name(gen)):
+                    try:
+                        self.client.delete_collection(name)
+                    except Exception:  # noqa: BLE001 - already gone is fine
+                        pass
+
+    # --- generation contents ----------------------------------------------------------------------
+    def create_generation(self, gen: str):
+        space = {"hnsw": {"space": "cosine"}}
+        chunks = self.client.create_collection(self.chunks_name(gen), configuration=space, embedding_function=None)
+        sents = self.client.create_collection(self.sents_name(gen), configuration=space, embedding_function=None)
+        return chunks, sents
+
+    def collections(self, gen: str):
+        return (
+            self.client.get_collection(self.chunks_name(gen), embedding_function=None),
+            self.client.get_collection(self.sents_name(gen), embedding_function=None),
+        )
+
+    def doc_table(self, gen: str | None) -> dict[str, dict]:
+        """doc_id → {hash, source_root, path} for a generation, read from its chunk metadata."""
+        if not gen:
+            return {}
+        chunks, _ = self.collections(gen)
+        table: dict[str, dict] = {}
+        for meta in chunks.get(include=["metadatas"])["metadatas"] or []:
+            table.setdefault(
+                meta["doc_id"],
+                {"hash": meta["doc_hash"], "source_root": meta["source_root"], "path": meta.get("path", "")},
+            )
+        return table
+
+    @staticmethod
+    def add(collection, ids: list[str], vectors: np.ndarray, documents: list[str], metadatas: list[dict]) -> None:
+        for start in range(0, len(ids), ADD_BATCH):
+            end = start + ADD_BATCH
+            collection.add(
+                ids=ids[start:end],
+                embeddings=np.asarray(vectors[start:end], dtype=np.float32),
+                documents=documents[start:end],
+                metadatas=metadatas[start:end],
+            )
+
+    def copy_documents(self, src_gen: str, dst, doc_ids: list[str]) -> int:
+        """Copy the stored vectors of unchanged documents into the new generation: no re-embedding."""
+        if not doc_ids:
+            return 0
+        copied = 0
+        for src, target in zip(self.collections(src_gen), dst, strict=True):
+            for start in range(0, len(doc_ids), 200):
+                got = src.get(
+                    where={"doc_id": {"$in": doc_ids[start : start + 200]}},
+                    include=["embeddings", "documents", "metadatas"],
+                )
+                if got["ids"]:
+                    self.add(target, got["ids"], np.asarray(got["embeddings"]), got["documents"], got["metadatas"])
+                    copied += len(got["ids"])
+        return copied
+
+
+def encode_meta(value) -> str | int | float | bool:
+    """Chroma metadata holds scalars only: lists and mappings travel as JSON strings."""
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
