@@ -23,9 +23,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "Unchanged documents are skipped, changed ones re-embedded; the live index switches only when "
         "the new generation is complete. Store: GQA_STORE_DIR (default ./.store) or GQA_CHROMA_URL.",
     )
-    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="folder or file of Markdown documents")
-    parser.add_argument("--dry-run", action="store_true", help="print added/changed/unchanged/removed, write nothing")
-    parser.add_argument("--prune", action="store_true", help="delete documents of these PATHs no longer present")
+    parser.add_argument(
+        "paths", nargs="+", type=Path, metavar="PATH", help="folder or file of Markdown documents"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print added/changed/unchanged/removed, write nothing"
+    )
+    parser.add_argument(
+        "--prune", action="store_true", help="delete documents of these PATHs no longer present"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
 
@@ -51,8 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     err = Console(stderr=True, soft_wrap=True)
     settings = Settings()
     progress = Progress(
-        TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, disable=args.quiet or not err.is_terminal,
+        TextColumn("embedding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=args.quiet or not err.is_terminal,
     )
     task = None
 
@@ -65,13 +75,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with progress:
             result = run(
-                args.paths, settings, prune=args.prune, dry_run=args.dry_run, on_plan=on_plan,
+                args.paths,
+                settings,
+                prune=args.prune,
+                dry_run=args.dry_run,
+                on_plan=on_plan,
                 progress=lambda n: progress.advance(task, n) if task is not None else None,
             )
     except InvalidDocuments as exc:
         for problem in exc.problems:
             err.print(f"error: {problem}", highlight=False)
-        err.print(f"{len(exc.problems)} invalid document(s); nothing was written, the live index is unchanged.")
+        err.print(
+            f"{len(exc.problems)} invalid document(s); nothing was written, the live index is unchanged."
+        )
         return 1
     except Exception as exc:  # noqa: BLE001 - a store or model failure: one clear line, not a traceback
         err.print(f"error: ingest failed: {type(exc).__name__}: {exc}; the live index is unchanged.")
@@ -80,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         console.print("dry run: nothing written", highlight=False)
     elif not plan.has_changes:
-        console.print(f"up to date: {len(plan.unchanged)} unchanged, generation {result.generation}", highlight=False)
+        console.print(
+            f"up to date: {len(plan.unchanged)} unchanged, generation {result.generation}", highlight=False
+        )
     else:
         console.print(
             f"ingested generation {result.generation}: {result.chunks_embedded} chunks embedded, "

@@ -32,7 +32,9 @@ INLINE_MARKUP = [
     (re.compile(r"`([^`]+)`"), r"\1"),
     (re.compile(r"!?\[([^\]]+)\]\([^)]*\)"), r"\1"),
 ]
-ABBREVIATIONS = r"(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)(?<!\bDr)(?<!\bet al)(?<!\bapprox)(?<!\bcf)(?<!\bNo)(?<!\bFig)"
+ABBREVIATIONS = (
+    r"(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)(?<!\bDr)(?<!\bet al)(?<!\bapprox)(?<!\bcf)(?<!\bNo)(?<!\bFig)"
+)
 SENTENCE_END = re.compile(ABBREVIATIONS + r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9(\"'])")
 
 
@@ -116,7 +118,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         body = line[start:]
         cursor = 0
         for match in SENTENCE_END.finditer(body):
-            spans.append((offset + start + cursor, offset + start + match.start() + 1))
+            spans.append((offset + start + cursor, offset + start + match.start()))
             cursor = match.end()
         if body[cursor:].strip():
             spans.append((offset + start + cursor, offset + start + len(body.rstrip())))

@@ -33,7 +33,9 @@ class Settings(BaseSettings):
 
     admin_token: str | None = None
     guardrails_dir: Path = Field(default=PROJECT_ROOT / "corpus" / "guardrails")
-    audit_log: Path | None = Field(default=None, description="red-flag audit log; default STORE_DIR/audit.jsonl")
+    audit_log: Path | None = Field(
+        default=None, description="red-flag audit log; default STORE_DIR/audit.jsonl"
+    )
     audit_raw_text: bool = False
 
     retrieval_k: int = 5

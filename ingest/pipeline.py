@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from ingest.chunking import Chunk, chunk_document
 from ingest.config import Settings
 from ingest.documents import Document, Problem, load_documents
@@ -50,11 +52,15 @@ class Result:
     skipped: list[Path]
 
 
-def doc_hash(doc: Document) -> str:
-    return hashlib.sha256(f"{PIPELINE_VERSION}\n{doc.content_hash}\n{doc.source_root}".encode()).hexdigest()
+def doc_hash(doc: Document, embedder_name: str) -> str:
+    """Changes when the file, its source folder, the chunking or the embedding model/backend change."""
+    key = f"{PIPELINE_VERSION}\n{embedder_name}\n{doc.content_hash}\n{doc.source_root}"
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
-def make_plan(docs: list[Document], live: dict[str, dict], roots: list[str], prune: bool) -> Plan:
+def make_plan(
+    docs: list[Document], live: dict[str, dict], roots: list[str], prune: bool, embedder_name: str
+) -> Plan:
     """Compare validated documents with the live generation's document table."""
     plan = Plan()
     given = {d.doc_id for d in docs}
@@ -62,7 +68,7 @@ def make_plan(docs: list[Document], live: dict[str, dict], roots: list[str], pru
         entry = live.get(doc.doc_id)
         if entry is None:
             plan.added.append(doc)
-        elif entry["hash"] == doc_hash(doc):
+        elif entry["hash"] == doc_hash(doc, embedder_name):
             plan.unchanged.append(doc)
         else:
             plan.changed.append(doc)
@@ -76,14 +82,14 @@ def make_plan(docs: list[Document], live: dict[str, dict], roots: list[str], pru
     return plan
 
 
-def chunk_metadata(doc: Document, chunk: Chunk) -> dict:
+def chunk_metadata(doc: Document, chunk: Chunk, embedder_name: str) -> dict:
     meta = {
         "doc_id": doc.doc_id,
         "title": doc.title,
         "section": chunk.section,
         "heading": chunk.heading,
         "position": chunk.position,
-        "doc_hash": doc_hash(doc),
+        "doc_hash": doc_hash(doc, embedder_name),
         "source_root": doc.source_root,
         "path": str(doc.path),
         "sentence_spans": json.dumps(chunk.sentence_spans),
@@ -92,6 +98,13 @@ def chunk_metadata(doc: Document, chunk: Chunk) -> dict:
         if doc.meta.get(key) not in (None, ""):
             meta[key] = encode_meta(doc.meta[key])
     return meta
+
+
+def embedder_label(settings: Settings) -> str:
+    """Which model and backend made the vectors, without loading the model (so unchanged runs stay cheap)."""
+    from ingest.embedding import resolve_model_dir
+
+    return f"{resolve_model_dir(settings.embed_model).name}:{settings.embed_backend}"
 
 
 def corpus_version(docs_hashes: dict[str, str]) -> str:
@@ -118,8 +131,11 @@ def run(
     store = IndexStore(settings)
     live_gen = store.manifest().generation
     live = store.doc_table(live_gen)
-    roots = sorted({str(p.resolve()) for p in paths if p.resolve().is_dir()} | {d.source_root for d in loaded.documents})
-    plan = make_plan(loaded.documents, live, roots, prune)
+    roots = sorted(
+        {str(p.resolve()) for p in paths if p.resolve().is_dir()} | {d.source_root for d in loaded.documents}
+    )
+    embedder_name = embedder_label(settings)
+    plan = make_plan(loaded.documents, live, roots, prune, embedder_name)
     to_embed = plan.added + plan.changed
     count = get_token_counter(settings.embed_model)
     chunks = [(doc, c) for doc in to_embed for c in chunk_document(doc, count)]
@@ -146,7 +162,7 @@ def run(
             [c.chunk_id for _, c in part],
             vectors,
             [c.text for _, c in part],
-            [chunk_metadata(doc, c) for doc, c in part],
+            [chunk_metadata(doc, c, embedder_name) for doc, c in part],
         )
         sent_ids, sent_docs, sent_meta, sent_vecs = [], [], [], []
         for (doc, c), vecs in zip(part, sentence_vectors, strict=True):
@@ -156,13 +172,11 @@ def run(
                 sent_meta.append({"chunk_id": c.chunk_id, "doc_id": doc.doc_id, "i": i, "start": a, "end": b})
                 sent_vecs.append(vec)
         if sent_ids:
-            import numpy as np
-
             store.add(sent_col, sent_ids, np.stack(sent_vecs), sent_docs, sent_meta)
         if progress:
             progress(len(part))
 
-    hashes = {d.doc_id: doc_hash(d) for d in loaded.documents}
+    hashes = {d.doc_id: doc_hash(d, embedder_name) for d in loaded.documents}
     hashes.update({k: live[k]["hash"] for k in plan.kept_elsewhere})
-    store.publish(gen, corpus_version(hashes))
+    store.publish(gen, corpus_version(hashes), embedder_name)
     return Result(plan, gen, len(chunks), copied, time.perf_counter() - started, loaded.skipped)

@@ -1,11 +1,11 @@
 """Chroma as the one store: index generations of chunk and sentence vectors, and a manifest pointer.
 
 Every ingest that changes something writes a *new generation* (`<prefix>_chunks_<gen>` and
-`<prefix>_sents_<gen>`), copying the vectors of unchanged documents from the live generation and embedding only
-what changed; the manifest (`<prefix>_manifest` collection metadata) is switched to it last. Until that switch
-the service keeps reading the old generation, so a crash or SIGKILL mid-ingest leaves the live index served and
-consistent; the next run removes the unfinished collections and starts over. The pointer lives in Chroma, not
-in a local file, so several service replicas reading one Chroma server agree on the generation.
+`<prefix>_sents_<gen>`), copying the vectors of unchanged documents from the live generation and embedding
+only what changed; the manifest (`<prefix>_manifest` collection metadata) is switched to it last. Until that
+switch the service keeps reading the old generation, so a crash or SIGKILL mid-ingest leaves the live index
+served and consistent; the next run removes the unfinished collections and starts over. The pointer lives in
+Chroma, not in a local file, so several service replicas reading one Chroma server agree on the generation.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class Manifest:
     previous: str | None
     published_at: float | None
     corpus_version: str | None
+    embedder: str | None = None
 
 
 class IndexStore:
@@ -78,10 +79,14 @@ class IndexStore:
     def manifest(self) -> Manifest:
         meta = self._manifest_collection().metadata or {}
         return Manifest(
-            meta.get("generation"), meta.get("previous"), meta.get("published_at"), meta.get("corpus_version")
+            meta.get("generation"),
+            meta.get("previous"),
+            meta.get("published_at"),
+            meta.get("corpus_version"),
+            meta.get("embedder"),
         )
 
-    def publish(self, gen: str, corpus_version: str) -> None:
+    def publish(self, gen: str, corpus_version: str, embedder: str = "") -> None:
         """Switch the live pointer to `gen` (one metadata write), then drop generations no longer needed."""
         current = self.manifest().generation
         self._manifest_collection().modify(
@@ -91,6 +96,7 @@ class IndexStore:
                 "previous": current or "",
                 "published_at": time.time(),
                 "corpus_version": corpus_version,
+                "embedder": embedder,
             }
         )
         self.collect_garbage()
@@ -106,7 +112,7 @@ class IndexStore:
         return f"g{last + 1:06d}"
 
     def collect_garbage(self) -> None:
-        """Delete generations that are neither live nor the previous one (also unfinished ones from crashes)."""
+        """Delete generations that are neither live nor the previous one (or unfinished, from crashes)."""
         manifest = self.manifest()
         keep = {g for g in (manifest.generation, manifest.previous) if g}
         for gen in self.generations():
@@ -120,8 +126,12 @@ class IndexStore:
     # --- generation contents ----------------------------------------------------------------------
     def create_generation(self, gen: str):
         space = {"hnsw": {"space": "cosine"}}
-        chunks = self.client.create_collection(self.chunks_name(gen), configuration=space, embedding_function=None)
-        sents = self.client.create_collection(self.sents_name(gen), configuration=space, embedding_function=None)
+        chunks = self.client.create_collection(
+            self.chunks_name(gen), configuration=space, embedding_function=None
+        )
+        sents = self.client.create_collection(
+            self.sents_name(gen), configuration=space, embedding_function=None
+        )
         return chunks, sents
 
     def collections(self, gen: str):
@@ -144,7 +154,9 @@ class IndexStore:
         return table
 
     @staticmethod
-    def add(collection, ids: list[str], vectors: np.ndarray, documents: list[str], metadatas: list[dict]) -> None:
+    def add(
+        collection, ids: list[str], vectors: np.ndarray, documents: list[str], metadatas: list[dict]
+    ) -> None:
         for start in range(0, len(ids), ADD_BATCH):
             end = start + ADD_BATCH
             collection.add(
@@ -166,7 +178,9 @@ class IndexStore:
                     include=["embeddings", "documents", "metadatas"],
                 )
                 if got["ids"]:
-                    self.add(target, got["ids"], np.asarray(got["embeddings"]), got["documents"], got["metadatas"])
+                    self.add(
+                        target, got["ids"], np.asarray(got["embeddings"]), got["documents"], got["metadatas"]
+                    )
                     copied += len(got["ids"])
         return copied
 

@@ -1,0 +1,201 @@
+"""`python -m ingest` as the content team runs it: a real subprocess against a real Chroma store."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CORPUS, OPEN_MEDICINE, ROOT, free_port, run_ingest
+
+INSPECT = r"""
+import json, sys
+from ingest.config import Settings
+from ingest.store import IndexStore
+store = IndexStore(Settings())
+m = store.manifest()
+out = {"generation": m.generation, "corpus_version": m.corpus_version, "generations": store.generations()}
+if m.generation:
+    chunks, sents = store.collections(m.generation)
+    out["docs"] = store.doc_table(m.generation)
+    out["chunks"] = chunks.count()
+    out["sentences"] = sents.count()
+print(json.dumps(out))
+"""
+
+
+def inspect(store: Path, env: dict | None = None) -> dict:
+    """Read the store from a fresh process, as the service would."""
+    proc = subprocess.run(
+        [sys.executable, "-c", INSPECT], cwd=ROOT, capture_output=True, text=True, check=True,
+        env={**os.environ, "GQA_STORE_DIR": str(store), **(env or {})},
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def make_corpus(root: Path, n: int = 3) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (root / f"doc_{i}.md").write_text(
+            f"---\nid: doc_{i}\ntitle: Document {i}\ntype: guideline\norganisation: Test Society\n"
+            f"year: 202{i}\nsource: Test Society {i}\n---\n# Document {i}\n\n## Findings\n"
+            f"Finding number {i} is described in this sentence. A second sentence adds detail {i}.\n\n"
+            f"## Management\nManage case {i} conservatively at first. Escalate when pain persists.\n"
+        )
+    return root
+
+
+def embedded_count(stdout: str) -> int:
+    match = re.search(r"(\d+) chunks embedded", stdout)
+    assert match, stdout
+    return int(match.group(1))
+
+
+def test_ingest_rerun_change_prune_and_dry_run(tmp_path: Path) -> None:
+    corpus, store = make_corpus(tmp_path / "corpus"), tmp_path / "store"
+    first = run_ingest(store, corpus)
+    assert embedded_count(first.stdout) == 6
+    state1 = inspect(store)
+    assert sorted(state1["docs"]) == ["doc_0", "doc_1", "doc_2"] and state1["chunks"] == 6
+    assert state1["sentences"] == 12
+
+    again = run_ingest(store, corpus)
+    assert "up to date: 3 unchanged" in again.stdout
+    assert inspect(store) == state1  # nothing re-embedded, nothing changed
+
+    (corpus / "doc_1.md").write_text((corpus / "doc_1.md").read_text() + "\nOne more line was added today.\n")
+    dry = run_ingest(store, corpus, extra=("--dry-run",))
+    assert "changed   doc_1" in dry.stdout and "0 added, 1 changed, 2 unchanged, 0 removed" in dry.stdout
+    assert inspect(store) == state1  # dry run touched nothing
+
+    changed = run_ingest(store, corpus)
+    assert embedded_count(changed.stdout) == 2  # only doc_1's chunks
+    state2 = inspect(store)
+    assert state2["generation"] != state1["generation"]
+    assert state2["docs"]["doc_1"]["hash"] != state1["docs"]["doc_1"]["hash"]
+    assert state2["docs"]["doc_0"] == state1["docs"]["doc_0"]
+
+    (corpus / "doc_2.md").unlink()
+    kept = run_ingest(store, corpus)
+    assert "up to date" in kept.stdout and "doc_2" in inspect(store)["docs"]  # no --prune: kept
+    pruned = run_ingest(store, corpus, extra=("--prune",))
+    assert "1 documents removed" in pruned.stdout
+    state3 = inspect(store)
+    assert sorted(state3["docs"]) == ["doc_0", "doc_1"] and state3["chunks"] == 4
+    assert len(state3["generations"]) <= 2  # old generations are collected
+
+
+def test_prune_only_touches_its_own_source(tmp_path: Path) -> None:
+    a, b, store = make_corpus(tmp_path / "a", 2), tmp_path / "b", tmp_path / "store"
+    b.mkdir()
+    (b / "extra.md").write_text("# Extra Topic\n\nSome extra guidance sentence here.\n")
+    run_ingest(store, a)
+    run_ingest(store, b, extra=("--prune",))
+    assert sorted(inspect(store)["docs"]) == ["doc_0", "doc_1", "extra"]
+
+
+def test_invalid_document_names_file_and_leaves_index_untouched(tmp_path: Path) -> None:
+    corpus, store = make_corpus(tmp_path / "corpus"), tmp_path / "store"
+    run_ingest(store, corpus)
+    before = inspect(store)
+    (corpus / "doc_0.md").write_text((corpus / "doc_0.md").read_text() + "\nA legitimate edit.\n")
+    (corpus / "broken.md").write_text("---\nid: broken\ntitle: [oops\n---\n# Broken\n")
+    (corpus / "nosource.md").write_text("---\nid: nosource\ntitle: T\ntype: guideline\njournal: J\nyear: 2020\n---\n# T\nx\n")
+    proc = run_ingest(store, corpus, check=False)
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 2
+    assert any("broken.md" in line and "YAML" in line for line in lines)
+    assert any("nosource.md" in line and "source" in line for line in lines)
+    assert "Traceback" not in proc.stderr
+    assert inspect(store) == before  # the valid edit was not applied either
+
+
+def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
+    proc = run_ingest(tmp_path / "store", tmp_path / "nope", check=False)
+    assert proc.returncode == 1 and "does not exist" in proc.stderr
+
+
+@pytest.mark.skipif(not OPEN_MEDICINE.exists(), reason="needs ../shared/corpora/open-medicine")
+def test_sigkill_mid_ingest_keeps_live_index_and_rerun_completes(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    small = make_corpus(tmp_path / "corpus", 2)
+    run_ingest(store, small)
+    live = inspect(store)
+    big = tmp_path / "big"
+    guidelines = sorted(p for p in OPEN_MEDICINE.iterdir() if p.is_dir())[:12]
+    for folder in guidelines:
+        shutil.copytree(folder, big / "om" / folder.name)
+    n_docs = sum(1 for _ in (big / "om").rglob("*.md")) + 2
+    shutil.copytree(small, big / "small")
+    env = {**os.environ, "GQA_STORE_DIR": str(store), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ingest", "--quiet", str(big)], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    line = proc.stdout.readline()  # the plan is printed just before embedding starts
+    assert line.startswith("plan:"), line
+    time.sleep(2.5)  # let it write part of the new generation
+    assert proc.poll() is None, "ingest finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    after_kill = inspect(store)
+    assert after_kill["generation"] == live["generation"]
+    assert after_kill["docs"] == live["docs"] and after_kill["chunks"] == live["chunks"]
+    assert len(after_kill["generations"]) == 2  # the unfinished one is there, not published
+
+    run_ingest(store, big)
+    done = inspect(store)
+    assert done["generation"] != live["generation"]
+    assert len(done["docs"]) == n_docs
+    assert len(done["generations"]) <= 2
+
+
+def test_server_mode_against_real_chroma_server(tmp_path: Path) -> None:
+    chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
+    assert chroma, "the chroma CLI is installed with chromadb"
+    port = free_port()
+    server = subprocess.Popen(
+        [chroma, "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        import httpx
+
+        for _ in range(100):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        env = {"GQA_CHROMA_URL": f"http://127.0.0.1:{port}"}
+        corpus, local = make_corpus(tmp_path / "corpus"), tmp_path / "unused-local"
+        first = run_ingest(local, corpus, env=env)
+        assert embedded_count(first.stdout) == 6
+        state = inspect(local, env)
+        assert state["chunks"] == 6 and sorted(state["docs"]) == ["doc_0", "doc_1", "doc_2"]
+        assert "up to date" in run_ingest(local, corpus, env=env).stdout
+        assert not (local / "chroma").exists()  # nothing went to the embedded store
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_shipped_corpus_is_valid() -> None:
+    from ingest.documents import load_documents
+
+    result = load_documents([CORPUS])
+    assert result.problems == []
+    assert len(result.documents) >= 8
+    ids = {d.doc_id for d in result.documents}
+    for doc in result.documents:
+        for cited in doc.meta.get("cites", []):
+            assert cited in ids, f"{doc.doc_id} cites unknown {cited}"
