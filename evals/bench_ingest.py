@@ -1,7 +1,7 @@
-"""`make bench-ingest`: ingest timings on the open-medicine corpus, with a llama-index baseline in the same run.
+"""`make bench-ingest`: ingest timings on open-medicine, with a llama-index baseline in the same run.
 
-Prints full ingest time, an unchanged re-run and a one-document change (each with its ratio to the full run),
-and a plain llama-index `VectorStoreIndex` over the same files with the same MiniLM model (ratio ours/baseline).
+Prints full ingest time, an unchanged re-run and a one-document change (each with its ratio to the full
+run), and a plain llama-index `VectorStoreIndex` over the same files with the same MiniLM model (ratio ours/baseline).
 Each run is a fresh subprocess, model load included, so the figures are what the content team waits for.
 """
 
@@ -48,7 +48,9 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.bench_ingest", description=__doc__)
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="folder of Markdown documents")
-    parser.add_argument("--backend", default=os.environ.get("GQA_EMBED_BACKEND", ""), help="embedding backend")
+    parser.add_argument(
+        "--backend", default=os.environ.get("GQA_EMBED_BACKEND", ""), help="embedding backend"
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the llama-index baseline")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
@@ -62,8 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     ingest = [sys.executable, "-m", "ingest", "--quiet", str(corpus)]
     try:
         # warm the exported model cache so the full run measures ingest, not the one-off export
-        subprocess.run([sys.executable, "-c", "from ingest.embedding import get_embedder; get_embedder()"],
-                       cwd=ROOT, env=env, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-c", "from ingest.embedding import get_embedder; get_embedder()"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         full = timed(ingest, env)
         unchanged = timed(ingest, env)
         victim = sorted(corpus.rglob("*.md"))[0]
@@ -89,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'unchanged re-run':28} {unchanged:8.2f} {unchanged / full:8.3f}   (target <= 0.1 x full)")
     print(f"{'one document changed':28} {one_change:8.2f} {one_change / full:8.3f}   (target <= 0.2 x full)")
     if baseline:
-        print(f"{'llama-index VectorStoreIndex':28} {baseline:8.2f} {full / baseline:8.3f}   (ours / baseline)")
+        print(
+            f"{'llama-index VectorStoreIndex':28} {baseline:8.2f} {full / baseline:8.3f}   (ours / baseline)"
+        )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0

@@ -31,13 +31,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_ingest(store_dir: Path, *paths: Path, extra: tuple[str, ...] = (), env: dict | None = None,
-               check: bool = True) -> subprocess.CompletedProcess:
+def run_ingest(
+    store_dir: Path, *paths: Path, extra: tuple[str, ...] = (), env: dict | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
     """`python -m ingest` in a subprocess, exactly as the content team runs it."""
     full_env = {**os.environ, "GQA_STORE_DIR": str(store_dir), **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "ingest", "--quiet", *map(str, paths), *extra],
-        cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"ingest failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -52,9 +57,23 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(Path(env.get("GQA_STORE_DIR", ".")) / f"server-{self.port}.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "service.app:app_from_env",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "service.app:app_from_env",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
 
     def wait_ready(self, path: str = "/readyz", timeout: float = 120.0, expect: int = 200) -> None:

@@ -52,7 +52,9 @@ def test_valid_document_and_front_matter_fields(tmp_path: Path) -> None:
 
 
 def test_document_without_front_matter_takes_path_id_and_first_heading(tmp_path: Path) -> None:
-    write(tmp_path, "aha_stroke_2019/thrombolysis.md", "Intro line\n\n# Thrombolysis — AHA 2019\n\nText here.\n")
+    write(
+        tmp_path, "aha_stroke_2019/thrombolysis.md", "Intro line\n\n# Thrombolysis — AHA 2019\n\nText here.\n"
+    )
     (doc,) = load_documents([tmp_path]).documents
     assert doc.doc_id == "aha_stroke_2019/thrombolysis"
     assert doc.title == "Thrombolysis — AHA 2019"
@@ -79,7 +81,9 @@ def test_every_invalid_file_is_named_with_its_problem(tmp_path: Path) -> None:
 
 def test_guardrail_texts_and_readmes_are_not_ingested(tmp_path: Path) -> None:
     write(tmp_path, "README.md", "# About this corpus\n")
-    write(tmp_path, "guardrails/neuro.md", "---\ntype: guardrail\ncategory: neuro\nversion: '1'\n---\nCall.\n")
+    write(
+        tmp_path, "guardrails/neuro.md", "---\ntype: guardrail\ncategory: neuro\nversion: '1'\n---\nCall.\n"
+    )
     write(tmp_path, "sample_doc.md", GOOD)
     result = load_documents([tmp_path])
     assert [d.doc_id for d in result.documents] == ["sample_doc"]
@@ -109,7 +113,9 @@ def test_chunks_keep_section_paths_and_verbatim_sentences(tmp_path: Path) -> Non
 
 
 def test_long_sections_are_split_under_the_token_budget(tmp_path: Path) -> None:
-    sentences = " ".join(f"Sentence number {i} explains a separate clinical point in detail." for i in range(80))
+    sentences = " ".join(
+        f"Sentence number {i} explains a separate clinical point in detail." for i in range(80)
+    )
     text = GOOD.replace("Most leaks cause no symptoms and need no treatment.", sentences)
     write(tmp_path, "sample_doc.md", text)
     (doc,) = load_documents([tmp_path]).documents
@@ -124,4 +130,8 @@ def test_long_sections_are_split_under_the_token_budget(tmp_path: Path) -> None:
 def test_sentence_split_respects_abbreviations() -> None:
     text = "Give drug A, e.g. at night. Stop drug B vs. drug C when needed.\n- Bullet one is here.\nok"
     got = [text[a:b] for a, b in split_sentences(text)]
-    assert got == ["Give drug A, e.g. at night.", "Stop drug B vs. drug C when needed.", "Bullet one is here."]
+    assert got == [
+        "Give drug A, e.g. at night.",
+        "Stop drug B vs. drug C when needed.",
+        "Bullet one is here.",
+    ]

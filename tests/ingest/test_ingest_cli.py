@@ -35,7 +35,11 @@ print(json.dumps(out))
 def inspect(store: Path, env: dict | None = None) -> dict:
     """Read the store from a fresh process, as the service would."""
     proc = subprocess.run(
-        [sys.executable, "-c", INSPECT], cwd=ROOT, capture_output=True, text=True, check=True,
+        [sys.executable, "-c", INSPECT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
         env={**os.environ, "GQA_STORE_DIR": str(store), **(env or {})},
     )
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -108,7 +112,9 @@ def test_invalid_document_names_file_and_leaves_index_untouched(tmp_path: Path) 
     before = inspect(store)
     (corpus / "doc_0.md").write_text((corpus / "doc_0.md").read_text() + "\nA legitimate edit.\n")
     (corpus / "broken.md").write_text("---\nid: broken\ntitle: [oops\n---\n# Broken\n")
-    (corpus / "nosource.md").write_text("---\nid: nosource\ntitle: T\ntype: guideline\njournal: J\nyear: 2020\n---\n# T\nx\n")
+    (corpus / "nosource.md").write_text(
+        "---\nid: nosource\ntitle: T\ntype: guideline\njournal: J\nyear: 2020\n---\n# T\nx\n"
+    )
     proc = run_ingest(store, corpus, check=False)
     assert proc.returncode == 1
     lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
@@ -138,8 +144,12 @@ def test_sigkill_mid_ingest_keeps_live_index_and_rerun_completes(tmp_path: Path)
     shutil.copytree(small, big / "small")
     env = {**os.environ, "GQA_STORE_DIR": str(store), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ingest", "--quiet", str(big)], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "ingest", "--quiet", str(big)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     line = proc.stdout.readline()  # the plan is printed just before embedding starts
     assert line.startswith("plan:"), line
@@ -164,8 +174,18 @@ def test_server_mode_against_real_chroma_server(tmp_path: Path) -> None:
     assert chroma, "the chroma CLI is installed with chromadb"
     port = free_port()
     server = subprocess.Popen(
-        [chroma, "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            chroma,
+            "run",
+            "--path",
+            str(tmp_path / "chroma-server"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         import httpx
