@@ -1,22 +1,69 @@
-"""FastAPI app factory: builds the app, wires routers; no retrieval or answering logic lives here."""
+"""FastAPI app factory: builds the answering core once, wires routers; no retrieval or answering logic here.
+
+Start-up returns at once and loads the model, the guardrail and the live index in a background thread:
+`/healthz` answers immediately, `/readyz` says 503 with the reason until everything is loaded, and a service
+started before any ingest becomes ready by itself when one publishes.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from ingest.config import Settings, get_settings
+from service.answering import Answerer
+from service.live_index import LiveIndex, NotReady
+from service.routes import ask, health, retrieve
+
+log = logging.getLogger(__name__)
+
+
+def _load_in_background(answerer: Answerer, live: LiveIndex) -> None:
+    def load() -> None:
+        try:
+            answerer.warm_up()
+        except Exception:  # noqa: BLE001 - readyz keeps reporting the missing part
+            log.exception("loading the embedding model failed")
+        live.start()
+
+    threading.Thread(target=load, name="service-loader", daemon=True).start()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for `settings` (the environment's when None)."""
     settings = settings or get_settings()
-    app = FastAPI(title="guideline-qa", version="0.1.0")
+    live = LiveIndex(settings)
+    answerer = Answerer(settings, live)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _load_in_background(answerer, live)
+        yield
+        live.stop()
+
+    app = FastAPI(
+        title="guideline-qa",
+        version="0.1.0",
+        description="Answers clinicians' follow-up questions from curated guideline content; "
+        "every answer sentence cites a returned passage.",
+        lifespan=lifespan,
+    )
     app.state.settings = settings
+    app.state.live_index = live
+    app.state.answerer = answerer
 
-    @app.get("/healthz")
-    def healthz() -> dict:
-        return {"status": "ok"}
+    @app.exception_handler(NotReady)
+    async def not_ready(_: Request, exc: NotReady) -> JSONResponse:
+        detail = {"detail": f"service not ready: {exc}"}
+        return JSONResponse(detail, status_code=503, headers={"Retry-After": "5"})
 
+    for module in (health, ask, retrieve):
+        app.include_router(module.router)
     return app
 
 

@@ -1,26 +1,40 @@
 """Request and response models: the HTTP contract in DESIGN.md, as pydantic types.
 
-Routes, the widget and the evals all depend on these field names; extend, never rename.
+Routes, the widget and the evals all depend on these field names; extend, never rename. Bad input is refused
+here, by validation (422 with a reason), so nothing a client sends can reach the answering core malformed.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+MAX_QUESTION_CHARS = 2000
+MAX_TURN_CHARS = 4000
+MAX_HISTORY_TURNS = 20
+MAX_K = 50
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must contain a question, not only whitespace")
+    return value
 
 
 class Turn(BaseModel):
     """One earlier chat turn; only the user's and the assistant's turns are accepted."""
 
     role: Literal["user", "assistant"]
-    content: str
+    content: str = Field(max_length=MAX_TURN_CHARS)
 
 
 class AskRequest(BaseModel):
-    question: str
-    history: list[Turn] = Field(default_factory=list)
-    article_id: str | None = None
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    history: list[Turn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS)
+    article_id: str | None = Field(default=None, max_length=300, description="the article the widget sits on")
+
+    _question_not_blank = field_validator("question")(_not_blank)
 
 
 class Citation(BaseModel):
@@ -42,6 +56,14 @@ class RedFlagInfo(BaseModel):
     version: str
 
 
+class Topic(BaseModel):
+    """A nearby section offered when the service abstains."""
+
+    doc_id: str
+    title: str
+    section: str
+
+
 class AskResponse(BaseModel):
     answer: str
     citations: list[Citation] = Field(default_factory=list)
@@ -50,11 +72,20 @@ class AskResponse(BaseModel):
     answer_id: str
     index_version: str | None = None
     fallback_reason: str | None = None
+    closest_topics: list[Topic] = Field(default_factory=list, description="set when mode is 'abstain'")
 
 
 class RetrieveRequest(BaseModel):
-    query: str
-    k: int = 10
+    query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    k: int = Field(default=10, ge=1, le=MAX_K)
+    mode: Literal["hybrid", "dense", "bm25"] = Field(
+        default="hybrid",
+        description="hybrid (dense + BM25, RRF-fused), or one retriever alone for comparison",
+    )
+    history: list[Turn] = Field(default_factory=list, max_length=MAX_HISTORY_TURNS)
+    article_id: str | None = Field(default=None, max_length=300)
+
+    _query_not_blank = field_validator("query")(_not_blank)
 
 
 class Passage(BaseModel):

@@ -1,0 +1,274 @@
+"""The answering core: red-flag screen → query texts → hybrid retrieval → abstain, LLM or extractive answer.
+
+Order matters for safety: the red-flag screen runs first and alone (no retrieval, no LLM) so an emergency
+never waits on, or is diluted by, anything else. Every other path ends in a response whose `[n]` markers all
+resolve to `citations`, stamped with the index generation that produced it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+
+from ingest.config import Settings
+from service.citations import AnswerSentence, passage, render
+from service.extractive import best_sentence_similarity, select_quotes
+from service.followup import QueryText, depends_on_context, query_texts
+from service.index import Snapshot
+from service.live_index import LiveIndex, NotReady
+from service.llm import Deadline, LLMClient, LLMFailed, NumberedPassage, answer_messages, condense_messages
+from service.llm_validation import check_answer
+from service.models import (
+    AskRequest,
+    AskResponse,
+    RedFlagInfo,
+    RetrieveRequest,
+    RetrieveResponse,
+    Topic,
+    Turn,
+)
+from service.retrieval import Retrieval, StoreQueryFailed, retrieve
+from service.text import content_terms
+
+log = logging.getLogger(__name__)
+
+# Calibrated on tests/data/abstention.jsonl (in-scope vs. out-of-scope questions over the shipped corpus and
+# open-medicine): answer when either the best passage or the best sentence is at least this close.
+ABSTAIN_PASSAGE_SIM = 0.42
+ABSTAIN_SENTENCE_SIM = 0.45
+TOPICS_LISTED = 3
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """How well the retrieved content matches the question; below both thresholds we abstain."""
+
+    passage_sim: float
+    sentence_sim: float
+
+    @property
+    def sufficient(self) -> bool:
+        return self.passage_sim >= ABSTAIN_PASSAGE_SIM or self.sentence_sim >= ABSTAIN_SENTENCE_SIM
+
+
+@dataclass
+class Prepared:
+    snapshot: Snapshot
+    queries: list[QueryText]
+    vectors: np.ndarray
+    query_vec: np.ndarray  # the weighted, re-normalised mix used to rank sentences
+    retrieval: Retrieval
+
+
+def _mix(vectors: np.ndarray, queries: list[QueryText]) -> np.ndarray:
+    weights = np.asarray([q.weight for q in queries], dtype=np.float32)[:, None]
+    mixed = (vectors * weights).sum(0)
+    return (mixed / (np.linalg.norm(mixed) or 1.0)).astype(np.float32)
+
+
+class Answerer:
+    """Everything /v1/ask, /v1/ask/stream and /v1/retrieve need, behind three calls."""
+
+    def __init__(self, settings: Settings, live: LiveIndex):
+        self.settings = settings
+        self.live = live
+        self.llm = LLMClient(settings) if settings.llm_base_url else None
+        self._embedder = None
+        self._guard = None
+        self._guard_error = "red-flag guardrail not loaded yet"
+        self._warm = threading.Lock()
+
+    # --- readiness ----------------------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """Load the embedding model and the guardrail (seconds); called once from the background loader."""
+        with self._warm:
+            if self._guard is None:
+                try:
+                    from service.guardrails import Guardrail
+
+                    self._guard = Guardrail.from_settings(self.settings)
+                except Exception as exc:  # noqa: BLE001 - without screening we must not answer at all
+                    self._guard_error = f"red-flag guardrail could not be loaded: {exc}"
+                    log.error(self._guard_error)
+            if self._embedder is None:
+                from ingest.embedding import get_embedder
+
+                self._embedder = get_embedder(self.settings.embed_model, self.settings.embed_backend)
+
+    def not_ready_reason(self) -> str | None:
+        if self._embedder is None:
+            return "embedding model not loaded yet"
+        if self._guard is None:
+            return self._guard_error
+        return self.live.reason
+
+    def _require_index(self) -> None:
+        if self._embedder is None:
+            raise NotReady("embedding model not loaded yet")
+        if self.live.reason:
+            raise NotReady(self.live.reason)
+
+    # --- the three calls ----------------------------------------------------------------------------
+    def ask(self, request: AskRequest) -> tuple[AskResponse, list[str]]:
+        """The full answer, and its pieces (sentences with their markers) for the stream to send."""
+        if self._guard is None:
+            raise NotReady(self._guard_error)
+        flag = self._guard.screen(request.question, request.history)
+        if flag is not None:  # before anything else: an emergency never waits on retrieval or an LLM
+            response = self._red_flag(flag)
+            return response, [response.answer]
+        self._require_index()
+        deadline = Deadline(self.settings.llm_timeout_s) if self.llm else None
+        fallback_reason = None
+        queries = query_texts(request.question, request.history)
+        if self.llm and request.history:
+            try:
+                queries = self._condensed(request.question, request.history, deadline) + queries[:1]
+            except LLMFailed as exc:
+                fallback_reason = f"{exc.code}: {exc.detail} (while condensing the follow-up)"
+        prepared = self._prepare(queries, k=self.settings.retrieval_k, article_id=request.article_id)
+        evidence = self._evidence(prepared, queries)
+        if not evidence.sufficient:
+            response = self._abstain(prepared)
+            return response, [response.answer]
+        if self.llm and fallback_reason is None:
+            try:
+                return self._llm_answer(request.question, prepared, deadline)
+            except LLMFailed as exc:
+                fallback_reason = f"{exc.code}: {exc.detail}"
+                log.warning("LLM answer replaced by the extractive one: %s", fallback_reason)
+        response, pieces = self._extractive(request.question, prepared)
+        response.fallback_reason = fallback_reason if self.llm else None
+        return response, pieces
+
+    def retrieve(self, request: RetrieveRequest) -> RetrieveResponse:
+        self._require_index()
+        queries = query_texts(request.query, request.history)
+        prepared = self._prepare(queries, k=request.k, article_id=request.article_id, mode=request.mode)
+        snapshot = prepared.snapshot
+        return RetrieveResponse(
+            passages=[passage(snapshot, h) for h in prepared.retrieval.hits],
+            index_version=snapshot.generation,
+        )
+
+    # --- steps ---------------------------------------------------------------------------------------
+    def _prepare(self, queries: list[QueryText], *, k: int, article_id: str | None, mode: str = "hybrid"):
+        snapshot = self.live.current()  # held for the whole request, even if a new generation goes live
+        vectors = self._embedder.encode([q.text for q in queries])
+        try:
+            retrieval = retrieve(
+                snapshot,
+                queries,
+                vectors,
+                k=k,
+                depth=self.settings.candidate_depth,
+                mode=mode,
+                article_id=article_id,
+            )
+        except StoreQueryFailed as exc:
+            raise NotReady(f"the index store could not be queried ({exc}); retry shortly") from exc
+        return Prepared(snapshot, queries, vectors, _mix(vectors, queries), retrieval)
+
+    def _evidence(self, prepared: Prepared, queries: list[QueryText]) -> Evidence:
+        # The joined follow-up text counts only when the question leans on it; otherwise an off-topic
+        # question asked after an on-topic one would borrow the earlier question's support.
+        leaning = len(queries) > 1 and depends_on_context(queries[0].text)
+        sims = prepared.retrieval.top_dense[: 2 if leaning else 1]
+        return Evidence(
+            passage_sim=max(sims, default=0.0),
+            sentence_sim=best_sentence_similarity(
+                prepared.snapshot, prepared.retrieval.hits, prepared.query_vec
+            ),
+        )
+
+    def _extractive(self, question: str, prepared: Prepared) -> tuple[AskResponse, list[str]]:
+        hits = prepared.retrieval.hits
+        terms = frozenset(content_terms(question))
+        quotes = select_quotes(prepared.snapshot, hits, prepared.query_vec, terms)
+        if not quotes:
+            response = self._abstain(prepared)
+            return response, [response.answer]
+        sentences = [AnswerSentence(q.text, (q.hit,)) for q in quotes]
+        pieces, citations = render(prepared.snapshot, hits, sentences)
+        return self._response(prepared.snapshot, " ".join(pieces), citations, "extractive"), pieces
+
+    def _llm_answer(self, question: str, prepared: Prepared, deadline: Deadline):
+        hits = prepared.retrieval.hits
+        snapshot = prepared.snapshot
+        numbered = [
+            NumberedPassage(
+                i + 1,
+                snapshot.metas[h.row].get("title", ""),
+                snapshot.metas[h.row].get("section", ""),
+                snapshot.texts[h.row],
+            )
+            for i, h in enumerate(hits)
+        ]
+        text = self.llm.chat(answer_messages(question, numbered), timeout_s=deadline.remaining())
+        checked = check_answer(text, [p.text for p in numbered])
+        for sentence, why in checked.dropped:
+            log.info("dropped an LLM sentence (%s), %d chars", why, len(sentence))
+        if not checked.sentences:
+            raise LLMFailed(
+                "llm_unsupported", f"no sentence passed validation ({len(checked.dropped)} dropped)"
+            )
+        pieces, citations = render(snapshot, hits, checked.sentences)
+        return self._response(snapshot, " ".join(pieces), citations, "llm"), pieces
+
+    def _condensed(self, question: str, history: list[Turn], deadline: Deadline) -> list[QueryText]:
+        text = self.llm.chat(
+            condense_messages(question, history), timeout_s=deadline.remaining(), max_tokens=120
+        )
+        text = text.strip().strip('"').splitlines()[0].strip()
+        if not text or len(text) > 600:
+            raise LLMFailed("llm_error", "the condensed question was empty or too long")
+        return [QueryText(text, 1.0)]
+
+    def _abstain(self, prepared: Prepared) -> AskResponse:
+        snapshot = prepared.snapshot
+        topics: list[Topic] = []
+        for hit in prepared.retrieval.hits:
+            meta = snapshot.metas[hit.row]
+            topic = Topic(
+                doc_id=meta.get("doc_id", ""), title=meta.get("title", ""), section=meta.get("section", "")
+            )
+            if topic not in topics:
+                topics.append(topic)
+            if len(topics) == TOPICS_LISTED:
+                break
+        listed = "; ".join(t.section or t.title for t in topics)
+        answer = "The guideline content available here does not cover this question."
+        if listed:
+            answer += f" The closest topics it does cover are: {listed}."
+        response = self._response(snapshot, answer, [], "abstain")
+        response.closest_topics = topics
+        return response
+
+    def _red_flag(self, flag) -> AskResponse:
+        snapshot = None
+        try:
+            snapshot = self.live.current()
+        except NotReady:
+            pass
+        return AskResponse(
+            answer=flag.guidance,
+            citations=[],
+            red_flag=RedFlagInfo(category=flag.category, guidance=flag.guidance, version=flag.version),
+            mode="red_flag",
+            answer_id=str(uuid.uuid4()),
+            index_version=snapshot.generation if snapshot else None,
+        )
+
+    @staticmethod
+    def _response(snapshot: Snapshot, answer: str, citations, mode: str) -> AskResponse:
+        return AskResponse(
+            answer=answer,
+            citations=citations,
+            mode=mode,
+            answer_id=str(uuid.uuid4()),
+            index_version=snapshot.generation,
+        )

@@ -1,0 +1,63 @@
+"""From answer sentences that point at retrieved passages to the response's `answer` text and `citations`.
+
+Citations are numbered by first appearance in the answer and only cited passages are listed, so every `[n]`
+resolves and every listed source was actually used — the same rule for extractive and LLM answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.index import Snapshot
+from service.models import Citation, Passage
+from service.retrieval import Hit
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    """One sentence of an answer and the hits (indices into the retrieval's hits) that support it."""
+
+    text: str
+    hits: tuple[int, ...]
+
+
+def passage(snapshot: Snapshot, hit: Hit) -> Passage:
+    meta = snapshot.metas[hit.row]
+    return Passage(
+        chunk_id=snapshot.chunk_ids[hit.row],
+        doc_id=meta.get("doc_id", ""),
+        title=meta.get("title", ""),
+        section=meta.get("section", ""),
+        text=snapshot.texts[hit.row],
+        score=round(min(hit.score, 1.0), 4),
+    )
+
+
+def citation(snapshot: Snapshot, hit: Hit, n: int) -> Citation:
+    meta = snapshot.metas[hit.row]
+    return Citation(
+        n=n,
+        **passage(snapshot, hit).model_dump(),
+        organisation=meta.get("organisation") or meta.get("journal"),
+        year=meta.get("year"),
+        source=meta.get("source"),
+    )
+
+
+def render(
+    snapshot: Snapshot, hits: list[Hit], sentences: list[AnswerSentence]
+) -> tuple[list[str], list[Citation]]:
+    """Each sentence with its `[n]` markers appended, and the citations those numbers refer to.
+
+    The answer text is the pieces joined by single spaces; the stream sends the pieces one by one.
+    """
+    number: dict[int, int] = {}
+    for sentence in sentences:
+        for h in sentence.hits:
+            number.setdefault(h, len(number) + 1)
+    pieces = []
+    for sentence in sentences:
+        marks = "".join(f"[{number[h]}]" for h in dict.fromkeys(sentence.hits))
+        pieces.append(f"{sentence.text} {marks}")
+    citations = [citation(snapshot, hits[h], n) for h, n in number.items()]
+    return pieces, citations

@@ -1,0 +1,156 @@
+"""An in-memory snapshot of one index generation: what every request reads, built once at load.
+
+Everything a request needs besides the dense query is precomputed here as numpy arrays or plain lists —
+passage texts and metadata, the BM25 index over the same chunks, and the sentence texts and their vectors
+grouped by chunk — so the hot path is a Chroma query, a sparse BM25 score and a few small matrix products.
+A snapshot is immutable; a new generation gets a new snapshot (see service/live_index.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+import bm25s
+import numpy as np
+
+from ingest.store import IndexStore
+from service.text import content_terms_batch
+
+log = logging.getLogger(__name__)
+
+PAGE = 5000  # Chroma `get` page size: keeps each SQLite query well under its variable limit
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One generation, loaded. Row `i` of the chunk lists is one passage; sentences are grouped by row."""
+
+    generation: str
+    corpus_version: str | None
+    chunk_ids: list[str]
+    texts: list[str]
+    metas: list[dict]
+    bm25: bm25s.BM25
+    sent_texts: list[str]
+    sent_vecs: np.ndarray  # (S, dim) float32, unit rows (or zero)
+    sent_bounds: np.ndarray  # (N, 2) int: sentence rows [start, end) of each chunk
+    sent_terms: list[frozenset[str]]  # stemmed content words of each sentence (lexical evidence)
+    chunks_collection: object  # the Chroma collection queried for dense retrieval
+    row_of: dict[str, int] = field(default_factory=dict)
+    doc_rows: dict[str, np.ndarray] = field(default_factory=dict)
+    loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def size(self) -> int:
+        return len(self.chunk_ids)
+
+    def doc_id(self, row: int) -> str:
+        return self.metas[row]["doc_id"]
+
+    def cites(self, doc_id: str) -> list[str]:
+        rows = self.doc_rows.get(doc_id)
+        return list(self.metas[int(rows[0])].get("cites", [])) if rows is not None and len(rows) else []
+
+    def sentences_of(self, row: int) -> range:
+        start, end = self.sent_bounds[row]
+        return range(int(start), int(end))
+
+
+def _page_all(collection, include: list[str]) -> dict[str, list]:
+    out: dict[str, list] = {"ids": [], **{k: [] for k in include}}
+    offset = 0
+    while True:
+        got = collection.get(include=include, limit=PAGE, offset=offset)
+        if not got["ids"]:
+            return out
+        out["ids"].extend(got["ids"])
+        for key in include:
+            out[key].extend(got[key] if key != "embeddings" else list(got[key]))
+        offset += len(got["ids"])
+
+
+def _clean_meta(meta: dict) -> dict:
+    """Chroma stores lists as JSON strings (ingest/store.py encode_meta); give callers real values back."""
+    meta = dict(meta)
+    for key in ("cites", "sentence_spans"):
+        if isinstance(meta.get(key), str):
+            try:
+                meta[key] = json.loads(meta[key])
+            except ValueError:
+                meta[key] = []
+    cites = meta.get("cites")
+    meta["cites"] = [str(c) for c in cites] if isinstance(cites, list) else []
+    if "year" in meta:
+        try:
+            meta["year"] = int(meta["year"])
+        except (TypeError, ValueError):
+            meta.pop("year")
+    return meta
+
+
+def load_snapshot(store: IndexStore, generation: str, corpus_version: str | None = None) -> Snapshot:
+    """Read one generation out of Chroma and build the in-memory indexes (seconds; off the request path)."""
+    started = time.perf_counter()
+    chunks_col, sents_col = store.collections(generation)
+    chunks = _page_all(chunks_col, ["documents", "metadatas"])
+    order = sorted(range(len(chunks["ids"])), key=lambda i: chunks["ids"][i])  # stable, doc-grouped rows
+    chunk_ids = [chunks["ids"][i] for i in order]
+    texts = [chunks["documents"][i] or "" for i in order]
+    metas = [_clean_meta(chunks["metadatas"][i] or {}) for i in order]
+    row_of = {cid: row for row, cid in enumerate(chunk_ids)}
+
+    doc_rows_lists: dict[str, list[int]] = {}
+    for row, meta in enumerate(metas):
+        doc_rows_lists.setdefault(meta.get("doc_id", ""), []).append(row)
+    doc_rows = {d: np.asarray(rows, dtype=np.int32) for d, rows in doc_rows_lists.items()}
+
+    bm25 = bm25s.BM25()
+    corpus_terms = content_terms_batch(
+        [f"{m.get('section', '')}\n{t}" for m, t in zip(metas, texts, strict=True)]
+    )
+    bm25.index([terms or [""] for terms in corpus_terms], show_progress=False)
+
+    sents = _page_all(sents_col, ["documents", "metadatas", "embeddings"])
+    keyed = []
+    for idx, meta in enumerate(sents["metadatas"]):
+        row = row_of.get((meta or {}).get("chunk_id", ""))
+        if row is not None:
+            keyed.append((row, int(meta.get("i", 0)), idx))
+    keyed.sort()
+    dim = len(sents["embeddings"][0]) if sents["embeddings"] else 384
+    sent_vecs = np.zeros((len(keyed), dim), dtype=np.float32)
+    sent_texts: list[str] = []
+    sent_rows = np.empty(len(keyed), dtype=np.int64)
+    for pos, (row, _, idx) in enumerate(keyed):
+        sent_vecs[pos] = sents["embeddings"][idx]
+        sent_texts.append(sents["documents"][idx] or "")
+        sent_rows[pos] = row
+    starts = np.searchsorted(sent_rows, np.arange(len(chunk_ids)), side="left")
+    ends = np.searchsorted(sent_rows, np.arange(len(chunk_ids)), side="right")
+
+    snapshot = Snapshot(
+        generation=generation,
+        corpus_version=corpus_version,
+        chunk_ids=chunk_ids,
+        texts=texts,
+        metas=metas,
+        bm25=bm25,
+        sent_texts=sent_texts,
+        sent_vecs=sent_vecs,
+        sent_bounds=np.stack([starts, ends], axis=1),
+        sent_terms=[frozenset(t) for t in content_terms_batch(sent_texts)],
+        chunks_collection=chunks_col,
+        row_of=row_of,
+        doc_rows=doc_rows,
+    )
+    log.info(
+        "loaded generation %s: %d passages, %d sentences in %.2fs",
+        generation,
+        snapshot.size,
+        len(sent_texts),
+        time.perf_counter() - started,
+    )
+    return snapshot

@@ -1,0 +1,137 @@
+"""Hybrid retrieval: dense (Chroma, MiniLM query vectors) + BM25 (bm25s) over the same chunks, fused by RRF.
+
+Reciprocal rank fusion uses ranks only, so the two scores (cosine vs. BM25) never need calibrating against
+each other. Several query texts (a follow-up and its context, service/followup.py) are fused the same way,
+each with its weight. An article being read (`article_id`) multiplies the fused score of its own passages and
+of the documents it cites: a preference among retrieved candidates, never a filter, so a clearly better
+passage elsewhere still wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from service.followup import QueryText
+from service.index import Snapshot
+from service.text import content_terms
+
+Mode = Literal["hybrid", "dense", "bm25"]
+
+RRF_K = 60  # the usual constant: flattens the head so a rank-1 in one list does not dominate both
+ARTICLE_BOOST = 1.25
+CITED_BOOST = 1.12
+
+
+class StoreQueryFailed(RuntimeError):
+    """The dense query against Chroma failed (store gone or unreachable)."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    row: int
+    score: float  # fused score scaled so that rank 1 in every list (before preferences) is 1.0
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    hits: list[Hit]
+    top_dense: list[float]  # per query text: best cosine similarity to any passage (abstention evidence)
+    top_bm25: list[float]  # per query text: best BM25 score
+
+
+def dense_ranked(snapshot: Snapshot, vectors: np.ndarray, depth: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(rows, cosine similarities) best first, one pair per query vector, from one Chroma query."""
+    n = min(depth, snapshot.size)
+    try:
+        got = snapshot.chunks_collection.query(
+            query_embeddings=np.asarray(vectors, dtype=np.float32), n_results=n, include=["distances"]
+        )
+    except Exception as exc:  # noqa: BLE001 - any Chroma failure becomes a clear 503 upstream
+        raise StoreQueryFailed(f"dense query failed: {exc}") from exc
+    out = []
+    for ids, dists in zip(got["ids"], got["distances"], strict=True):
+        rows = np.fromiter((snapshot.row_of.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+        sims = 1.0 - np.asarray(dists, dtype=np.float32)
+        keep = rows >= 0
+        out.append((rows[keep], sims[keep]))
+    return out
+
+
+def bm25_ranked(snapshot: Snapshot, text: str, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, BM25 scores) best first; passages sharing no term with the query are left out."""
+    terms = content_terms(text)
+    if not terms:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    scores = snapshot.bm25.get_scores(terms)
+    n = min(depth, len(scores))
+    top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+    top = top[np.argsort(-scores[top], kind="stable")]
+    top = top[scores[top] > 0]
+    return top.astype(np.int64), scores[top].astype(np.float32)
+
+
+def preferred_rows(snapshot: Snapshot, article_id: str | None) -> tuple[set[str], set[str]]:
+    """(the article's doc ids, the doc ids it cites); an id may name a guideline folder ("x" → "x/…")."""
+    if not article_id:
+        return set(), set()
+    own = {d for d in snapshot.doc_rows if d == article_id or d.startswith(article_id + "/")}
+    cited = {c for d in own for c in snapshot.cites(d)}
+    cited = {d for d in snapshot.doc_rows for c in cited if d == c or d.startswith(c + "/")} - own
+    return own, cited
+
+
+def fuse(
+    snapshot: Snapshot,
+    lists: Sequence[tuple[np.ndarray, float]],
+    article_id: str | None,
+    k: int,
+) -> list[Hit]:
+    """Weighted reciprocal rank fusion of ranked row lists, then the article preference, top `k`."""
+    fused = np.zeros(snapshot.size, dtype=np.float64)
+    best_possible = 0.0
+    for rows, weight in lists:
+        if len(rows):
+            fused[rows] += weight / (RRF_K + 1.0 + np.arange(len(rows)))
+        best_possible += weight / (RRF_K + 1.0)
+    candidates = np.flatnonzero(fused)
+    if not len(candidates):
+        return []
+    scores = fused[candidates] / (best_possible or 1.0)
+    own, cited = preferred_rows(snapshot, article_id)
+    if own or cited:
+        docs = [snapshot.doc_id(int(r)) for r in candidates]
+        boost = np.asarray([ARTICLE_BOOST if d in own else CITED_BOOST if d in cited else 1.0 for d in docs])
+        scores = scores * boost
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [Hit(int(candidates[i]), float(scores[i])) for i in order]
+
+
+def retrieve(
+    snapshot: Snapshot,
+    queries: Sequence[QueryText],
+    vectors: np.ndarray,
+    *,
+    k: int,
+    depth: int,
+    mode: Mode = "hybrid",
+    article_id: str | None = None,
+) -> Retrieval:
+    """Top-`k` passages for the query texts (with their vectors, one row each), best first."""
+    depth = max(depth, k)
+    lists: list[tuple[np.ndarray, float]] = []
+    top_dense: list[float] = []
+    top_bm25: list[float] = []
+    if mode in ("hybrid", "dense"):
+        for i, (rows, sims) in enumerate(dense_ranked(snapshot, vectors, depth)):
+            lists.append((rows, queries[i].weight))
+            top_dense.append(float(sims[0]) if len(sims) else 0.0)
+    if mode in ("hybrid", "bm25"):
+        for query in queries:
+            rows, scores = bm25_ranked(snapshot, query.text, depth)
+            lists.append((rows, query.weight))
+            top_bm25.append(float(scores[0]) if len(scores) else 0.0)
+    return Retrieval(fuse(snapshot, lists, article_id, k), top_dense, top_bm25)

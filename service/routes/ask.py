@@ -1,0 +1,48 @@
+"""`POST /v1/ask` (one JSON answer) and `POST /v1/ask/stream` (the same answer as server-sent events).
+
+Stream format: one `event: sentence` per answer piece (`{"index": i, "text": "<sentence> [n]"}`; the pieces
+joined by single spaces are `answer`), then one `event: final` whose data is the full AskResponse (citations,
+mode, red_flag, answer_id, index_version). Red-flag and abstain answers are a single piece. Errors found
+before the stream starts (bad input, not ready) are ordinary 4xx/503 JSON responses, not events.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from service.deps import AnswererDep
+from service.models import AskRequest, AskResponse
+
+router = APIRouter(tags=["answers"])
+NOT_READY = {503: {"description": "the index or model is not loaded; `detail` says why"}}
+STREAM = {200: {"content": {"text/event-stream": {}}, "description": "sentence events, then a final event"}}
+
+
+@router.post("/v1/ask", response_model=AskResponse, responses=NOT_READY)
+def ask(request: AskRequest, answerer: AnswererDep) -> AskResponse:
+    response, _ = answerer.ask(request)
+    return response
+
+
+def sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+@router.post(
+    "/v1/ask/stream",
+    responses={**STREAM, **NOT_READY},
+)
+def ask_stream(request: AskRequest, answerer: AnswererDep) -> StreamingResponse:
+    response, pieces = answerer.ask(request)  # computed before the first byte, so errors keep their status
+
+    def events() -> Iterator[str]:
+        for i, piece in enumerate(pieces):
+            yield sse("sentence", {"index": i, "text": piece})
+        yield sse("final", response.model_dump(mode="json"))
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

@@ -1,0 +1,45 @@
+"""Word-level text helpers shared by BM25, follow-up detection and LLM citation checks.
+
+One tokenizer for the BM25 index and for the queries against it (they must agree), and the same stemmed
+content words are what "shares enough with its cited passage" is measured in.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+
+from bm25s.stopwords import STOPWORDS_EN
+
+log = logging.getLogger(__name__)
+
+WORD = re.compile(r"[a-z0-9]+(?:[.\-][a-z0-9]+)*")
+STOPWORDS = frozenset(STOPWORDS_EN) | {"s", "t"}
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    """Snowball English via PyStemmer: 'fractures' must match 'fracture'. Without it, exact words only."""
+    try:
+        import Stemmer
+    except ImportError:  # pragma: no cover - PyStemmer is a declared dependency
+        log.warning("PyStemmer is not installed: BM25 matches exact word forms only")
+        return None
+    return Stemmer.Stemmer("english")
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens, stop words kept (follow-up detection needs 'that', 'it')."""
+    return WORD.findall(text.lower())
+
+
+def content_terms(text: str) -> list[str]:
+    """Stemmed non-stop-word tokens: the BM25 vocabulary."""
+    tokens = [w for w in words(text) if w not in STOPWORDS]
+    stemmer = _stemmer()
+    return stemmer.stemWords(tokens) if stemmer else tokens
+
+
+def content_terms_batch(texts: list[str]) -> list[list[str]]:
+    return [content_terms(t) for t in texts]
