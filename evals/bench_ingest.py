@@ -1,7 +1,8 @@
 """`make bench-ingest`: ingest timings on open-medicine, with a llama-index baseline in the same run.
 
 Prints full ingest time, an unchanged re-run and a one-document change (each with its ratio to the full
-run), and a plain llama-index `VectorStoreIndex` over the same files with the same MiniLM model (ratio ours/baseline).
+run), and a plain llama-index `VectorStoreIndex` over the same files with the same MiniLM model
+(ratio ours/baseline).
 Each run is a fresh subprocess, model load included, so the figures are what the content team waits for.
 """
 
