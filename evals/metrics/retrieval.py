@@ -29,7 +29,7 @@ def section_matches(passage_section: str | None, reference_section: str | None) 
     if not reference_section:
         return True
     got, want = _norm(passage_section), _norm(reference_section)
-    return got == want or got.startswith(want + _norm(SECTION_SEP))
+    return got == want or got.startswith(want + SECTION_SEP)
 
 
 def relevant_unit(passage: dict, references: Sequence[Context], level: str) -> str | None:

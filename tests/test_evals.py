@@ -1,0 +1,299 @@
+"""The evaluators' command end to end against a real server, plus the metric arithmetic it reports.
+
+The CLI runs in a subprocess exactly as evaluators and `.ci/run` call it; the exit-code contract (0 pass,
+1 floor broken or metric missing, 2 usage, 3 no service) is what CI relies on to block a regression.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from evals.corpus_text import CorpusText
+from evals.data import DATASETS_DIR, Context, load_qa, load_redflag
+from evals.gates import check, deltas, parse_threshold
+from evals.metrics.citations import citation_integrity
+from evals.metrics.guardrail import Decision, guardrail_metrics
+from evals.metrics.retrieval import rank_metrics
+from evals.server import service
+from tests.conftest import CORPUS, OPEN_MEDICINE, ROOT, free_port
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run_evals(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GQA_EVAL_LLM")}
+    return subprocess.run(
+        [sys.executable, "-m", "evals", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+# ---------------------------------------------------------------- datasets stay in step with the corpora
+
+
+@pytest.mark.parametrize(
+    ("dataset", "corpus", "minimum"),
+    [
+        ("golden_shipped.jsonl", CORPUS, 60),
+        ("retrieval_open_medicine.jsonl", OPEN_MEDICINE, 100),
+    ],
+)
+def test_every_reference_context_exists_in_its_corpus(dataset: str, corpus: Path, minimum: int) -> None:
+    items = load_qa(DATASETS_DIR / dataset).items
+    assert len(items) >= minimum
+    text = CorpusText(corpus)
+    missing = [(it.id, c.key) for it in items for c in it.reference_contexts if not text.known(c)]
+    assert not missing, f"reference contexts no longer in {corpus}: {missing[:10]}"
+
+
+def test_golden_set_has_follow_ups_and_out_of_scope_questions() -> None:
+    items = load_qa(DATASETS_DIR / "golden_shipped.jsonl").items
+    assert sum(1 for it in items if it.history) >= 5
+    assert sum(1 for it in items if it.expected_mode == "abstain") >= 5
+    assert all(it.reference_answer for it in items if it.expected_mode == "answer")
+
+
+# ---------------------------------------------------------------- metric arithmetic
+
+
+def test_rank_metrics_at_doc_and_section_level() -> None:
+    ref = [Context("a", "A › Dosing")]
+    passages = [
+        {"doc_id": "b", "section": "B"},
+        {"doc_id": "a", "section": "A › Intro"},
+        {"doc_id": "a", "section": "A › Dosing › Renal"},
+        {"doc_id": "a", "section": "A › Dosing"},
+    ]
+    doc = rank_metrics(passages, ref, "doc")
+    sec = rank_metrics(passages, ref, "section")
+    assert (doc["hit@1"], doc["hit@3"], doc["mrr"]) == (0.0, 1.0, 0.5)
+    assert (sec["hit@1"], sec["hit@3"], sec["hit@5"]) == (0.0, 1.0, 1.0)
+    assert sec["mrr"] == pytest.approx(1 / 3)
+    # the section counts once, at its best rank; later chunks of it add nothing
+    assert sec["ndcg@10"] == pytest.approx(1 / math.log2(4))
+    assert rank_metrics([], ref, "section") == {
+        "hit@1": 0.0,
+        "hit@3": 0.0,
+        "hit@5": 0.0,
+        "hit@10": 0.0,
+        "mrr": 0.0,
+        "ndcg@10": 0.0,
+    }
+
+
+def test_citation_integrity_counts_resolution_coverage_and_support() -> None:
+    citations = [{"n": 1, "text": "Cement leakage occurs in up to 72% of cases, mostly without symptoms."}]
+    answer = (
+        "Cement leakage occurs in up to 72% of cases [1]. Most leaks are asymptomatic [2]. "
+        "Kyphoplasty cures osteoporosis permanently [1]. Ask your doctor."
+    )
+    got = citation_integrity(answer, citations)
+    assert got["resolved"] == pytest.approx(2 / 3)  # [2] does not resolve
+    assert got["sentences_cited"] == pytest.approx(3 / 4)
+    assert got["supported"] == pytest.approx(1 / 3)  # the unresolved and the invented claim are unsupported
+    assert citation_integrity("No markers here.", [])["resolved"] is None
+
+
+def test_guardrail_metrics_list_every_miss() -> None:
+    def d(i, label, cat, pred, pcat=None):
+        return Decision(i, f"text {i}", label, cat, "k", "holdout", pred, pcat)
+
+    g = guardrail_metrics(
+        [
+            d("1", True, "stroke", True, "stroke"),
+            d("2", True, "stroke", False),
+            d("3", False, None, True, "stroke"),
+            d("4", False, None, False),
+        ]
+    )
+    assert (g["recall"], g["false_alarm_rate"], g["precision"]) == (0.5, 0.5, 0.5)
+    assert g["categories"]["stroke"]["fn"] == 1
+    assert {m["id"] for m in g["misses"]} == {"2", "3"}
+
+
+def test_thresholds_fail_below_floor_and_on_missing_metrics() -> None:
+    rows = check(
+        {"a": 0.5, "b": None, "lat": 900.0},
+        [("a", 0.4), ("a", 0.6), ("b", 0.1), ("zz", 0.0)],
+        [("lat", 1000.0)],
+    )
+    assert [r["ok"] for r in rows] == [True, False, False, False, True]
+    assert parse_threshold("retrieval.section.hit@5=0.6") == ("retrieval.section.hit@5", 0.6)
+    with pytest.raises(ValueError):
+        parse_threshold("retrieval.section.hit@5")
+    d = deltas({"latency.ask/x.p95_ms": 10.0, "m": 0.5}, {"latency.ask/x.p95_ms": 20.0, "m": 0.7})
+    assert d["latency.ask/x.p95_ms"]["better"] is True and d["m"]["better"] is False
+
+
+# ---------------------------------------------------------------- end to end against the real server
+
+
+@pytest.fixture(scope="module")
+def small_datasets(tmp_path_factory) -> dict[str, Path]:
+    """A few real items of each dataset: single questions, a follow-up, an out-of-scope one, red flags."""
+    folder = tmp_path_factory.mktemp("small-datasets")
+    golden = [json.loads(line) for line in (DATASETS_DIR / "golden_shipped.jsonl").read_text().splitlines()]
+    picked = [r for r in golden if not r.get("history") and r["expected_mode"] == "answer"][:3]
+    picked += [r for r in golden if r.get("history")][:1] + [
+        r for r in golden if r["expected_mode"] == "abstain"
+    ][:1]
+    flags = load_redflag(DATASETS_DIR / "redflag.jsonl").items
+    rows = [r.__dict__ for r in [f for f in flags if f.label][:3] + [f for f in flags if not f.label][:3]]
+    paths = {"answers": folder / "golden_small.jsonl", "redflag": folder / "redflag_small.jsonl"}
+    paths["answers"].write_text("\n".join(json.dumps(r) for r in picked) + "\n")
+    paths["redflag"].write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return paths
+
+
+@pytest.fixture(scope="module")
+def first_run(
+    base_url: str, small_datasets: dict[str, Path], tmp_path_factory
+) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("eval-run-1")
+    proc = run_evals(
+        "run",
+        "--url",
+        base_url,
+        "--suite",
+        "all",
+        "--out",
+        str(out),
+        "--stream-sample",
+        "1",
+        "--dataset",
+        f"retrieval={small_datasets['answers']}",
+        "--dataset",
+        f"answers={small_datasets['answers']}",
+        "--dataset",
+        f"redflag={small_datasets['redflag']}",
+        "--fail-under",
+        "retrieval.doc.hit@10=0",
+        "--fail-over",
+        "guardrail.false_alarm_rate=1",
+    )
+    return out, proc
+
+
+@pytest.mark.e2e
+def test_full_run_writes_wellformed_reports_and_passes_low_floors(first_run) -> None:
+    out, proc = first_run
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "guideline-qa evaluation" in proc.stdout and "PASSED" in proc.stdout
+    results = json.loads((out / "results.json").read_text())
+    meta = results["meta"]
+    assert re.fullmatch(r"[0-9a-f]{40}", meta["git_commit"])
+    assert {"answers", "redflag", "retrieval"} <= set(meta["datasets"])
+    assert all(len(d["sha256"]) == 64 for d in meta["datasets"].values())
+    m = results["metrics"]
+    for name in (
+        "retrieval.doc.hit@1",
+        "retrieval.section.mrr",
+        "retrieval.section.ndcg@10",
+        "answers.mode_accuracy",
+        "citations.resolved",
+        "citations.supported",
+        "guardrail.recall",
+        "guardrail.false_alarm_rate",
+        "ragas.rouge_score",
+        "ragas.non_llm_context_recall",
+        "ragas.semantic_similarity",
+    ):
+        assert name in m and (m[name] is None or 0.0 <= m[name] <= 1.0), name
+    assert any(k.startswith("latency.ask/") and k.endswith(".p95_ms") for k in m)
+    assert any(k.startswith("latency.retrieve/") for k in m)
+    # no judge configured: the LLM metrics are "not run", never a number
+    for name in ("ragas.faithfulness", "ragas.answer_relevancy", "ragas.factual_correctness"):
+        assert name in results["not_run"] and name not in m
+    assert len(results["suites"]["redflag"]["items"]) == 6
+    assert results["suites"]["answers"]["details"]["counts"]["follow_ups"] == 1
+    html = (out / "report.html").read_text()
+    assert html.startswith("<!doctype html>") and html.rstrip().endswith("</html>")
+    assert "<script" not in html and 'src="http' not in html and "src='http" not in html
+    images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html)
+    assert len(images) >= 3  # metric bars, latency histogram, confusion matrix
+    assert all(base64.b64decode(img).startswith(PNG_MAGIC) for img in images)
+    md = (out / "report.md").read_text()
+    assert "## Metrics" in md and "| retrieval.section.hit@5 |" in md and "## Guardrail per category" in md
+
+
+@pytest.mark.e2e
+def test_floor_above_measured_value_fails_and_compare_reports_deltas(
+    first_run, base_url, small_datasets, tmp_path
+) -> None:
+    first, proc = first_run
+    assert proc.returncode == 0
+    measured = json.loads((first / "results.json").read_text())["metrics"]["retrieval.section.mrr"]
+    common = [
+        "run",
+        "--url",
+        base_url,
+        "--suite",
+        "retrieval",
+        "--dataset",
+        str(small_datasets["answers"]),
+        "--compare",
+        str(first),
+    ]
+    at_floor = run_evals(
+        *common, "--out", str(tmp_path / "ok"), "--fail-under", f"retrieval.section.mrr={measured}"
+    )
+    assert at_floor.returncode == 0, at_floor.stdout[-2000:] + at_floor.stderr[-2000:]
+    above = run_evals(
+        *common, "--out", str(tmp_path / "fail"), "--fail-under", f"retrieval.section.mrr={measured + 0.01}"
+    )
+    assert above.returncode == 1
+    assert "FAIL" in above.stdout and "retrieval.section.mrr" in above.stdout
+    results = json.loads((tmp_path / "fail" / "results.json").read_text())
+    assert results["passed"] is False and results["thresholds"][0]["ok"] is False
+    d = results["compare"]["deltas"]
+    assert d["retrieval.section.mrr"]["delta"] == pytest.approx(0.0)  # same service, same questions
+    assert d["guardrail.recall"]["after"] is None and d["guardrail.recall"]["before"] is not None
+    assert "Change against the previous run" in (tmp_path / "fail" / "report.html").read_text()
+    missing = run_evals(*common, "--out", str(tmp_path / "missing"), "--fail-under", "guardrail.recall=0.5")
+    assert missing.returncode == 1  # the redflag suite did not run, so its floor cannot hold
+
+
+def test_usage_errors_exit_2_and_unreachable_service_exits_3(tmp_path: Path) -> None:
+    assert run_evals("run", "--fail-under", "nonsense", "--url", "http://127.0.0.1:9").returncode == 2
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "question": "q", "expected_mode": "maybe"}\n')
+    proc = run_evals("run", "--suite", "answers", "--dataset", str(bad), "--url", "http://127.0.0.1:9")
+    assert proc.returncode == 2 and "bad.jsonl:1" in proc.stderr
+    proc = run_evals(
+        "run",
+        "--suite",
+        "retrieval",
+        "--url",
+        f"http://127.0.0.1:{free_port()}",
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert proc.returncode == 3 and "no guideline-qa service" in proc.stderr
+
+
+@pytest.mark.e2e
+def test_evals_start_their_own_server_over_a_store(corpus_store: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    shutil.copytree(corpus_store, store, ignore=shutil.ignore_patterns("*.log"))
+    with service(None, CORPUS, store) as url:
+        assert url.startswith("http://127.0.0.1:")
+        import httpx
+
+        body = httpx.post(
+            url + "/v1/retrieve", json={"query": "cement leakage after vertebroplasty", "k": 3}
+        ).json()
+        assert len(body["passages"]) == 3
