@@ -1,0 +1,164 @@
+"""ConText-style modifiers: is a finding negated, past, resolved, someone else's, or hypothetical?
+
+A small own implementation of the NegEx/ConText idea (Chapman et al.): trigger phrases modify the findings
+within their scope, scopes stop at clause boundaries and at termination words ("but", "now", "new").
+medspaCy implements the same algorithm but pulls in spaCy and its pipeline machinery for what is, here, a
+few dozen regexes on one short question; this module is dependency-free and runs in well under a millisecond.
+
+Scopes, in words of the normalised text:
+
+* negation: forward up to 6 words (crossing commas, so "denies CP, SOB, palpitations" negates all three),
+  backward up to 3 words in the same comma segment ("saddle sensation normal", "seizure free");
+* history: "history of", "previous", "old" forward in the comma segment; years and "N years ago" both ways;
+* resolved / baseline: both ways in the clause ("sats dropped briefly ... recovered", "her usual baseline");
+* experiencer: "mother had", "family history of" forward in the comma segment;
+* hypothetical: "if", "what if", "should ... occur", "would", "could" forward to the end of the clause.
+
+Trigger words inside a finding's own span are part of the finding ("not breathing", "no effect") and never
+modify anything.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .findings import Finding
+
+# Clause boundaries: sentence marks, spaced dashes, colons and contrastive conjunctions.
+_CLAUSE_BREAK = re.compile(r"[.;!?\n]|\s-\s|:\s|\b(?:but|however|although|though|whereas|except|apart from)\b")
+_COMMA = re.compile(r",")
+_WORD = re.compile(r"[a-z0-9']+")
+
+# Words that end a negation or history scope early: a new, current statement starts here.
+_TERMINATORS = re.compile(
+    r"\b(?:now|new|newly|still|then|again|today|suddenly|sudden|worse|worsening|developed|develops|presents?|"
+    r"complains?|reports?|c/o|started|since)\b"
+)
+# Phrases that contain a negation word but do not negate ("no IV access", "not sure").
+_PSEUDO_NEGATION = re.compile(
+    r"\bno (?:iv )?access\b|\bnot sure\b|\bno idea\b|\bno doubt\b|\bnot only\b|\bnot anticoagulated\b|"
+    r"\bnot (?:long|much) (?:ago|after)\b|\bnot certain\b|\bno response to\b|\bno better\b"
+)
+_NEG_PRE = re.compile(
+    r"\b(?:no|not|denies|denied|denying|without|negative for|nil|absence of|absent|free of|never|neither|nor|"
+    r"ruled out|excluded|asymptomatic|no signs? of|no evidence of|no symptoms of|no history of)\b"
+)
+_NEG_POST = re.compile(
+    r"\b(?:none|absent|negative|normal|intact|fine|ok|okay|ruled out|excluded|unlikely|free|nil|"
+    r"not present|resolved)\b"
+)
+_HISTORY_PRE = re.compile(
+    r"\b(?:history of|history|past medical history|previous(?:ly)?|prior|remote|survived|background of|"
+    r"residual|chronic|longstanding|long-standing|in the past)\b|(?<!year )\bold\b|"
+    r"\bpast\b(?!\s+(?:\d+|few|couple|several|hours?|days?|night|hour))"
+)
+_HISTORY_BOTH = re.compile(
+    r"\b\d+ (?:years?|months?|weeks?) ago\b|\b(?:years|months|weeks) ago\b|\blast (?:year|month|week)\b|"
+    r"\b(?:19|20)\d\d\b|\bas a (?:child|teenager)\b|\bin (?:his|her|their) (?:twenties|thirties|forties|youth|"
+    r"teens)\b|\bbreakthrough\b(?=.*\blast (?:week|month)\b)"
+)
+_RESOLVED = re.compile(
+    r"\bresolv\w*|\bsettl(?:ed|ing)\b|\brecovered\b|\bback to (?:baseline|normal)\b|\bbaseline\b|\bstable\b|"
+    r"\bunchanged\b|\bimprov(?:ed|ing)\b|\bmuch better\b|\bno longer\b|\bstopped\b|\bnormali[sz]ed\b|"
+    r"\breturned to normal\b|\btransient(?:ly)?\b|\bbriefly\b|\bnow (?:fine|well|ok|normal)\b|\bno change\b|"
+    r"\bvoiding normally\b|\bwell controlled\b|\bcontrolled\b|\busual\b"
+)
+_EXPERIENCER = re.compile(
+    r"\bfamily history\b|\b(?:mother|father|mum|dad|brother|sister|son|daughter|husband|wife|partner|"
+    r"grandmother|grandfather|grandparent|uncle|aunt|cousin|sibling|relative)s?(?:'s)?\s+"
+    r"(?:had|has|have|died|with|suffered|was|is)\b"
+)
+_HYPOTHETICAL = re.compile(
+    r"\bif\b|\bwhat if\b|\bin case\b|\bin the event\b|\bsuppos\w*|\bhypothetical\w*|\bwere to\b|\bwould\b|"
+    r"\bcould\b|\bmight\b|\bwhenever\b|\bunless\b|\bwhen should\b|\bshould\b(?=[^.?!]*\b(?:occur|develop|happen|arise)\b)|"
+    r"\bshould (?:a|the|cement|there|any|it|this)\b|\bat risk of\b|\brisk of\b|"
+    r"\b(?:to|or) (?:rule out|exclude|look for|check for|assess for|screen for)\b"
+)
+
+
+@dataclass(frozen=True)
+class Modifiers:
+    """Why a finding does not describe a current problem of this patient (all False = active)."""
+
+    negated: bool = False
+    historical: bool = False
+    resolved: bool = False
+    experiencer: bool = False
+    hypothetical: bool = False
+
+    @property
+    def active(self) -> bool:
+        return not (self.negated or self.historical or self.resolved or self.experiencer or self.hypothetical)
+
+    def reasons(self) -> list[str]:
+        return [name for name, on in vars(self).items() if on]
+
+
+def _bounds(pattern: re.Pattern[str], text: str, pos: int) -> tuple[int, int]:
+    """Start and end of the stretch around `pos` not crossed by `pattern`."""
+    start, end = 0, len(text)
+    for m in pattern.finditer(text):
+        if m.end() <= pos:
+            start = m.end()
+        elif m.start() >= pos:
+            end = m.start()
+            break
+    return start, end
+
+
+def _words_between(text: str, a: int, b: int) -> int:
+    return len(_WORD.findall(text[a:b]))
+
+
+class Context:
+    """Modifier analysis for all findings of one normalised text."""
+
+    def __init__(self, norm: str, findings: list[Finding]):
+        self.norm = norm
+        self._spans = [(f.start, f.end) for f in findings]
+        self._pseudo = [(m.start(), m.end()) for m in _PSEUDO_NEGATION.finditer(norm)]
+
+    def _inside_span(self, m: re.Match, own: Finding) -> bool:
+        """A trigger word that is part of some finding or of a pseudo-negation modifies nothing."""
+        for s, e in self._spans + self._pseudo:
+            if s <= m.start() and m.end() <= e:
+                return True
+        return own.start <= m.start() < own.end
+
+    def _before(self, pattern, f, lo, max_words, stop_at_terminator=True) -> bool:
+        for m in pattern.finditer(self.norm, lo, f.start):
+            if self._inside_span(m, f):
+                continue
+            gap = self.norm[m.end():f.start]
+            if _words_between(self.norm, m.end(), f.start) > max_words:
+                continue
+            if stop_at_terminator and _TERMINATORS.search(gap):
+                continue
+            return True
+        return False
+
+    def _after(self, pattern, f, hi, max_words) -> bool:
+        for m in pattern.finditer(self.norm, f.end, hi):
+            if self._inside_span(m, f):
+                continue
+            if _words_between(self.norm, f.end, m.start()) <= max_words and not _TERMINATORS.search(
+                self.norm[f.end:m.start()]
+            ):
+                return True
+        return False
+
+    def modifiers(self, f: Finding) -> Modifiers:
+        c_lo, c_hi = _bounds(_CLAUSE_BREAK, self.norm, f.start)
+        clause = self.norm[c_lo:c_hi]
+        s_lo, s_hi = _bounds(_COMMA, clause, f.start - c_lo)
+        s_lo, s_hi = s_lo + c_lo, s_hi + c_lo
+        return Modifiers(
+            negated=self._before(_NEG_PRE, f, c_lo, 6) or self._after(_NEG_POST, f, s_hi, 3),
+            historical=self._before(_HISTORY_PRE, f, s_lo, 5)
+            or self._before(_HISTORY_BOTH, f, s_lo, 4)
+            or self._after(_HISTORY_BOTH, f, s_hi, 6),
+            resolved=self._before(_RESOLVED, f, c_lo, 4) or self._after(_RESOLVED, f, c_hi, 10),
+            experiencer=self._before(_EXPERIENCER, f, s_lo, 6),
+            hypothetical=self._before(_HYPOTHETICAL, f, c_lo, 14, stop_at_terminator=False),
+        )

@@ -1,0 +1,98 @@
+"""Question-level framing: teaching/informational questions, and clinicians managing an established diagnosis.
+
+Per-finding modifiers (context.py) cannot see that a whole question is about a topic rather than a patient
+("signs of cement embolism for my slides"), or that a clinician is already treating a named condition and asks
+one guideline question ("confirmed PE, SBP 82 on norepinephrine - which thrombolytic regimen?").
+
+Both framings only *suppress*, and each has an override that keeps the flag:
+
+* informational framing is overridden by an acute anchor: a definite patient doing something now
+  ("my pt has", "since this morning", "20 min ago", "now", an abnormal vital sign);
+* managed framing needs *both* an established-diagnosis cue (confirmed, on pressors, intubated, thrombolysed,
+  ICU/neurosurgery involved ...) *and* a specific guideline question (dose, regimen, target, timing, which drug),
+  and is overridden by any sign of new deterioration or an open call for help ("now", "new", "worse",
+  "suddenly", "despite increasing", "what do I do", "help").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_INFORMATIONAL = re.compile(
+    r"\bred flags?\b|\bwarning signs?\b|\b(?:signs?|symptoms?|features?|causes?|mechanism|pathophysiology|"
+    r"definition|incidence|prevalence|mortality|percentage|risk factors?|contraindications?) (?:of|for|to)\b|"
+    r"\bwhat are the\b|\bhow (?:common|often|likely|frequent)\b|\bwhat percentage\b|\bteach\w*|\bslides?\b|"
+    r"\blecture\b|\bpresentation\b|\bfor (?:an?|the|my) exam\b|\bexam question\b|\bquiz\b|\bstudents?\b|"
+    r"\bjuniors?\b|\btrainees?\b|\bhandbook\b|\bleaflet\b|\binformation sheet\b|\bpatient information\b|"
+    r"\bdefinition\b|\bdefine\b|\bcriteria\b|\bscore\b|\bscale\b|\bthresholds?\b|\bclassification\b|"
+    r"\bexplain\b|\bdifference between\b|\bdifferential\b|\blist the\b|\bevidence\b|\bin general\b|"
+    r"\btypical(?:ly)?\b|\busually\b|\brecogni[sz]ed complication\b|\bcomplications? of\b|\bwhich patients\b|"
+    r"\bat (?:higher |high |increased )?risk\b|\bwatch out for\b|\btell (?:patients|the patient)\b|\bcounsel\w*|"
+    r"\bsafety[- ]net\w*|\bwhat does the guideline say\b|\bhow (?:is|are|do you|to) (?:\w+ ){0,4}"
+    r"(?:tested|assessed|examined|recogni[sz]ed?|diagnosed|defined|classified|worked up)\b|"
+    r"\b(?:can|could|does|do|might|may) (?:\w+ ){0,4}cause\b|\bwhen should (?:a|the)? ?patients?\b|"
+    r"\bwhich symptoms\b|\bprompt patients\b|\bhow long after\b"
+)
+_ACUTE_ANCHOR = re.compile(
+    r"\b(?:my|this|our) (?:patient|lady|man|woman|gentleman|guy|boy|girl)\b|"
+    r"\bpatient (?:has|is|now|just|became|developed|reports|says|complains)\b|\b(?:he|she)(?:'s| is| has| just)\b|"
+    r"\bnow\b|\bright now\b|\bcurrently\b|\bjust\b|\bsince\b|\b\d+ (?:minutes|hours) ago\b|"
+    r"\bthis (?:morning|afternoon|evening)\b|\btonight\b|\btoday\b|\bongoing\b|\bstill\b|\bstarted\b|"
+    r"\bsuddenly\b|\bfor the (?:last|past)\b|\bon the ward\b|\bin recovery\b|\bon (?:the )?table\b"
+)
+_ESTABLISHED = re.compile(
+    r"\bconfirmed\b|\bdiagnosed\b|\bestablished\b|\bknown\b|\bproven\b|\bintubated\b|\bventilated\b|"
+    r"\bon (?:iv |an? )?(?:norepinephrine|pressors?|vasopressors?|inotropes?|vasopressin|adrenaline|epinephrine|"
+    r"heparin|terlipressin|dapt|ecmo|meropenem|co-amox\w*|antibiotics|tazocin|piperacillin|acetylcysteine|nac|"
+    r"diltiazem|amiodarone|radiotherapy|dexamethasone|steroids|pca|\w+ infusion)\b|"
+    r"\b(?:icu|itu|critical care|neurosurgery|neurosurgeons|cardiology|surgeons?|stroke team|team) "
+    r"(?:aware|involved|present|reviewing|reviewed|attending)\b|\btreated with\b|\bgiven \d+ doses?\b|"
+    r"\bendoscopy done\b|\bthrombolysed\b|\bcath lab (?:activated|called)\b|\bprotocol running\b|"
+    r"\bmassive transfusion\b|\bmedically cleared\b|\bnac complete\b|\blevels? (?:above|below) (?:the )?"
+    r"treatment line\b|\bmanaged medically\b|\bawaiting (?:pci|surgery|theatre|transfer)\b|"
+    r"\bsurgery (?:tomorrow|today|planned|booked)\b|\bclip applied\b|\bon (?:ct|ctpa|mri|echo)\b|"
+    r"\bafter \d+ ?(?:ml/kg|l|litres)\b|\bfor \d+ weeks\b"
+)
+_SPECIFIC_QUESTION = re.compile(
+    r"\bwhich\b|\bdoses?\b|\bdosing\b|\bregimen\b|\btargets?\b|\bhow long\b|\bwhen to\b|"
+    r"\bwhen should (?:we|i)\b|\btiming\b|\bduration\b|\bratio\b|\btidal volume\b|\binfusion rate\b|"
+    r"\brecommended\b|\bper (?:the )?guidelines?\b|\bper ssc\b|\bdoes the guideline\b|"
+    r"\bguideline (?:support|recommend)\w*|\bshould we (?:give|add|start|use|switch)\b|\bstill indicated\b|"
+    r"\bvs\b|\bversus\b|\bswitch\b|\btaper\b|\badjust\b|\bsecond[- ]line\b|\bloading dose\b|"
+    r"\bwhat (?:fluid|agent|antibiotic|antihypertensive)\b"
+)
+_DETERIORATION = re.compile(
+    r"\bnow\b(?! (?:stable|settled|improved|better|fine|well))|\bsudden\w*|\bworse\w*|\bworsening\b|"
+    r"\bdeteriorat\w*|\bnew(?:ly)?\b|\bagain\b|\bdespite increasing\b|\bnot responding\b|\bhelp\b|"
+    r"\bwhat (?:now|do (?:i|we) do|to do|should (?:i|we) do)\b|\bwhat(?:'s)? next\b|\bcollaps\w*|"
+    r"\bunresponsive\b|\bfurther\b"
+)
+
+
+@dataclass(frozen=True)
+class Framing:
+    """How the whole question is framed; `suppresses` says whether active findings should be set aside."""
+
+    informational: bool
+    acute_anchor: bool
+    managed: bool
+    deterioration: bool
+
+    @property
+    def suppresses(self) -> str | None:
+        if self.managed and not self.deterioration:
+            return "managed"
+        if self.informational and not self.acute_anchor:
+            return "informational"
+        return None
+
+
+def frame(norm: str, has_abnormal_vital: bool) -> Framing:
+    """The framing of one normalised question."""
+    return Framing(
+        informational=bool(_INFORMATIONAL.search(norm)),
+        acute_anchor=has_abnormal_vital or bool(_ACUTE_ANCHOR.search(norm)),
+        managed=bool(_ESTABLISHED.search(norm)) and bool(_SPECIFIC_QUESTION.search(norm)),
+        deterioration=bool(_DETERIORATION.search(norm)),
+    )

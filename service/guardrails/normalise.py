@@ -1,0 +1,188 @@
+"""Turn a clinician's free typing into one canonical lower-case form the rules can read.
+
+Clinicians type "pt c/o SOB w/ sats 86% RA", "weaknes in LE", "colapsed". The rules are written once, against
+expanded words ("patient complains of short of breath with saturation 86% room air"), so every spelling
+variant is handled here instead of in every pattern. Three steps, in this order:
+
+1. character clean-up (unicode dashes and quotes, "++" emphasis, spacing around punctuation),
+2. abbreviation expansion (a fixed table, applied on word boundaries, with a few context-dependent ones
+   such as "hr" = heart rate before a number but hours after one),
+3. typo repair: a token of 4+ letters that is not a known word and is one edit (two for long words) away from
+   a word the rules depend on, with the same first letter, is replaced by that word (for 4-letter tokens only
+   a swapped pair or a dropped letter: "pian", "fevr"). Known English words near
+   a rule word ("sitting" vs "fitting", "fewer" vs "fever") are protected.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from rapidfuzz.distance import OSA
+
+# Multi-character forms that contain punctuation: expanded before tokenising.
+_SLASH_FORMS: tuple[tuple[str, str], ...] = (
+    (r"\bw/o\b", " without "),
+    (r"\bw/(?=\s|[a-z])", " with "),
+    (r"\bs/p\b", " status post "),
+    (r"\bc/o\b", " complains of "),
+    (r"\bh/o\b", " history of "),
+    (r"\br/o\b", " rule out "),
+    (r"\bb/l\b", " bilateral "),
+    (r"\bn/v\b", " nausea vomiting "),
+    (r"\by/o\b", " year old "),
+    (r"\bo2 sats?\b", " saturation "),
+    (r"\bsp ?o2\b", " saturation "),
+    (r"\bsa ?o2\b", " saturation "),
+    (r"\bpr bleed", " rectal bleed"),
+    (r"\bpv bleed", " vaginal bleed"),
+    (r"\bgi bleed", " gastrointestinal bleed"),
+    (r"\bbleeding pv\b", " vaginal bleeding "),
+    (r"\bbleeding heavily pv\b", " bleeding heavily vaginal "),
+)
+
+# One word -> its expansion. Only unambiguous clinical shorthand; ambiguous ones are handled in _CONTEXTUAL.
+ABBREVIATIONS: dict[str, str] = {
+    "pt": "patient", "pts": "patients", "sob": "short of breath", "sobar": "short of breath at rest",
+    "doe": "dyspnoea on exertion", "dib": "difficulty in breathing", "cp": "chest pain",
+    "le": "lower extremity", "les": "lower extremities", "lle": "left lower extremity",
+    "rle": "right lower extremity", "lles": "lower extremities", "ue": "upper extremity",
+    "bilat": "bilateral", "vp": "vertebroplasty", "kp": "kyphoplasty", "sats": "saturation",
+    "sat": "saturation", "rr": "respiratory rate", "bp": "blood pressure", "sbp": "systolic blood pressure",
+    "dbp": "diastolic blood pressure", "loc": "loss of consciousness", "hx": "history",
+    "pmhx": "past medical history", "pmh": "past medical history", "fhx": "family history",
+    "fh": "family history", "sz": "seizure", "szr": "seizure", "abx": "antibiotics", "tachy": "tachycardic",
+    "brady": "bradycardic", "desatting": "desaturating", "desating": "desaturating", "resp": "respiratory",
+    "obs": "observations", "yo": "year old", "yr": "year", "yrs": "years", "mets": "metastases",
+    "cva": "stroke", "ces": "cauda equina syndrome", "mscc": "malignant spinal cord compression",
+    "norad": "norepinephrine", "norepi": "norepinephrine", "noradrenaline": "norepinephrine",
+    "lkw": "last known well", "ra": "room air", "nrb": "non rebreather", "ugib": "upper gastrointestinal bleed",
+    "gib": "gastrointestinal bleed", "unresp": "unresponsive", "incont": "incontinent",
+    "haemoptysis": "hemoptysis", "haematemesis": "hematemesis", "melaena": "melena",
+    "haemorrhage": "hemorrhage", "haematoma": "hematoma", "dyspnoea": "dyspnea", "dyspnoeic": "dyspneic",
+    "anaesthesia": "anesthesia", "paraesthesia": "paresthesia", "paraesthesiae": "paresthesia",
+    "oedema": "edema", "haemodynamically": "hemodynamically", "haemorrhagic": "hemorrhagic",
+    "tachypnoeic": "tachypneic", "tachypnoea": "tachypnea", "hypoxaemia": "hypoxemia",
+    "hypoxaemic": "hypoxemic", "faecal": "fecal", "oozing": "oozing", "wont": "won't", "cant": "can't",
+    "couldnt": "couldn't", "doesnt": "doesn't", "isnt": "isn't", "hasnt": "hasn't", "dont": "don't",
+    "hes": "he's", "shes": "she's", "whats": "what's", "sepsis-3": "sepsis 3", "gtn": "nitrate",
+    "od'd": "overdosed", "o/d": "overdose", "st-elevation": "st elevation", "nstemi": "nstemi",
+    "mins": "minutes", "min": "minutes", "hrs": "hours", "wks": "weeks", "hb": "hemoglobin",
+    "hgb": "hemoglobin", "temps": "temperatures", "pvr": "post void residual",
+    # well-known misspellings that are more than one simple edit away
+    "tounge": "tongue", "seizue": "seizure", "siezure": "seizure", "unconcious": "unconscious",
+    "anaphylaxsis": "anaphylaxis", "haemorage": "hemorrhage", "hemorage": "hemorrhage",
+}
+
+# Abbreviations whose meaning depends on a neighbouring number.
+_CONTEXTUAL: tuple[tuple[str, str], ...] = (
+    (r"\bhr\b(?=\W{0,3}(?:of\W+)?\d)", "heart rate"),               # "HR 125" = heart rate
+    (r"\b(\d+(?:\.\d+)?)\s*(?:hr|hrs|h)\b", r"\1 hours"),          # "10 hrs", "2h" = hours
+    (r"\bhr\b", "heart rate"),
+    (r"\bmap\b(?=\W{0,3}\d)", "mean arterial pressure"),
+    (r"\b(intentional|deliberate|an|paracetamol|opioid|opiate|drug|tablet|amitriptyline|took)\s+od\b",
+     r"\1 overdose"),
+    (r"\bod\s+(on|of|with)\b", r"overdose \1"),
+    (r"\bsi\b(?=\W+(?:and|with|plan|intent))", "suicidal ideation"),
+    (r"\b(\d+)\s*yo\b", r"\1 year old"),
+    (r"\b(\d+)\s*([mf])\b", r"\1 year old"),
+)
+
+# Words the rules depend on: typo repair may map an unknown token onto one of these.
+RULE_WORDS: frozenset[str] = frozenset(
+    """
+    weakness weaker weakening paralysis paraparesis paraplegia paraplegic numbness tingling paresthesia
+    sensation saddle perineum perineal perianal retention incontinence incontinent bladder bowel urine
+    breath breathing breathless breathlessness short shortness dyspnea dyspneic tachypneic tachypnea
+    gasping desaturating hypoxic hypoxia cyanosed cyanotic hemoptysis coughing pleuritic embolism
+    chest pain tightness pressure crushing sweating sweaty clammy diaphoretic radiating elevation
+    slurred speech droop droopy facial hemiparesis hemiplegia dysarthria aphasia stroke weakness vision
+    headache swelling swollen tongue throat stridor wheeze wheezing wheezy urticaria hives anaphylaxis
+    angioedema allergic reaction fever febrile pyrexial rigors septic sepsis hypotensive hypotension
+    tachycardic tachycardia confused confusion mottled infected infection bleeding bleeding bleed
+    hemorrhage hematoma hematemesis melena vomiting blood suicidal suicide overdose overdosed kill
+    collapsed collapse unresponsive unrousable seizure seizing fitting convulsing syncope fainted
+    consciousness breathing pulse excruciating unbearable agony uncontrolled analgesia morphine despite
+    vertebroplasty kyphoplasty saturation respiratory pressure procedure patient
+    """.split()
+)
+
+# Ordinary words within one edit of a rule word: never "repaired".
+_PROTECTED: frozenset[str] = frozenset(
+    """
+    sitting fewer hides shook chess couch bloom blond bleeds needing reading leading heading breathe
+    breathes breathed strong stoke sweating sweater sweats wheels whizzing fitted fitting filling feeling
+    selling setting settling getting letting dropping stopping shocked spiking striking patients patient's
+    pressures preferred procedures reactions infusion infusions fusion confused confuses consult speeches
+    blocked clocked locked retained retaining retrieval trauma traumatic plural pleural pleurisy swollen
+    follow hollow allergies allergen collapses collapsing seizures respiration respirator tightening
+    despite despise swallow swelling sweating bladders bowels stroked strokes droops drooping healing
+    weakly weekly weeks number numbers numbed sensations senses reaction radiation radiating elevated
+    plain confuse analgesic analgesics procedural embolise embolised soreness injection injected
+    injections ingestion infarction sedation sedated breast breasts brief bleach treated heated seated
+    """.split()
+)
+
+_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?")
+
+
+def _clean(text: str) -> str:
+    """Unicode to plain ASCII-ish lower case with clause punctuation kept as separate marks."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
+    text = re.sub(r"[\u2012\u2013\u2014\u2015\u2212]", " - ", text)
+    text = re.sub(r"\+{2,}", " ", text)                     # "sob++" emphasis carries no extra meaning
+    text = re.sub(r"\s+\+\s+", " and ", text)               # "cp + sob" is a list
+    text = re.sub(r"\s*&\s*", " and ", text)
+    text = re.sub(r"(\d)\s*->\s*(\d)", r"\1 to \2", text)
+    text = re.sub(r"->|=>", " then ", text)
+    return text
+
+
+def _expand(text: str) -> str:
+    for pattern, repl in _SLASH_FORMS:
+        text = re.sub(pattern, repl, text)
+    for pattern, repl in _CONTEXTUAL:
+        text = re.sub(pattern, repl, text)
+    text = re.sub(r"\b[a-z]+(?:'[a-z]+)?\b", lambda m: ABBREVIATIONS.get(m.group(0), m.group(0)), text)
+    return text
+
+
+def _max_edits(word: str) -> int:
+    return 2 if len(word) >= 11 else 1
+
+
+def _short_typo(token: str, word: str) -> bool:
+    """For 4-letter tokens only a swapped pair ("pian") or one dropped letter ("fevr") counts as a typo."""
+    if len(word) == len(token):
+        return sorted(word) == sorted(token) and OSA.distance(token, word) == 1
+    return len(word) == len(token) + 1 and any(word[:i] + word[i + 1 :] == token for i in range(len(word)))
+
+
+@lru_cache(maxsize=8192)
+def repair_token(token: str) -> str:
+    """The rule word this token is most likely a typo of, or the token itself."""
+    if len(token) < 4 or token in RULE_WORDS or token in _PROTECTED or token in ABBREVIATIONS:
+        return token
+    best, best_d = token, 99
+    for word in RULE_WORDS:
+        if word[0] != token[0] or abs(len(word) - len(token)) > 2:
+            continue
+        if len(token) == 4 and not _short_typo(token, word):
+            continue
+        limit = _max_edits(word)
+        d = OSA.distance(token, word, score_cutoff=limit)
+        if d <= limit and d < best_d:
+            best, best_d = word, d
+    return best
+
+
+def _repair(text: str) -> str:
+    return _TOKEN.sub(lambda m: repair_token(m.group(0)), text)
+
+
+def normalise(text: str) -> str:
+    """The canonical form every rule is matched against (lower case, expanded, typo-repaired, one space)."""
+    text = _repair(_expand(_clean(text)))
+    return re.sub(r"[ \t]+", " ", text).strip()

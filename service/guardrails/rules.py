@@ -1,0 +1,202 @@
+"""Lexical red-flag rules: clinical statements per category, matched on the normalised text.
+
+Patterns are written against `normalise()` output (lower case, abbreviations expanded, typos repaired), so
+"SOB", "short of breath" and "shortnes of breth" are one pattern. Rules say what was *said*; whether it is
+happening now, to this patient, is decided later by the context module. Combinations (sepsis, anaphylaxis,
+uncontrolled pain, bleeding with shock) are in `combine.py`.
+"""
+
+from __future__ import annotations
+
+from .findings import TRIGGER, Finding, compile_rules, near
+
+LEGS = r"legs?|lower extremit(?:y|ies)|lower limbs?|feet|foot|thighs?|knees?"
+WEAK = (
+    r"weak(?:ness|er|ening)?|paraly[sz](?:is|ed)|heavy|heaviness|giving way|gave way|"
+    r"can't (?:lift|move|feel)|cannot (?:lift|move|feel)|unable to (?:lift|move|feel)|not moving"
+)
+NUMB = (
+    r"numb(?:ness)?|tingl(?:ing|y)|paresthesi(?:a|ae)|pins and needles|"
+    r"(?:reduced|altered|loss of|lost|no|decreased) (?:sensation|feeling)"
+)
+SADDLE = r"saddle|perine\w*|perianal|groin|genitals?|buttocks?|anus"
+CHEST = r"chest|retrosternal|substernal"
+CHEST_PAIN = r"pain|pains|tightness|tight|pressure|discomfort|heaviness|heavy|crushing|ache|aching"
+HYPOTENSION = (
+    r"\bhypotensi\w*|\bshock(?:ed)?\b|\bperi-?arrest\b|\bcold peripher\w*|\bmottl\w*|"
+    r"\b(?:blood pressure|systolic)(?: is)? (?:soft|dropping|dropped|falling|fell|crashing|low)\b|"
+    r"\bdropped (?:his |her |the )?blood pressure\b|\bcrashing\b"
+)
+
+_RULES = [
+    # --- progressive neurological deficit / cord or cauda equina compression -------------------------
+    ("neuro_deficit", "limb weakness or numbness", TRIGGER, near(WEAK + "|" + NUMB, LEGS, 4)),
+    ("neuro_deficit", "bilateral arm weakness", TRIGGER,
+     near(WEAK + "|" + NUMB, r"(?:both|bilateral) (?:arms|hands|upper extremities)", 3)),
+    ("neuro_deficit", "paraparesis / foot drop", TRIGGER,
+     r"\bpara(?:paresis|pleg\w*|lys\w*)\b|\bfoot drop\b|\bdrop foot\b|\bmyelopathy\b"),
+    ("neuro_deficit", "cord or cauda equina compression", TRIGGER,
+     r"\bcauda equina\b|\bcord compression\b|\bspinal cord compression\b|\bconus\b"),
+    ("neuro_deficit", "saddle anaesthesia", TRIGGER,
+     r"\bsaddle (?:anesthesia|numbness|area|sensory|paresthesia)\b|" + near(NUMB, SADDLE, 4)),
+    ("neuro_deficit", "urinary retention", TRIGGER,
+     r"\b(?:urinary )?retention\b|\bretaining urine\b|"
+     r"\b(?:unable to|can't|cannot|not able to|difficulty) (?:pass(?:ing)?|void(?:ing)?|empty(?:ing)?|pee)\b|"
+     r"\b(?:not|hasn't|has not|haven't|hasnt) (?:passed|voided)(?: any)? urine\b|\banuri\w*"),
+    ("neuro_deficit", "bladder or bowel dysfunction", TRIGGER,
+     r"\b(?:urinary|fecal|bowel|bladder|new|double) incontinen\w*|\bincontinen\w* of (?:urine|stool|feces)\b|"
+     r"\b(?:lost|loss of|losing) (?:bowel|bladder|sphincter) (?:control|function)\b|"
+     r"\b(?:reduced|decreased|lax|absent|poor|loss of) anal tone\b|"
+     r"\bcan't feel when (?:she|he|they) (?:is|are) passing urine\b|\bincontinent\b"),
+    # --- respiratory distress / pulmonary or cement embolism ----------------------------------------
+    ("respiratory_embolism", "dyspnoea", TRIGGER,
+     r"\bshort(?:ness)? of breath\b|\bbreathless\w*|\bdyspne(?:a|ic)\b(?! on exertion)|"
+     r"\b(?:can't|cannot|unable to|struggling to|difficulty|trouble) (?:breathe|breathing|catch (?:his|her) breath)\b|"
+     r"\bdifficulty in breathing\b|\bgasping\b|\btachypne(?:a|ic)\b|\brespiratory distress\b|"
+     r"\b(?:increased )?work of breathing\b|\baccessory muscles?\b|"
+     r"\bcan't (?:talk|speak) in (?:full )?sentences\b|\bair hunger\b"),
+    ("respiratory_embolism", "hypoxia", TRIGGER,
+     r"\bdesaturat\w*|\bhypox\w*|\bcyano(?:sed|sis|tic)\b|\b(?:blue|dusky) lips\b|"
+     r"\b(?:needing|requiring) (?:more (?:and more )?|increasing )?oxygen\b|\bincreasing oxygen requirements?\b|"
+     r"\bsaturation (?:dropping|falling|dropped|fell|going down)\b"),
+    ("respiratory_embolism", "haemoptysis", TRIGGER,
+     r"\bhemoptysis\b|\bcough(?:ing|ed|s)? (?:up )?(?:frank )?blood\b"),
+    ("respiratory_embolism", "pleuritic chest pain", TRIGGER,
+     r"\bpleuritic\b(?: chest)? pain|"
+     + near(r"pain", r"inspiration|breathing in|deep breaths?|on breathing|when breathing", 3)),
+    ("respiratory_embolism", "pulmonary or cement embolism", TRIGGER,
+     r"\b(?:pulmonary|cement|fat) emboli(?:sm|us)\b|\bpe\b"),
+    ("respiratory_embolism", "stridor", TRIGGER, r"\bstridor\w*"),
+    # --- cardiac chest pain --------------------------------------------------------------------------
+    ("cardiac_chest_pain", "chest pain", TRIGGER,
+     near(CHEST, CHEST_PAIN, 3) + r"|\bclutching (?:his |her |their |the )?chest\b"),
+    ("cardiac_chest_pain", "ischaemic ECG / arrhythmia", TRIGGER,
+     r"\bst (?:segment )?(?:elevation|depression)\b|\bstemi\b|\bnew (?:lbbb|left bundle branch block)\b|"
+     r"\bventricular (?:tachycardia|fibrillation)\b|\bcomplete heart block\b"),
+    ("cardiac_chest_pain", "aortic dissection", TRIGGER,
+     r"\btearing\b|\baortic dissection\b|\bdissecting\b"),
+    ("cardiac_chest_pain", "autonomic features", "feature:autonomic",
+     r"\bsweat(?:ing|y)\b|\bdiaphore\w*|\bclammy\b|\bgr[ae]y\b|\bashen\b"),
+    ("cardiac_chest_pain", "radiating pain", "feature:radiating",
+     r"\bradiat\w* (?:to|down|into) (?:the )?(?:left |l )?(?:arm|jaw|neck|back)\b|\bgoing to (?:his |her |the )?jaw\b"),
+    # --- stroke --------------------------------------------------------------------------------------
+    ("stroke", "facial droop", TRIGGER,
+     near(r"face|facial|mouth|smile", r"droop\w*|asymmetr\w*|lopsided|palsy", 3)),
+    ("stroke", "speech disturbance", TRIGGER,
+     r"\bslurr\w* (?:speech|words)\b|\bspeech (?:is |was )?slurr\w*|\bdysarthri\w*|\b(?:dys|a)phasi\w*|"
+     r"\b(?:can't|cannot|unable to) (?:speak|talk|get (?:his|her) words out)\b(?! in (?:full )?sentences)|"
+     r"\bcan't find (?:his |her |the )?words\b|\bword[- ]finding\b|\bwords (?:are |were )?jumbled\b|"
+     r"\bjumbled (?:words|speech)\b|\bgarbled\b"),
+    ("stroke", "hemiparesis", TRIGGER,
+     r"\bhemi(?:paresis|pleg\w*|paretic)\b|\b(?:left|right|one)[- ]sided (?:weakness|numbness|paralysis)\b|"
+     + near(WEAK + r"|numb\w*|drift\w*|clumsy", r"(?:left|right|l|r|one|his|her) (?:arm|hand|side)", 3)
+     + r"|\barm drift\b"),
+    ("stroke", "visual loss", TRIGGER,
+     r"\b(?:loss of vision|vision loss|visual loss|lost (?:the )?vision|blind\w* in one eye)\b|\bdiplopia\b|"
+     r"\bdouble vision\b|\bvisual field (?:loss|defect)\b"),
+    ("stroke", "ataxia", TRIGGER, r"\bataxi[ac]\b"),
+    ("stroke", "thunderclap headache", TRIGGER,
+     r"\b(?:worst|thunderclap) headache\b|\bsudden (?:severe |onset )headache\b|"
+     + near("headache", r"neck stiff\w*|stiff neck", 4)),
+    ("stroke", "FAST positive", TRIGGER, r"\b(?:be ?)?fast (?:positive|\+ve)\b|\bpositive fast\b"),
+    ("stroke", "stroke named", TRIGGER,
+     r"\bstroke\b|\btia\b|\bintracranial (?:bleed|hemorrhage)\b|\bsubarachnoid\b|\bsah\b"),
+    # --- anaphylaxis ---------------------------------------------------------------------------------
+    ("anaphylaxis", "anaphylaxis / angioedema", TRIGGER, r"\banaphyla\w*|\bangio-?edema\b"),
+    ("anaphylaxis", "airway or facial swelling", TRIGGER,
+     near(r"lips?|tongue|face|facial|throat|mouth|airway|eyelids?",
+          r"swell\w*|swollen|edema|tight\w*|closing", 3)),
+    ("anaphylaxis", "urticaria or flushing", "feature:allergy",
+     r"\bhives\b|\burticari\w*|\b(?:widespread|generali[sz]ed|all over) (?:rash|itch\w*)|\brash all over\b|"
+     r"\bflush\w*|\bitch\w*|\bpruritus\b"),
+    ("anaphylaxis", "allergic reaction", "feature:allergy",
+     r"\ballergic reaction\b|\breact(?:ing|ion) to\b"),
+    ("anaphylaxis", "wheeze", "feature:wheeze", r"\bwheez\w*|\bbronchospasm\b"),
+    ("anaphylaxis", "presyncope", "feature:presyncope",
+     r"\b(?:feels?|feeling) faint\b|\bdizzy\b|\blight-?headed\b"),
+    # --- sepsis --------------------------------------------------------------------------------------
+    ("sepsis_unstable", "septic shock named", TRIGGER,
+     r"\bseptic shock\b|\bred flag sepsis\b|\bneutropenic sepsis\b"),
+    ("sepsis_unstable", "infection", "feature:infection",
+     r"\bfever\w*|\bfebrile\b|\bpyrex\w*|\bspik(?:ing|ed)\b|\brigou?rs\b|\bsepsis\b|\bseptic\b|\binfect\w*|"
+     r"\bpus\b|\bpurulent\b|\bcellulitis\b|\bpneumonia\b|\buti\b|\burosepsis\b|\bdiscitis\b|\babscess\b|"
+     r"\bneutropeni\w*"),
+    ("sepsis_unstable", "confusion", "feature:confusion",
+     r"\bconfus\w*|\bdrowsy\b|\baltered mental\b|\bdelirious\b|\bnot making sense\b"),
+    ("sepsis_unstable", "oliguria", "feature:oliguria",
+     r"\breduced urine output\b|\boligur\w*|\bnot passed urine\b"),
+    ("sepsis_unstable", "looks unwell", "feature:unwell",
+     r"\blooks? (?:very )?unwell\b|\bseptic looking\b|\blooks? septic\b|\btachycardi\w*"),
+    # --- major bleeding ------------------------------------------------------------------------------
+    ("major_bleeding", "haematemesis", TRIGGER,
+     r"\bhematemesis\b|\bvomit\w* (?:up )?(?:fresh |large amounts of |lots of |frank |bright red )?blood\b|"
+     r"\bcoffee[- ]ground"),
+    ("major_bleeding", "melaena", TRIGGER, r"\bmelena\b|\bblack tarry stools?\b"),
+    ("major_bleeding", "heavy bleeding", TRIGGER,
+     r"\b(?:bleeding|bleed|hemorrhag\w*|oozing)\b (?:heavily|a lot|profusely|massively|won't stop|not stopping|"
+     r"continues|uncontroll\w*)|"
+     r"\b(?:heavy|heavily|massive|major|brisk|torrential|uncontroll\w*|ongoing|active|significant|large)\b "
+     r"(?:\w+ )?(?:bleeding|bleed|hemorrhage|blood loss|epistaxis)\b|"
+     r"\bstill bleeding\b|\bblood (?:pouring|gushing|spurting)\b|\bsoaking (?:through )?(?:the )?(?:dressings?|pads?)|"
+     r"\bpassing clots\b|\bhemorrhage\b|\bretroperitoneal (?:bleed|hematoma|hemorrhage)\b|"
+     r"\b(?:expanding|enlarging|growing|rapidly swelling) hematoma\b|\bpph\b|"
+     r"\bbleed\w*\b[^.;?!]{0,25}\bwon't stop\b"),
+    ("major_bleeding", "GI or PV bleed named", TRIGGER,
+     r"\b(?:rectal|vaginal|gastrointestinal|upper gastrointestinal|lower gastrointestinal|variceal) bleed\w*"),
+    ("major_bleeding", "bleeding", "feature:bleeding",
+     r"\bbleed\w*|\bblood loss\b|\bepistaxis\b|\boozing\b|\bhemoglobin (?:falling|dropping|dropped|drop)\b|\bpale\b"),
+    # --- self-harm -----------------------------------------------------------------------------------
+    ("self_harm", "suicidal intent or self-harm", TRIGGER,
+     r"\bsuicid\w*|\bkill (?:him|her|my|them|your)sel(?:f|ves)\b|\bend (?:his|her|my|their) (?:own )?life\b|"
+     r"\bend it all\b|\btake (?:his|her|my|their) (?:own )?life\b|\bwants? to die\b|"
+     r"\b(?:doesn't|does not|don't|do not) want to (?:live|be alive|go on)\b|\brather be dead\b|"
+     r"\bbetter off dead\b|\bno point (?:in )?(?:going on|living|carrying on)\b|\boverdos\w*|\bself[- ]harm\w*|"
+     r"\bcuts? (?:to|on) (?:his |her |their |the )?(?:wrists?|arms?|forearms?)\b|"
+     r"\bhang (?:himself|herself|themselves)\b|\bthreatening to (?:jump|kill|harm|hurt)\b|"
+     r"\b(?:saving|stockpil\w*|hoard\w*) (?:up )?(?:his |her |their )?(?:tablets|pills|medication)\b|"
+     r"\bstash of (?:tablets|pills)\b|\btook \d+ (?:\w+ )?(?:tablets|pills)\b|\bjump (?:off|from)\b"),
+    # --- collapse / unresponsive / seizure -----------------------------------------------------------
+    ("collapse_seizure", "collapse or unresponsive", TRIGGER,
+     r"\bcollaps(?:ed|e|ing)\b(?<!vertebral collapse)(?<!body collapse)|\bunresponsive\b(?! to\b)|"
+     r"\bunrousable\b|\bunconscious\b|\b(?:not|isn't|is not) (?:rousable|waking)\b|"
+     r"\bnot responding(?: properly| to (?:voice|pain|stimul\w*))?(?=\s*(?:$|[.,;?!]|and\b))|"
+     r"\bonly responding to pain\b|\bresponds? only to pain\b|\bfound (?:on the floor|on floor|down)\b|"
+     r"\bfainted\b|\bpassed out\b|\bsyncop\w*|\bloss of consciousness\b|\blost consciousness\b|"
+     r"\bwent floppy\b|\bfloppy\b|\b(?:went|turned|is|going) blue\b|\bpinpoint pupils\b"),
+    ("collapse_seizure", "seizure", TRIGGER,
+     r"\bseizur\w*|\bseizing\b|\bfitting\b|\b(?:a|had|having|another|first) fit\b|\bfits\b|\bconvuls\w*|"
+     r"\btonic[- ]clonic\b|\bstatus epilepticus\b|\bpost-?ictal\b"),
+    ("collapse_seizure", "cardiorespiratory arrest", TRIGGER,
+     r"\bno (?:palpable )?pulse\b|\bpulseless\b|\bnot breathing\b|\bstopped breathing\b|\bapne?ic\b|"
+     r"\bcardiac arrest\b|\barrested\b|\bcpr\b"),
+    # --- severe pain uncontrolled despite analgesia --------------------------------------------------
+    ("uncontrolled_pain", "pain out of proportion / surgical abdomen", TRIGGER,
+     r"\bout of proportion\b|\brigid abdomen\b|\bperitonitic\b|\bcompartment syndrome\b"),
+    ("uncontrolled_pain", "pain", "feature:pain", r"\bpain\w*|\bagony\b|\bache\b"),
+    ("uncontrolled_pain", "severe pain", "feature:severe",
+     r"\bexcruciating\b|\bunbearable\b|\bagony\b|\bagoni[sz]ing\b|\bsevere\b|\bintense\b|\bscreaming\b|"
+     r"\bwrithing\b|\bcrying (?:out )?(?:with|in) pain\b|\bcan't lie still\b|\bworst (?:pain|ever)\b"),
+    ("uncontrolled_pain", "not controlled by analgesia", "feature:uncontrolled",
+     r"\bdespite\b|\bnot (?:controlled|helping|working|settling|responding|touching|improving)\b|"
+     r"\buncontroll?(?:ed|able)\b|\bnothing (?:is )?(?:touching|helping|working)\b|"
+     r"\bno (?:effect|relief|improvement|response)\b|\bunresponsive to\b|\brefractory\b|"
+     r"\bmax(?:imum|imal)? (?:analgesia|doses?)\b"),
+    ("uncontrolled_pain", "worsening", "feature:worsening",
+     r"\b(?:getting|got|becoming|much|far) worse\b|\bworsening\b|\bworse (?:every|each|by the|than)\b|"
+     r"\bescalating\b"),
+    # --- undifferentiated shock ----------------------------------------------------------------------
+    ("haemodynamic_instability", "hypotension or shock", TRIGGER, HYPOTENSION),
+    ("haemodynamic_instability", "rapid deterioration", TRIGGER,
+     r"\bdeteriorating (?:fast|rapidly|quickly)\b|\brapidly deteriorating\b"),
+]
+
+RULES = compile_rules(_RULES)
+
+
+def lexical_findings(norm: str) -> list[Finding]:
+    """Every rule match in the normalised text, overlapping matches of different rules kept."""
+    found: list[Finding] = []
+    for category, name, role, pattern in RULES:
+        for m in pattern.finditer(norm):
+            found.append(Finding(category, name, role, m.start(), m.end()))
+    return found

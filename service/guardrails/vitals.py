@@ -1,0 +1,157 @@
+"""Numeric red flags: "sats 86%", "RR 32", "BP 80/40", "HR 140", "GCS 7", "Hb 132 -> 84", "PVR 650".
+
+Thresholds follow NEWS2 single-parameter "red" scores where one exists (SpO2 <= 91 %, RR >= 25 or <= 8,
+systolic BP <= 90, HR >= 131 or <= 40), Surviving Sepsis for MAP < 65 and lactate >= 4, and common ward
+practice elsewhere (GCS <= 12, post-void residual >= 300 mL, haemoglobin drop >= 20 g/L). Values between the
+"red" line and normal become features (e.g. HR 111-130 counts as instability only together with infection).
+
+The finding's span covers the *keyword* only ("saturation"), not the number, so that modifiers such as
+"briefly" or "baseline" after the number are still read by the context module.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .findings import TRIGGER, Finding
+
+_STOP = r"[^;.?!,]"  # a vital's value is read up to the next clause mark or comma
+
+
+def _numbers(text: str, low: float, high: float) -> list[float]:
+    vals = [float(x) for x in re.findall(r"(?<![\d.])(\d{1,3}(?:\.\d)?)(?![\d/])", text)]
+    vals += [float(d) * 10 for d in re.findall(r"\blow (\d)0s\b", text)]
+    vals += [float(d) for d in re.findall(r"\b(\d{2,3})s\b", text)]
+    return [v for v in vals if low <= v <= high]
+
+
+def _spo2(norm: str) -> list[Finding]:
+    out = []
+    for m in re.finditer(r"\b(?:saturations?|saturating|desaturat\w*|oxygen saturation)\b", norm):
+        window = re.match(_STOP + "{0,40}", norm[m.end():]).group(0)
+        window = re.split(r"\b(?:respiratory rate|heart rate|blood pressure|temperature|on \d+ ?l)\b", window)[0]
+        vals = _numbers(window, 50, 100)
+        if vals and min(vals) <= 91:
+            out.append(Finding("respiratory_embolism", f"SpO2 {min(vals):g}% (<= 91)", TRIGGER, m.start(), m.end(), numeric=True))
+    return out
+
+
+def _first_value(norm: str, keyword: str, low: float, high: float, reach: int = 14) -> list[tuple[re.Match, float]]:
+    out = []
+    for m in re.finditer(keyword, norm):
+        window = re.match(_STOP + "{0,%d}" % reach, norm[m.end():]).group(0)
+        vals = _numbers(window, low, high)
+        if vals:
+            out.append((m, vals[0] if len(vals) == 1 else min(vals)))
+    return out
+
+
+def _respiratory_rate(norm: str) -> list[Finding]:
+    out = []
+    for m, v in _first_value(norm, r"\brespiratory rate\b", 2, 70):
+        if v >= 25:
+            out.append(Finding("respiratory_embolism", f"RR {v:g} (>= 25)", TRIGGER, m.start(), m.end(), numeric=True))
+        elif v <= 8:
+            out.append(Finding("collapse_seizure", f"RR {v:g} (<= 8)", TRIGGER, m.start(), m.end(), numeric=True))
+        elif v >= 22:
+            out.append(Finding("sepsis_unstable", f"RR {v:g} (>= 22)", "feature:instability", m.start(), m.end(), numeric=True))
+    return out
+
+
+def _heart_rate(norm: str) -> list[Finding]:
+    out = []
+    for m, v in _first_value(norm, r"\b(?:heart rate|pulse|tachycardic|tachycardia|bradycardic)\b", 20, 250):
+        if v >= 131 or v <= 40:
+            out.append(Finding("haemodynamic_instability", f"HR {v:g}", TRIGGER, m.start(), m.end(), numeric=True))
+        elif v >= 111:
+            out.append(Finding("sepsis_unstable", f"HR {v:g} (>= 111)", "feature:instability", m.start(), m.end(), numeric=True))
+    return out
+
+
+def _blood_pressure(norm: str) -> list[Finding]:
+    out = []
+    systolic = []
+    for m in re.finditer(r"\b(?:systolic blood pressure|blood pressure|systolic)\b", norm):
+        window = re.match(_STOP + "{0,28}", norm[m.end():]).group(0)
+        bp = re.search(r"(?<!\d)(\d{2,3})\s*(?:/\s*\d{2,3}|s\b)?", window)
+        if bp:
+            systolic.append((m.start(), m.end(), float(bp.group(1))))
+    for m in re.finditer(r"(?<![\d./])(\d{2,3})\s*/\s*(\d{2,3})(?![\d/])", norm):
+        sys_, dia = float(m.group(1)), float(m.group(2))
+        if 50 <= sys_ <= 250 and 20 <= dia <= 150 and sys_ > dia:
+            systolic.append((m.start(), m.end(), sys_))
+    for start, end, v in systolic:
+        if 40 <= v <= 90:
+            out.append(Finding("haemodynamic_instability", f"systolic BP {v:g} (<= 90)", TRIGGER, start, end, numeric=True))
+    for m, v in _first_value(norm, r"\bmean arterial pressure\b", 20, 150):
+        if v < 65:
+            out.append(Finding("haemodynamic_instability", f"MAP {v:g} (< 65)", TRIGGER, m.start(), m.end(), numeric=True))
+    return out
+
+
+def _gcs(norm: str) -> list[Finding]:
+    out = []
+    for m in re.finditer(r"\bgcs\b", norm):
+        window = re.match(_STOP + "{0,30}", norm[m.end():]).group(0)
+        vals = _numbers(window, 3, 15)
+        if vals and min(vals) <= 12:
+            out.append(Finding("collapse_seizure", f"GCS {min(vals):g} (<= 12)", TRIGGER, m.start(), m.end(), numeric=True))
+    return out
+
+
+def _temperature(norm: str) -> list[Finding]:
+    out = []
+    for m, v in _first_value(norm, r"\b(?:temp\w*|febrile|fever|pyrexial|spiking|spiked)\b", 34, 43, reach=16):
+        if v >= 38:
+            out.append(Finding("sepsis_unstable", f"temperature {v:g}", "feature:infection", m.start(), m.end(), numeric=True))
+    return out
+
+
+def _lactate(norm: str) -> list[Finding]:
+    return [
+        Finding("sepsis_unstable", f"lactate {v:g} (>= 4)", "feature:instability", m.start(), m.end(), numeric=True)
+        for m, v in _first_value(norm, r"\blactate\b", 0, 30)
+        if v >= 4
+    ]
+
+
+def _haemoglobin_drop(norm: str) -> list[Finding]:
+    out = []
+    for m in re.finditer(r"\bhemoglobin\b", norm):
+        window = re.match(r"[^;?!]{0,40}", norm[m.end():]).group(0)
+        pair = re.search(r"(\d{2,3}(?:\.\d)?)\s*(?:to|then)\s*(\d{1,3}(?:\.\d)?)", window)
+        if not pair:
+            continue
+        before, after = float(pair.group(1)), float(pair.group(2))
+        drop_g_l = (before - after) * (1 if before > 25 else 10)
+        if drop_g_l >= 20:
+            out.append(Finding("major_bleeding", f"Hb drop {before:g} to {after:g}", TRIGGER, m.start(), m.end(), numeric=True))
+    return out
+
+
+def _retention_volume(norm: str) -> list[Finding]:
+    return [
+        Finding("neuro_deficit", f"residual {v:g} mL (>= 300)", TRIGGER, m.start(), m.end(), numeric=True)
+        for m, v in _first_value(norm, r"\b(?:post void residual|bladder scan|residual)\b", 50, 3000)
+        if v >= 300
+    ]
+
+
+def _pain_and_power(norm: str) -> list[Finding]:
+    out = []
+    for m in re.finditer(r"(?<![\d/])(\d{1,2})\s*/\s*10\b", norm):
+        if int(m.group(1)) >= 8:
+            out.append(Finding("uncontrolled_pain", f"pain {m.group(1)}/10", "feature:severe", m.start(), m.end(), numeric=True))
+            out.append(Finding("uncontrolled_pain", "pain score", "feature:pain", m.start(), m.end(), numeric=True))
+    for m in re.finditer(r"\bpower\b[^;.?!,]{0,12}?(?<![\d/])([0-3])\s*/\s*5\b", norm):
+        out.append(Finding("neuro_deficit", f"power {m.group(1)}/5", TRIGGER, m.start(), m.end(), numeric=True))
+    return out
+
+
+def vital_findings(norm: str) -> list[Finding]:
+    """All numeric findings in the normalised text."""
+    out: list[Finding] = []
+    for reader in (_spo2, _respiratory_rate, _heart_rate, _blood_pressure, _gcs, _temperature, _lactate,
+                   _haemoglobin_drop, _retention_volume, _pain_and_power):
+        out.extend(reader(norm))
+    return out
