@@ -22,6 +22,8 @@ CATEGORIES = frozenset(PRIORITY)
 
 _SHOCK = "haemodynamic_instability"
 _BREATHING = {"dyspnoea", "hypoxia", "stridor"}
+_SHOCK_CAUSES = {"sepsis_unstable", "anaphylaxis", "major_bleeding"}
+_COMBO_WEIGHT = 6  # a recognised combination is more specific than any single finding
 
 
 @dataclass(frozen=True)
@@ -65,13 +67,14 @@ def resolve(active: list[Finding]) -> Verdict | None:
     if not triggers and not combos:
         return None
     pleuritic = any(f.rule == "pleuritic chest pain" for f in triggers)
+    causes = set(combos) | {f.category for f in triggers}
     score: dict[str, float] = defaultdict(float)
     first_rule: dict[str, str] = {}
     for f in triggers:
         category = f.category
         if pleuritic and f.rule == "chest pain":
             category = "respiratory_embolism"      # pain on breathing in points to the lungs, not the heart
-        if category == _SHOCK and combos.keys() & {"sepsis_unstable", "anaphylaxis", "major_bleeding"}:
+        if category == _SHOCK and causes & _SHOCK_CAUSES:
             continue                                # shock with a named cause is scored for the cause
         score[category] += 2
         first_rule.setdefault(category, f.rule)
@@ -79,7 +82,7 @@ def resolve(active: list[Finding]) -> Verdict | None:
         if f.feature and f.category in score:
             score[f.category] += 0.5
     for category, rule in combos.items():
-        score[category] += 3
+        score[category] += _COMBO_WEIGHT
         first_rule[category] = rule
     best = max(score, key=lambda c: (score[c], -PRIORITY.index(c)))
     return Verdict(best, f"{best}: {first_rule[best]}")

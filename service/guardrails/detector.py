@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from .combine import Verdict, resolve
 from .context import Context, Modifiers
 from .findings import Finding
-from .framing import Framing, frame
+from .framing import NAMED_DIAGNOSES, Framing, frame, stated_as_fact
 from .normalise import normalise
 from .rules import lexical_findings
 from .vitals import vital_findings
@@ -43,7 +43,11 @@ def detect(text: str) -> RuleResult:
     judged = [(f, ctx.modifiers(f)) for f in found]
     active = [f for f, mods in judged if mods.active]
     abnormal_vital = any(f.is_trigger and f.numeric for f in active)
-    framing = frame(norm, abnormal_vital)
+    triggers = [f for f in active if f.is_trigger]
+    diagnosis_only = bool(triggers) and all(
+        f.rule in NAMED_DIAGNOSES and stated_as_fact(norm, f.start, f.end) for f in triggers
+    )
+    framing = frame(norm, abnormal_vital, diagnosis_only)
     verdict = resolve(active)
     if verdict is None:
         return RuleResult(norm, None, judged, framing)

@@ -8,8 +8,11 @@ Both framings only *suppress*, and each has an override that keeps the flag:
 
 * informational framing is overridden by an acute anchor: a definite patient doing something now
   ("my pt has", "since this morning", "20 min ago", "now", an abnormal vital sign);
-* managed framing needs *both* an established-diagnosis cue (confirmed, on pressors, intubated, thrombolysed,
-  ICU/neurosurgery involved ...) *and* a specific guideline question (dose, regimen, target, timing, which drug),
+* managed framing needs *both* an established diagnosis *and* a specific guideline question. The diagnosis is
+  established when there is a cue (confirmed, on pressors, intubated, thrombolysed, ICU/neurosurgery involved
+  ...) or when the only red-flag statements are named diagnoses stated as fact ("haemorrhagic stroke on
+  apixaban", "GI bleed, Hb 68") rather than suspected ("?PE", "bleed suspected") or described as symptoms. The
+  question must be specific (dose, regimen, target, timing, which drug),
   and is overridden by any sign of new deterioration or an open call for help ("now", "new", "worse",
   "suddenly", "despite increasing", "what do I do", "help").
 """
@@ -25,7 +28,7 @@ _INFORMATIONAL = re.compile(
     r"\bwhat are the\b|\bhow (?:common|often|likely|frequent)\b|\bwhat percentage\b|\bteach\w*|\bslides?\b|"
     r"\blecture\b|\bpresentation\b|\bfor (?:an?|the|my) exam\b|\bexam question\b|\bquiz\b|\bstudents?\b|"
     r"\bjuniors?\b|\btrainees?\b|\bhandbook\b|\bleaflet\b|\binformation sheet\b|\bpatient information\b|"
-    r"\bdefinition\b|\bdefine\b|\bcriteria\b|\bscore\b|\bscale\b|\bthresholds?\b|\bclassification\b|"
+    r"\bdefinition\b|\bdefine\b|\bcriteria\b|\bscor(?:e|es|ing)\b|\bscale\b|\bpredict\w*|\bthresholds?\b|\bclassification\b|"
     r"\bexplain\b|\bdifference between\b|\bdifferential\b|\blist the\b|\bevidence\b|\bin general\b|"
     r"\btypical(?:ly)?\b|\busually\b|\brecogni[sz]ed complication\b|\bcomplications? of\b|\bwhich patients\b|"
     r"\bat (?:higher |high |increased )?risk\b|\bwatch out for\b|\btell (?:patients|the patient)\b|\bcounsel\w*|"
@@ -70,6 +73,23 @@ _DETERIORATION = re.compile(
 )
 
 
+# Rules that name a diagnosis rather than describe a symptom or sign.
+NAMED_DIAGNOSES = frozenset({
+    "cord or cauda equina compression", "pulmonary or cement embolism", "stroke named", "anaphylaxis / angioedema",
+    "septic shock named", "GI or PV bleed named",
+})
+_SUSPECTED_BEFORE = re.compile(
+    r"(?:\?|\bsuspected|\bpossible|\bquery|\bprobable|\blikely|\bconcern(?:ed)? (?:for|about)|\bworried about|"
+    r"\brule out|\bcould (?:this|it) be|\bsigns of|\bsymptoms of)\s*(?:\w+\s*){0,2}$"
+)
+_SUSPECTED_AFTER = re.compile(r"^\s*(?:\?|suspected|possible|likely|query)")
+
+
+def stated_as_fact(norm: str, start: int, end: int) -> bool:
+    """A named diagnosis that is not flagged as suspected ("?PE", "bleed suspected")."""
+    return not (_SUSPECTED_BEFORE.search(norm[max(0, start - 40):start]) or _SUSPECTED_AFTER.match(norm[end:end + 16]))
+
+
 @dataclass(frozen=True)
 class Framing:
     """How the whole question is framed; `suppresses` says whether active findings should be set aside."""
@@ -88,11 +108,12 @@ class Framing:
         return None
 
 
-def frame(norm: str, has_abnormal_vital: bool) -> Framing:
-    """The framing of one normalised question."""
+def frame(norm: str, has_abnormal_vital: bool, diagnosis_only: bool) -> Framing:
+    """The framing of one normalised question; `diagnosis_only`: every active trigger is a named diagnosis."""
+    established = diagnosis_only or bool(_ESTABLISHED.search(norm))
     return Framing(
         informational=bool(_INFORMATIONAL.search(norm)),
         acute_anchor=has_abnormal_vital or bool(_ACUTE_ANCHOR.search(norm)),
-        managed=bool(_ESTABLISHED.search(norm)) and bool(_SPECIFIC_QUESTION.search(norm)),
+        managed=established and bool(_SPECIFIC_QUESTION.search(norm)),
         deterioration=bool(_DETERIORATION.search(norm)),
     )

@@ -144,7 +144,7 @@ _RULES = [
     ("major_bleeding", "GI or PV bleed named", TRIGGER,
      r"\b(?:rectal|vaginal|gastrointestinal|upper gastrointestinal|lower gastrointestinal|variceal) bleed\w*"),
     ("major_bleeding", "bleeding", "feature:bleeding",
-     r"\bbleed\w*|\bblood loss\b|\bepistaxis\b|\boozing\b|\bhemoglobin (?:falling|dropping|dropped|drop)\b|\bpale\b"),
+     r"\bbleed\w*|\bblood loss\b|\bepistaxis\b|\boozing\b|\bhemoglobin (?:falling|dropping|dropped|drop)\b"),
     # --- self-harm -----------------------------------------------------------------------------------
     ("self_harm", "suicidal intent or self-harm", TRIGGER,
      r"\bsuicid\w*|\bkill (?:him|her|my|them|your)sel(?:f|ves)\b|\bend (?:his|her|my|their) (?:own )?life\b|"

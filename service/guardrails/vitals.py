@@ -154,4 +154,7 @@ def vital_findings(norm: str) -> list[Finding]:
     for reader in (_spo2, _respiratory_rate, _heart_rate, _blood_pressure, _gcs, _temperature, _lactate,
                    _haemoglobin_drop, _retention_volume, _pain_and_power):
         out.extend(reader(norm))
-    return out
+    unique: dict[tuple[str, str], Finding] = {}
+    for f in out:  # "BP 80/40" is read both after the keyword and as a bare pair: count it once
+        unique.setdefault((f.category, f.rule), f)
+    return list(unique.values())
