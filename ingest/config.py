@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     store_dir: Path = Field(default=Path("./.store"), description="embedded Chroma store and sidecar files")
     chroma_url: str | None = Field(default=None, description="Chroma server URL; unset = embedded store")
     embed_model: str | None = Field(default=None, description="local path or installed model name")
-    embed_backend: str = Field(default="onnx", description="'onnx' (fast, same vectors) or 'torch'")
+    embed_backend: str = Field(default="onnx-int8", description="onnx-int8 (default), onnx (fp32) or torch")
     collection_prefix: str = Field(default="gqa", description="prefix of every Chroma collection we own")
 
     llm_base_url: str | None = None
