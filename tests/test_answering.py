@@ -1,0 +1,121 @@
+"""Extractive answers via /v1/ask: verbatim in their citations, bounded, follow-ups, abstention."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+
+GOLDEN = ROOT / "evals" / "datasets" / "golden_shipped.jsonl"
+ABSTENTION = ROOT / "tests" / "data" / "abstention.jsonl"
+PIECE = re.compile(r"(.+?) ((?:\[\d+\])+)(?= |$)")
+
+
+def jsonl(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip() and line[0] != "/"]
+
+
+def ask(base_url: str, question: str, history: list | None = None, **extra) -> dict:
+    payload = {"question": question, "history": history or [], **extra}
+    response = httpx.post(base_url + "/v1/ask", json=payload, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def pieces(answer: str) -> list[tuple[str, list[int]]]:
+    found = [(m.group(1), [int(n) for n in re.findall(r"\d+", m.group(2))]) for m in PIECE.finditer(answer)]
+    assert " ".join(f"{s} {''.join(f'[{n}]' for n in ns)}" for s, ns in found) == answer
+    return found
+
+
+def assert_grounded(body: dict) -> None:
+    """Every [n] resolves; every sentence is verbatim in the passage it cites; every citation is used."""
+    citations = {c["n"]: c for c in body["citations"]}
+    used = set()
+    for sentence, numbers in pieces(body["answer"]):
+        assert len(numbers) == 1
+        n = numbers[0]
+        assert n in citations, (n, body["answer"])
+        assert sentence in citations[n]["text"], (sentence, citations[n]["text"])
+        used.add(n)
+    assert used == set(citations)
+
+
+GOLDEN_ANSWERABLE = [i for i in jsonl(GOLDEN) if i.get("expected_mode", "answer") == "answer"]
+
+
+@pytest.mark.parametrize("item", GOLDEN_ANSWERABLE, ids=lambda i: i["id"])
+def test_answers_are_verbatim_cited_and_bounded(base_url: str, item: dict) -> None:
+    body = ask(base_url, item["question"], item.get("history"))
+    assert body["mode"] == "extractive", (item["question"], body["answer"])
+    assert_grounded(body)
+    sentences = pieces(body["answer"])
+    assert 1 <= len(sentences) <= 4
+    assert len(body["answer"]) <= 650 + 4 * 5 or len(sentences) == 1
+
+
+def test_sentences_of_one_passage_keep_document_order(base_url: str) -> None:
+    body = ask(base_url, "What should happen in the first 24 to 48 hours after vertebroplasty?")
+    citations = {c["n"]: c for c in body["citations"]}
+    last_pos: dict[int, int] = {}
+    for sentence, (n,) in pieces(body["answer"]):
+        pos = citations[n]["text"].index(sentence)
+        assert pos > last_pos.get(n, -1)
+        last_pos[n] = pos
+    first_numbers = [ns[0] for _, ns in pieces(body["answer"])]
+    assert first_numbers == sorted(first_numbers)
+
+
+def test_follow_up_answer_cites_the_imaging_passage(base_url: str) -> None:
+    history = [
+        {"role": "user", "content": "What is the most common cause of new pain after vertebroplasty?"},
+        {"role": "assistant", "content": "A new adjacent-level fracture [1]."},
+    ]
+    body = ask(base_url, "and how is that confirmed?", history)
+    assert body["mode"] == "extractive"
+    assert_grounded(body)
+    assert any("STIR" in c["text"] for c in body["citations"]), body["citations"]
+
+
+CLEAR_OUT_OF_SCOPE = [i for i in jsonl(ABSTENTION) if not i["in_scope"] and not i.get("borderline")]
+
+
+@pytest.mark.parametrize("item", CLEAR_OUT_OF_SCOPE, ids=lambda i: i["question"])
+def test_out_of_scope_questions_abstain(base_url: str, item: dict) -> None:
+    body = ask(base_url, item["question"])
+    assert body["mode"] == "abstain", body["answer"]
+    assert body["citations"] == [] and "[" not in body["answer"]
+    assert "does not cover" in body["answer"]
+    assert body["closest_topics"] and all(t["section"] in body["answer"] for t in body["closest_topics"])
+
+
+@pytest.mark.parametrize("item", [i for i in jsonl(ABSTENTION) if i["in_scope"]], ids=lambda i: i["question"])
+def test_in_scope_questions_are_answered(base_url: str, item: dict) -> None:
+    body = ask(base_url, item["question"])
+    assert body["mode"] == "extractive", body["answer"]
+    assert_grounded(body)
+
+
+def test_calibration_set_is_at_least_98_percent_right(base_url: str) -> None:
+    """Borderline near-domain questions included: the threshold may miss one, not more."""
+    items = jsonl(ABSTENTION)
+    right = sum((ask(base_url, i["question"])["mode"] != "abstain") == i["in_scope"] for i in items)
+    assert right / len(items) >= 0.98
+
+
+def test_held_out_out_of_scope_questions_abstain(base_url: str) -> None:
+    """The evals' golden out-of-scope questions were not used to calibrate the threshold."""
+    items = [i for i in jsonl(GOLDEN) if i.get("expected_mode") == "abstain"]
+    assert len(items) >= 5
+    answered = [i["question"] for i in items if ask(base_url, i["question"])["mode"] != "abstain"]
+    assert not answered
+
+
+def test_off_topic_follow_up_after_on_topic_question_abstains(base_url: str) -> None:
+    history = [{"role": "user", "content": "How common is cement leakage after vertebroplasty?"}]
+    body = ask(base_url, "What is the first-line treatment for migraine prophylaxis?", history)
+    assert body["mode"] == "abstain"
