@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export RAGAS_DO_NOT_TRACK := true
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install run ingest serve test lint bench bench-ingest bench-load eval clean
+.PHONY: install run ingest serve test lint bench bench-ingest bench-load eval clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +33,13 @@ serve: install
 
 run: ingest serve
 
-test: install
+# Debian's chromium for the widget's browser tests (test tools cannot download their own browsers)
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  echo "installing chromium + chromium-driver with apt"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: install browser
 	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected (exit 5) — treated as failure"; rc=1; fi; \
 	exit $$rc
@@ -45,6 +52,9 @@ bench-ingest: install
 
 bench: install
 	$(PY) -m evals.bench
+
+bench-load: install
+	$(PY) -m evals.bench_load
 
 eval: install
 	$(PY) -m evals run --suite all
