@@ -126,9 +126,11 @@ class Answerer:
         deadline = Deadline(self.settings.llm_timeout_s) if self.llm else None
         fallback_reason = None
         queries = query_texts(request.question, request.history)
+        question = request.question
         if self.llm and request.history:
             try:
-                queries = self._condensed(request.question, request.history, deadline) + queries[:1]
+                question = self._condensed(request.question, request.history, deadline)
+                queries = [QueryText(question, 1.0), *queries[:1]]
             except LLMFailed as exc:
                 fallback_reason = f"{exc.code}: {exc.detail} (while condensing the follow-up)"
         prepared = self._prepare(queries, k=self.settings.retrieval_k, article_id=request.article_id)
@@ -138,7 +140,7 @@ class Answerer:
             return response, [response.answer]
         if self.llm and fallback_reason is None:
             try:
-                return self._llm_answer(request.question, prepared, deadline)
+                return self._llm_answer(question, prepared, deadline)
             except LLMFailed as exc:
                 fallback_reason = f"{exc.code}: {exc.detail}"
                 log.warning("LLM answer replaced by the extractive one: %s", fallback_reason)
@@ -220,14 +222,15 @@ class Answerer:
         pieces, citations = render(snapshot, hits, checked.sentences)
         return self._response(snapshot, " ".join(pieces), citations, "llm"), pieces
 
-    def _condensed(self, question: str, history: list[Turn], deadline: Deadline) -> list[QueryText]:
+    def _condensed(self, question: str, history: list[Turn], deadline: Deadline) -> str:
+        """The follow-up rewritten as a standalone question by the LLM (retrieval and the answer use it)."""
         text = self.llm.chat(
             condense_messages(question, history), timeout_s=deadline.remaining(), max_tokens=120
         )
         text = text.strip().strip('"').splitlines()[0].strip()
         if not text or len(text) > 600:
             raise LLMFailed("llm_error", "the condensed question was empty or too long")
-        return [QueryText(text, 1.0)]
+        return text
 
     def _abstain(self, prepared: Prepared) -> AskResponse:
         snapshot = prepared.snapshot

@@ -1,0 +1,155 @@
+"""The LLM answerer against a real OpenAI-compatible HTTP server on 127.0.0.1 (tests/support/fake_llm.py):
+valid answers are kept, bad sentences dropped, and every failure falls back to the extractive answer."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ingest.config import Settings
+from service.app import create_app
+from tests.support.fake_llm import FakeLLM
+
+QUESTION = "How is a symptomatic pulmonary cement embolism managed?"
+TIMEOUT_S = 1.5
+
+
+@pytest.fixture(scope="module")
+def fake_llm() -> Iterator[FakeLLM]:
+    with FakeLLM() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def clients(corpus_store: Path, fake_llm: FakeLLM) -> Iterator[callable]:
+    """One in-process app per scenario (the scenario is the model name), started on first use."""
+    opened: dict[str, TestClient] = {}
+
+    def client(scenario: str) -> TestClient:
+        if scenario not in opened:
+            settings = Settings(
+                store_dir=corpus_store,
+                llm_base_url=fake_llm.base_url,
+                llm_model=scenario,
+                llm_timeout_s=TIMEOUT_S,
+            )
+            c = TestClient(create_app(settings))
+            c.__enter__()
+            deadline = time.monotonic() + 60
+            while c.get("/readyz").status_code != 200:
+                assert time.monotonic() < deadline, c.get("/readyz").json()
+                time.sleep(0.1)
+            opened[scenario] = c
+        return opened[scenario]
+
+    yield client
+    for c in opened.values():
+        c.__exit__(None, None, None)
+
+
+def ask(client: TestClient, question: str = QUESTION, **extra) -> dict:
+    response = client.post("/v1/ask", json={"question": question, **extra})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def assert_resolves(body: dict) -> None:
+    numbers = {int(n) for n in re.findall(r"\[(\d+)\]", body["answer"])}
+    assert numbers and numbers == {c["n"] for c in body["citations"]}
+
+
+def test_good_answer_is_served_as_llm(clients, fake_llm: FakeLLM) -> None:
+    before = len(fake_llm.requests)
+    body = ask(clients("good"))
+    assert body["mode"] == "llm" and body["fallback_reason"] is None
+    assert_resolves(body)
+    prompt = fake_llm.requests[before]["messages"][-1]["content"]
+    assert "[1] " in prompt and "[2] " in prompt and QUESTION in prompt
+    for sentence in re.split(r"(?<=\])\s+", body["answer"]):
+        n = int(re.search(r"\[(\d+)\]", sentence).group(1))
+        cited = next(c for c in body["citations"] if c["n"] == n)
+        assert sentence.rsplit(" [", 1)[0].rstrip(".") in cited["text"]
+
+
+def test_bad_sentences_are_dropped_and_the_rest_kept(clients) -> None:
+    body = ask(clients("mixed"))
+    assert body["mode"] == "llm"
+    for bad in ("[9]", "no source", "Aspirin"):
+        assert bad not in body["answer"]
+    assert_resolves(body)
+    assert len(body["citations"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("scenario", "reason"),
+    [
+        ("uncited", "llm_unsupported"),
+        ("invented", "llm_unsupported"),
+        ("unsupported", "llm_unsupported"),
+        ("error500", "llm_error"),
+        ("garbage", "llm_error"),
+    ],
+)
+def test_failures_fall_back_to_the_extractive_answer(clients, scenario: str, reason: str) -> None:
+    body = ask(clients(scenario))
+    assert body["mode"] == "extractive"
+    assert body["fallback_reason"].startswith(reason), body["fallback_reason"]
+    assert_resolves(body)
+    assert "750 mg" not in body["answer"]
+    if scenario == "error500":
+        assert "500" in body["fallback_reason"]
+
+
+def test_a_hanging_llm_falls_back_within_the_timeout(clients) -> None:
+    client = clients("hang")
+    started = time.monotonic()
+    body = ask(client)
+    elapsed = time.monotonic() - started
+    assert body["mode"] == "extractive" and body["fallback_reason"].startswith("llm_timeout")
+    assert elapsed < TIMEOUT_S + 1.5, elapsed
+
+
+def test_a_hanging_llm_on_a_follow_up_waits_once_not_twice(clients) -> None:
+    history = [{"role": "user", "content": "What causes new pain after vertebroplasty?"}]
+    started = time.monotonic()
+    body = ask(clients("hang"), "and how is that confirmed?", history=history)
+    assert time.monotonic() - started < TIMEOUT_S + 1.5
+    assert body["mode"] == "extractive" and "llm_timeout" in body["fallback_reason"]
+
+
+def test_follow_up_is_condensed_by_the_llm_first(clients, fake_llm: FakeLLM) -> None:
+    before = len(fake_llm.requests)
+    history = [
+        {"role": "user", "content": "What is the most common cause of new pain after vertebroplasty?"},
+        {"role": "assistant", "content": "A new adjacent-level fracture [1]."},
+    ]
+    body = ask(clients("good"), "and how is that confirmed?", history=history)
+    calls = fake_llm.requests[before:]
+    assert len(calls) == 2
+    assert "standalone question" in calls[0]["messages"][0]["content"]
+    answer_prompt = calls[1]["messages"][-1]["content"]
+    assert "Question: What is the most common cause of new pain after vertebroplasty?" in answer_prompt
+    assert any("STIR" in c["text"] for c in body["citations"]) or "STIR" in answer_prompt
+    assert body["mode"] == "llm"
+    assert_resolves(body)
+
+
+def test_red_flags_never_reach_the_llm(clients, fake_llm: FakeLLM) -> None:
+    before = len(fake_llm.requests)
+    body = ask(clients("good"), "new leg weakness since this morning after kyphoplasty")
+    assert body["mode"] == "red_flag"
+    assert len(fake_llm.requests) == before
+
+
+def test_stream_carries_llm_mode_and_fallback(clients) -> None:
+    for scenario, mode in (("good", "llm"), ("error500", "extractive")):
+        with clients(scenario).stream("POST", "/v1/ask/stream", json={"question": QUESTION}) as r:
+            body = "".join(r.iter_text())
+        final = body.strip().split("\n\n")[-1]
+        assert final.startswith("event: final")
+        assert f'"mode": "{mode}"' in final
