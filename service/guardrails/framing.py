@@ -35,14 +35,16 @@ _INFORMATIONAL = re.compile(
     r"\bsafety[- ]net\w*|\bwhat does the guideline say\b|\bhow (?:is|are|do you|to) (?:\w+ ){0,4}"
     r"(?:tested|assessed|examined|recogni[sz]ed?|diagnosed|defined|classified|worked up)\b|"
     r"\b(?:can|could|does|do|might|may) (?:\w+ ){0,4}cause\b|\bwhen should (?:a|the)? ?patients?\b|"
-    r"\bwhich symptoms\b|\bprompt patients\b|\bhow long after\b"
+    r"\bwhich symptoms\b|\bprompt patients\b|\bhow long after\b|"
+    r"\bwhat (?:is|are) the (?:treatment|management|first-line treatment|approach|investigations?) (?:for|of)\b|(?<!heart )(?<!respiratory )\brates? of\b"
 )
 _ACUTE_ANCHOR = re.compile(
     r"\b(?:my|this|our) (?:patient|lady|man|woman|gentleman|guy|boy|girl)\b|"
     r"\bpatient (?:has|is|now|just|became|developed|reports|says|complains)\b|\b(?:he|she)(?:'s| is| has| just)\b|"
     r"\bnow\b|\bright now\b|\bcurrently\b|\bjust\b|\bsince\b|\b\d+ (?:minutes|hours) ago\b|"
     r"\bthis (?:morning|afternoon|evening)\b|\btonight\b|\btoday\b|\bongoing\b|\bstill\b|\bstarted\b|"
-    r"\bsuddenly\b|\bfor the (?:last|past)\b|\bon the ward\b|\bin recovery\b|\bon (?:the )?table\b"
+    r"\bsudden(?:ly)?\b|\bnew(?:ly)?\b|\bacute(?:ly)?\b|\bfor the (?:last|past)\b|\bon the ward\b|\bin recovery\b|"
+    r"\bon (?:the )?table\b"
 )
 _ESTABLISHED = re.compile(
     r"\bconfirmed\b|\bdiagnosed\b|\bestablished\b|\bknown\b|\bproven\b|\bintubated\b|\bventilated\b|"

@@ -120,9 +120,13 @@ def _haemoglobin_drop(norm: str) -> list[Finding]:
     for m in re.finditer(r"\bhemoglobin\b", norm):
         window = re.match(r"[^;?!]{0,40}", norm[m.end():]).group(0)
         pair = re.search(r"(\d{2,3}(?:\.\d)?)\s*(?:to|then)\s*(\d{1,3}(?:\.\d)?)", window)
-        if not pair:
+        reverse = re.search(r"(\d{1,3}(?:\.\d)?)\s*(?:\w+\s+){0,2}?from\s*(\d{2,3}(?:\.\d)?)", window)
+        if pair:
+            before, after = float(pair.group(1)), float(pair.group(2))
+        elif reverse:  # "Hb 60 from 110"
+            before, after = float(reverse.group(2)), float(reverse.group(1))
+        else:
             continue
-        before, after = float(pair.group(1)), float(pair.group(2))
         drop_g_l = (before - after) * (1 if before > 25 else 10)
         if drop_g_l >= 20:
             out.append(Finding("major_bleeding", f"Hb drop {before:g} to {after:g}", TRIGGER, m.start(), m.end(), numeric=True))

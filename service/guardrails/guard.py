@@ -1,0 +1,120 @@
+"""The red-flag guardrail the service calls before any retrieval: decide, attach fixed guidance, audit.
+
+`check()` is the decision alone (evals use it); `screen()` is the same decision plus an audit line per
+trigger (the service uses it). Both look at the question and at the latest user turn of `history`, so
+"what should I do?" after "she can't feel her legs" is caught. Nothing in the text can switch the check off:
+the rules only look for clinical statements, never for instructions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .audit import AuditLog
+from .detector import detect
+from .exemplars import ExemplarMatcher, load_exemplars, worth_a_look
+from .guidance import Guidance, load_guidance
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RedFlag:
+    """A triggered red flag: the category, its fixed guidance text verbatim, that text's version, and why."""
+
+    category: str
+    guidance: str
+    version: str
+    rule: str
+
+
+@dataclass(frozen=True)
+class _Decision:
+    category: str
+    rule: str
+    source: str
+    text: str
+
+
+def _latest_user_turn(history: Iterable[Any] | None) -> str | None:
+    """The content of the last user turn; accepts dicts or objects with .role/.content (pydantic turns)."""
+    latest = None
+    for turn in history or ():
+        role = turn.get("role") if isinstance(turn, dict) else getattr(turn, "role", None)
+        content = turn.get("content") if isinstance(turn, dict) else getattr(turn, "content", None)
+        if role == "user" and isinstance(content, str) and content.strip():
+            latest = content
+    return latest
+
+
+class Guardrail:
+    """Deterministic red-flag screen: rules first, exemplar similarity as a recall safety net."""
+
+    def __init__(self, guidance: dict[str, Guidance], audit: AuditLog | None = None,
+                 exemplars: ExemplarMatcher | None = None):
+        self.guidance = guidance
+        self.audit = audit
+        self.exemplars = exemplars
+
+    @classmethod
+    def from_settings(cls, settings, *, use_exemplars: bool = True) -> Guardrail:
+        """Guidance from settings.guardrails_dir, audit log at settings.audit_log_path, shared embedder."""
+        guidance = load_guidance(settings.guardrails_dir)
+        audit = AuditLog(settings.audit_log_path, raw_text=bool(settings.audit_raw_text))
+        matcher = None
+        if use_exemplars:
+            try:
+                from ingest.embedding import get_embedder
+
+                embedder = get_embedder(settings.embed_model, getattr(settings, "embed_backend", "onnx"))
+                matcher = ExemplarMatcher(embedder, load_exemplars())
+            except Exception:  # the rules alone still screen every request; say loudly that a layer is off
+                log.exception("red-flag exemplar layer disabled: embedder could not be loaded")
+        return cls(guidance, audit, matcher)
+
+    def _decide_text(self, text: str) -> tuple[str, str] | None:
+        result = detect(text)
+        if result.verdict:
+            return result.verdict.category, result.verdict.rule
+        if self.exemplars is not None and worth_a_look(result.normalised):
+            match = self.exemplars.match(text)
+            if match:
+                ex = match.exemplar
+                return ex.category, f"exemplar {ex.id} (cosine {match.similarity:.3f}, margin {match.margin:.3f})"
+        return None
+
+    def _decide(self, question: str, history: Iterable[Any] | None) -> _Decision | None:
+        question = question if isinstance(question, str) else str(question or "")
+        candidates = [("question", question)]
+        turn = _latest_user_turn(history)
+        if turn is not None:
+            candidates.append(("history", turn))
+        for source, text in candidates:
+            hit = self._decide_text(text)
+            if hit:
+                return _Decision(hit[0], hit[1], source, text)
+        return None
+
+    def _red_flag(self, decision: _Decision) -> RedFlag:
+        g = self.guidance[decision.category]
+        return RedFlag(decision.category, g.text, g.version, decision.rule)
+
+    def check(self, question: str, history: list[dict] | None = None) -> RedFlag | None:
+        """The decision without side effects (for evals and tests)."""
+        decision = self._decide(question, history)
+        return self._red_flag(decision) if decision else None
+
+    def screen(self, question: str, history: list[dict] | None = None) -> RedFlag | None:
+        """The decision, with one audit line written for every trigger."""
+        decision = self._decide(question, history)
+        if decision is None:
+            return None
+        flag = self._red_flag(decision)
+        if self.audit is not None:
+            self.audit.record(category=flag.category, rule=flag.rule, version=flag.version,
+                              question=question if isinstance(question, str) else str(question or ""),
+                              source=decision.source, matched_text=decision.text)
+        return flag
