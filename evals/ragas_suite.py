@@ -78,12 +78,14 @@ def judge_settings() -> dict | None:
 def _embeddings():
     """The project's MiniLM behind ragas' embeddings interface, so semantic similarity runs offline."""
     from ragas.embeddings.base import BaseRagasEmbeddings
+    from ragas.run_config import RunConfig
 
     from ingest.embedding import get_embedder
 
     class MiniLMEmbeddings(BaseRagasEmbeddings):
         def __init__(self) -> None:
             super().__init__()
+            self.set_run_config(RunConfig())
             self.model = get_embedder()
 
         def embed_documents(self, texts: list[str]) -> list[list[float]]:

@@ -63,7 +63,7 @@ def ingest(corpus: Path, store: Path) -> None:
 
 
 @contextmanager
-def started_server(store: Path, timeout: float = 180.0, env: dict[str, str] | None = None) -> Iterator[str]:
+def started_server(store: Path, timeout: float = 120.0, env: dict[str, str] | None = None) -> Iterator[str]:
     """uvicorn over `store` on a free 127.0.0.1 port; yields its URL and stops it afterwards."""
     port = _free_port()
     log_path = store / f"evals-server-{port}.log"
@@ -90,17 +90,20 @@ def started_server(store: Path, timeout: float = 180.0, env: dict[str, str] | No
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + timeout
+            last = "no answer"
             while True:
                 if proc.poll() is not None:
                     raise ServerError(f"server exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
                 try:
-                    if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    ready = httpx.get(url + "/readyz", timeout=2)
+                    if ready.status_code == 200:
                         break
-                except httpx.HTTPError:
-                    pass
+                    last = ready.text[:500]
+                except httpx.HTTPError as exc:
+                    last = str(exc)
                 if time.monotonic() > deadline:
                     tail = log_path.read_text()[-2000:]
-                    raise ServerError(f"server not ready after {timeout:.0f}s: {tail}")
+                    raise ServerError(f"server not ready after {timeout:.0f}s; /readyz said: {last}\n{tail}")
                 time.sleep(0.3)
             yield url
         finally:

@@ -297,3 +297,27 @@ def test_evals_start_their_own_server_over_a_store(corpus_store: Path, tmp_path:
             url + "/v1/retrieve", json={"query": "cement leakage after vertebroplasty", "k": 3}
         ).json()
         assert len(body["passages"]) == 3
+
+
+def test_unreachable_llm_judge_is_reported_not_run_never_as_a_score(monkeypatch) -> None:
+    from evals.ragas_suite import LLM_METRICS, RagasSample, run_ragas
+
+    monkeypatch.setenv("GQA_EVAL_LLM_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
+    text = "Cement leakage occurs in up to 72% of vertebroplasty cases, and most leaks cause no symptoms."
+    sample = RagasSample(
+        id="s1",
+        question="How common is cement leakage?",
+        response=text,
+        reference=text,
+        retrieved_contexts=[text],
+        retrieved_ids=["d#s"],
+        reference_contexts=[text],
+        reference_ids=["d#s"],
+    )
+    result = run_ragas([sample])
+    means = result.means()
+    assert means["rouge_score"] == pytest.approx(1.0) and means["id_based_context_recall"] == 1.0
+    assert means["semantic_similarity"] == pytest.approx(1.0, abs=1e-3)
+    for name in LLM_METRICS:
+        assert means.get(name) is None
+        assert result.not_run[f"ragas.{name}"].startswith("failed on every sample")

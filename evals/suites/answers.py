@@ -129,7 +129,8 @@ def run(
         ]
         rg = run_ragas(samples)
         for name, value in rg.means().items():
-            m[f"ragas.{name}"] = value
+            if f"ragas.{name}" not in rg.not_run:
+                m[f"ragas.{name}"] = value
         result.not_run.update(rg.not_run)
         for r in records:
             r["ragas"] = rg.per_sample.get(r["id"])
