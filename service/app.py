@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from ingest.config import Settings, get_settings
 from service.answering import Answerer
 from service.live_index import LiveIndex, NotReady
-from service.routes import ask, health, retrieve
+from service.routes import ask, feedback, health, retrieve, widget
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         detail = {"detail": f"service not ready: {exc}"}
         return JSONResponse(detail, status_code=503, headers={"Retry-After": "5"})
 
-    for module in (health, ask, retrieve):
+    for module in (health, ask, retrieve, feedback, widget):
         app.include_router(module.router)
     return app
 
