@@ -15,7 +15,8 @@ import math
 import time
 from pathlib import Path
 
-from .exemplars import MARGIN, THRESHOLD, ExemplarMatcher, load_exemplars, worth_a_look
+from .detector import detect
+from .exemplars import MARGIN, THRESHOLD, ExemplarMatcher, load_exemplars
 from .guard import Guardrail, _latest_user_turn
 from .guidance import load_guidance
 
@@ -65,7 +66,9 @@ def propose_threshold(matcher: ExemplarMatcher, rules_only: Guardrail, calibrati
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     args = parser.parse_args(argv)
 
@@ -98,10 +101,10 @@ def main(argv: list[str] | None = None) -> int:
             guard.check(t)
             timings.append((time.perf_counter() - start) * 1000)
         timings.sort()
-        gated = sum(worth_a_look(t.lower()) for t in texts)
+        gated = sum(detect(t).uncertain for t in texts)
         print(f"latency {label:16s} p50={timings[len(timings) // 2]:.2f} ms "
               f"p95={timings[int(len(timings) * 0.95)]:.2f} ms max={timings[-1]:.2f} ms "
-              f"(exemplar gate open for {gated}/{len(texts)} texts)")
+              f"(uncertain band, exemplars consulted: {gated}/{len(texts)} texts)")
     return 0
 
 

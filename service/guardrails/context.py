@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from .findings import Finding
 
 # Clause boundaries: sentence marks, spaced dashes, colons and contrastive conjunctions.
-_CLAUSE_BREAK = re.compile(r"[.;!?\n]|\s-\s|:\s|\b(?:but|however|although|though|whereas|except|apart from)\b")
+_CLAUSE_BREAK = re.compile(
+    r"[.;!?\n]|\s-\s|:\s|\b(?:but|however|although|though|whereas|except|apart from)\b"
+)
 _COMMA = re.compile(r",")
 _WORD = re.compile(r"[a-z0-9']+")
 
@@ -55,7 +57,8 @@ _HISTORY_PRE = re.compile(
 )
 _HISTORY_BOTH = re.compile(
     r"\b\d+ (?:years?|months?|weeks?) ago\b|\b(?:years|months|weeks) ago\b|\blast (?:year|month|week)\b|"
-    r"\b(?:19|20)\d\d\b|\bas a (?:child|teenager)\b|\bin (?:his|her|their) (?:twenties|thirties|forties|youth|"
+    r"\b(?:19|20)\d\d\b|\bas a (?:child|teenager)\b|"
+    r"\bin (?:his|her|their) (?:twenties|thirties|forties|youth|"
     r"teens)\b|\bbreakthrough\b(?=.*\blast (?:week|month)\b)"
 )
 _RESOLVED = re.compile(
@@ -71,7 +74,8 @@ _EXPERIENCER = re.compile(
 )
 _HYPOTHETICAL = re.compile(
     r"\bif\b|\bwhat if\b|\bin case\b|\bin the event\b|\bsuppos\w*|\bhypothetical\w*|\bwere to\b|\bwould\b|"
-    r"\bcould\b|\bmight\b|\bwhenever\b|\bunless\b|\bwhen should\b|\bshould\b(?=[^.?!]*\b(?:occur|develop|happen|arise)\b)|"
+    r"\bcould\b|\bmight\b|\bwhenever\b|\bunless\b|\bwhen should\b|"
+    r"\bshould\b(?=[^.?!]*\b(?:occur|develop|happen|arise)\b)|"
     r"\bshould (?:a|the|cement|there|any|it|this)\b|\bat risk of\b|\brisk of\b|"
     r"\b(?:to|or) (?:rule out|exclude|look for|check for|assess for|screen for)\b"
 )
@@ -158,7 +162,7 @@ class Context:
             historical=self._before(_HISTORY_PRE, f, s_lo, 5)
             or self._before(_HISTORY_BOTH, f, s_lo, 4)
             or self._after(_HISTORY_BOTH, f, s_hi, 6),
-            resolved=self._before(_RESOLVED, f, c_lo, 4) or self._after(_RESOLVED, f, c_hi, 10),
+            resolved=self._before(_RESOLVED, f, s_lo, 8) or self._after(_RESOLVED, f, c_hi, 10),
             experiencer=self._before(_EXPERIENCER, f, s_lo, 6),
             hypothetical=self._before(_HYPOTHETICAL, f, c_lo, 14, stop_at_terminator=False),
         )

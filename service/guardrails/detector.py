@@ -6,6 +6,7 @@ combinations and category. Deterministic, no model, well under a millisecond per
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .combine import Verdict, resolve
@@ -28,13 +29,48 @@ class RuleResult:
     suppressed_by: str | None = None
 
     @property
-    def alarm_vocabulary(self) -> bool:
-        """Any red-flag statement at all, even negated or framed away: worth a second look by exemplars."""
-        return bool(self.findings)
+    def uncertain(self) -> bool:
+        """Red-flag statements were seen but all set aside (negated, past, framed away, incomplete
+        combination): the band where a second, independent opinion (exemplars) is worth its cost."""
+        return self.verdict is None and bool(self.findings)
+
+
+MAX_CHUNK = 800  # characters; long notes are read in sentence-aligned pieces so the cost stays linear
+
+
+def chunks(text: str, size: int = MAX_CHUNK) -> list[str]:
+    """Sentence-aligned pieces of at most `size` characters (a longer sentence is cut at spaces)."""
+    pieces: list[str] = []
+    current = ""
+    for sentence in re.split(r"(?<=[.!?\n])\s+", text):
+        while len(sentence) > size:
+            cut = sentence.rfind(" ", size // 2, size)
+            cut = cut if cut > 0 else size
+            pieces.append(sentence[:cut])
+            sentence = sentence[cut:]
+        if current and len(current) + 1 + len(sentence) > size:
+            pieces.append(current)
+            current = sentence
+        else:
+            current = f"{current} {sentence}" if current else sentence
+    if current:
+        pieces.append(current)
+    return pieces
 
 
 def detect(text: str) -> RuleResult:
-    """Run every rule on one piece of text (a question or one user turn)."""
+    """Run every rule on one piece of text (a question or one user turn); any flagged piece flags it all."""
+    if len(text) <= MAX_CHUNK:
+        return _detect_piece(text)
+    results = [_detect_piece(piece) for piece in chunks(text)]
+    flagged = [r for r in results if r.verdict]
+    if flagged:
+        return flagged[0]
+    seen = [r for r in results if r.findings]
+    return seen[0] if seen else results[0]
+
+
+def _detect_piece(text: str) -> RuleResult:
     norm = normalise(text)
     found = lexical_findings(norm) + vital_findings(norm)
     if not found:

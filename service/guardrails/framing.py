@@ -31,24 +31,30 @@ _INFORMATIONAL = re.compile(
     r"\bdefinition\b|\bdefine\b|\bcriteria\b|\bscor(?:e|es|ing)\b|\bscale\b|\bpredict\w*|\bthresholds?\b|\bclassification\b|"
     r"\bexplain\b|\bdifference between\b|\bdifferential\b|\blist the\b|\bevidence\b|\bin general\b|"
     r"\btypical(?:ly)?\b|\busually\b|\brecogni[sz]ed complication\b|\bcomplications? of\b|\bwhich patients\b|"
-    r"\bat (?:higher |high |increased )?risk\b|\bwatch out for\b|\btell (?:patients|the patient)\b|\bcounsel\w*|"
+    r"\bat (?:higher |high |increased )?risk\b|\bwatch out for\b|\btell (?:patients|the patient)\b|"
+    r"\bcounsel\w*|"
     r"\bsafety[- ]net\w*|\bwhat does the guideline say\b|\bhow (?:is|are|do you|to) (?:\w+ ){0,4}"
     r"(?:tested|assessed|examined|recogni[sz]ed?|diagnosed|defined|classified|worked up)\b|"
     r"\b(?:can|could|does|do|might|may) (?:\w+ ){0,4}cause\b|\bwhen should (?:a|the)? ?patients?\b|"
     r"\bwhich symptoms\b|\bprompt patients\b|\bhow long after\b|"
-    r"\bwhat (?:is|are) the (?:treatment|management|first-line treatment|approach|investigations?) (?:for|of)\b|(?<!heart )(?<!respiratory )\brates? of\b"
+    r"\bwhat (?:is|are) the (?:treatment|management|first-line treatment|approach|investigations?) "
+    r"(?:for|of)\b|"
+    r"(?<!heart )(?<!respiratory )\brates? of\b"
 )
 _ACUTE_ANCHOR = re.compile(
     r"\b(?:my|this|our) (?:patient|lady|man|woman|gentleman|guy|boy|girl)\b|"
-    r"\bpatient (?:has|is|now|just|became|developed|reports|says|complains)\b|\b(?:he|she)(?:'s| is| has| just)\b|"
+    r"\bpatient (?:has|is|now|just|became|developed|reports|says|complains)\b|"
+    r"\b(?:he|she)(?:'s| is| has| just)\b|"
     r"\bnow\b|\bright now\b|\bcurrently\b|\bjust\b|\bsince\b|\b\d+ (?:minutes|hours) ago\b|"
     r"\bthis (?:morning|afternoon|evening)\b|\btonight\b|\btoday\b|\bongoing\b|\bstill\b|\bstarted\b|"
-    r"\bsudden(?:ly)?\b|\bnew(?:ly)?\b|\bacute(?:ly)?\b|\bfor the (?:last|past)\b|\bon the ward\b|\bin recovery\b|"
+    r"\bsudden(?:ly)?\b|\bnew(?:ly)?\b|\bacute(?:ly)?\b|\bfor the (?:last|past)\b|\bon the ward\b|"
+    r"\bin recovery\b|"
     r"\bon (?:the )?table\b"
 )
 _ESTABLISHED = re.compile(
     r"\bconfirmed\b|\bdiagnosed\b|\bestablished\b|\bknown\b|\bproven\b|\bintubated\b|\bventilated\b|"
-    r"\bon (?:iv |an? )?(?:norepinephrine|pressors?|vasopressors?|inotropes?|vasopressin|adrenaline|epinephrine|"
+    r"\bon (?:iv |an? )?(?:norepinephrine|pressors?|vasopressors?|inotropes?|vasopressin|adrenaline|"
+    r"epinephrine|"
     r"heparin|terlipressin|dapt|ecmo|meropenem|co-amox\w*|antibiotics|tazocin|piperacillin|acetylcysteine|nac|"
     r"diltiazem|amiodarone|radiotherapy|dexamethasone|steroids|pca|\w+ infusion)\b|"
     r"\b(?:icu|itu|critical care|neurosurgery|neurosurgeons|cardiology|surgeons?|stroke team|team) "
@@ -77,11 +83,13 @@ _DETERIORATION = re.compile(
 
 # Rules that name a diagnosis rather than describe a symptom or sign.
 NAMED_DIAGNOSES = frozenset({
-    "cord or cauda equina compression", "pulmonary or cement embolism", "stroke named", "anaphylaxis / angioedema",
+    "cord or cauda equina compression", "pulmonary or cement embolism", "stroke named",
+    "anaphylaxis / angioedema",
     "septic shock named", "GI or PV bleed named",
 })
 _SUSPECTED_BEFORE = re.compile(
-    r"(?:\?|\bsuspected|\bpossible|\bquery|\bprobable|\blikely|\bconcern(?:ed)? (?:for|about)|\bworried about|"
+    r"(?:\?|\bsuspected|\bpossible|\bquery|\bprobable|\blikely|\bconcern(?:ed)? (?:for|about)|"
+    r"\bworried about|"
     r"\brule out|\bcould (?:this|it) be|\bsigns of|\bsymptoms of)\s*(?:\w+\s*){0,2}$"
 )
 _SUSPECTED_AFTER = re.compile(r"^\s*(?:\?|suspected|possible|likely|query)")
@@ -89,7 +97,8 @@ _SUSPECTED_AFTER = re.compile(r"^\s*(?:\?|suspected|possible|likely|query)")
 
 def stated_as_fact(norm: str, start: int, end: int) -> bool:
     """A named diagnosis that is not flagged as suspected ("?PE", "bleed suspected")."""
-    return not (_SUSPECTED_BEFORE.search(norm[max(0, start - 40):start]) or _SUSPECTED_AFTER.match(norm[end:end + 16]))
+    before, after = norm[max(0, start - 40):start], norm[end:end + 16]
+    return not (_SUSPECTED_BEFORE.search(before) or _SUSPECTED_AFTER.match(after))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from .audit import AuditLog
 from .detector import detect
-from .exemplars import ExemplarMatcher, load_exemplars, worth_a_look
+from .exemplars import ExemplarMatcher, load_exemplars
 from .guidance import Guidance, load_guidance
 
 log = logging.getLogger(__name__)
@@ -79,11 +79,12 @@ class Guardrail:
         result = detect(text)
         if result.verdict:
             return result.verdict.category, result.verdict.rule
-        if self.exemplars is not None and worth_a_look(result.normalised):
+        if self.exemplars is not None and result.uncertain:
             match = self.exemplars.match(text)
             if match:
                 ex = match.exemplar
-                return ex.category, f"exemplar {ex.id} (cosine {match.similarity:.3f}, margin {match.margin:.3f})"
+                why = f"exemplar {ex.id} (cosine {match.similarity:.3f}, margin {match.margin:.3f})"
+                return ex.category, why
         return None
 
     def _decide(self, question: str, history: Iterable[Any] | None) -> _Decision | None:

@@ -65,14 +65,15 @@ def read_guidance(path: Path) -> Guidance:
     if meta["type"] != "guardrail":
         raise GuidanceError(f"{path}: type is {meta['type']!r}, expected 'guardrail'")
     if meta["category"] not in CATEGORIES:
-        raise GuidanceError(f"{path}: unknown category {meta['category']!r}; known: {', '.join(sorted(CATEGORIES))}")
+        known = ", ".join(sorted(CATEGORIES))
+        raise GuidanceError(f"{path}: unknown category {meta['category']!r}; known: {known}")
     if not body:
         raise GuidanceError(f"{path}: empty guidance text")
     return Guidance(meta["category"], str(meta["title"]), body, versioned(str(meta["version"]), body), path)
 
 
 def load_guidance(directory: Path) -> dict[str, Guidance]:
-    """Every category's guidance from `directory`; raises GuidanceError if any category is missing or doubled."""
+    """Every category's guidance from `directory`; GuidanceError if a category is missing or doubled."""
     directory = Path(directory)
     if not directory.is_dir():
         raise GuidanceError(f"guardrails directory {directory} does not exist")
@@ -80,7 +81,8 @@ def load_guidance(directory: Path) -> dict[str, Guidance]:
     for path in sorted(directory.glob("*.md")):
         g = read_guidance(path)
         if g.category in loaded:
-            raise GuidanceError(f"{path}: category {g.category!r} already defined in {loaded[g.category].path}")
+            first = loaded[g.category].path
+            raise GuidanceError(f"{path}: category {g.category!r} already defined in {first}")
         loaded[g.category] = g
     missing = sorted(CATEGORIES - loaded.keys())
     if missing:

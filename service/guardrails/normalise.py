@@ -9,7 +9,8 @@ variant is handled here instead of in every pattern. Three steps, in this order:
    such as "hr" = heart rate before a number but hours after one),
 3. typo repair: a token of 4+ letters that is not a known word and is one edit (two for long words) away from
    a word the rules depend on, with the same first letter, is replaced by that word (for 4-letter tokens only
-   a swapped pair or a dropped letter: "pian", "fevr"). Known English words near
+   a swapped pair: "pian"; other short misspellings such as "fevr" are in the abbreviation table). Known
+   English words near
    a rule word ("sitting" vs "fitting", "fewer" vs "fever") are protected.
 """
 
@@ -57,7 +58,8 @@ ABBREVIATIONS: dict[str, str] = {
     "obs": "observations", "yo": "year old", "yr": "year", "yrs": "years", "mets": "metastases",
     "cva": "stroke", "ces": "cauda equina syndrome", "mscc": "malignant spinal cord compression",
     "norad": "norepinephrine", "norepi": "norepinephrine", "noradrenaline": "norepinephrine",
-    "lkw": "last known well", "ra": "room air", "nrb": "non rebreather", "ugib": "upper gastrointestinal bleed",
+    "lkw": "last known well", "ra": "room air", "nrb": "non rebreather",
+    "ugib": "upper gastrointestinal bleed",
     "gib": "gastrointestinal bleed", "unresp": "unresponsive", "incont": "incontinent",
     "haemoptysis": "hemoptysis", "haematemesis": "hematemesis", "melaena": "melena",
     "haemorrhage": "hemorrhage", "haematoma": "hematoma", "dyspnoea": "dyspnea", "dyspnoeic": "dyspneic",
@@ -71,7 +73,8 @@ ABBREVIATIONS: dict[str, str] = {
     "mins": "minutes", "min": "minutes", "hrs": "hours", "wks": "weeks", "hb": "hemoglobin",
     "hgb": "hemoglobin", "temps": "temperatures", "pvr": "post void residual",
     # well-known misspellings that are more than one simple edit away
-    "tounge": "tongue", "seizue": "seizure", "siezure": "seizure", "unconcious": "unconscious",
+    "tounge": "tongue", "fevr": "fever", "feverish": "fever", "brething": "breathing", "seizue": "seizure",
+    "siezure": "seizure", "unconcious": "unconscious",
     "anaphylaxsis": "anaphylaxis", "haemorage": "hemorrhage", "hemorage": "hemorrhage",
 }
 
@@ -121,8 +124,13 @@ _PROTECTED: frozenset[str] = frozenset(
     weakly weekly weeks number numbers numbed sensations senses reaction radiation radiating elevated
     plain confuse analgesic analgesics procedural embolise embolised soreness injection injected
     injections ingestion infarction sedation sedated breast breasts brief bleach treated heated seated
+    drop drops dropped dropping proper press paint sweet sheet shorts floor flood bleep
     """.split()
 )
+
+_BY_INITIAL: dict[str, tuple[str, ...]] = {
+    initial: tuple(sorted(w for w in RULE_WORDS if w[0] == initial)) for initial in {w[0] for w in RULE_WORDS}
+}
 
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?")
 
@@ -154,10 +162,9 @@ def _max_edits(word: str) -> int:
 
 
 def _short_typo(token: str, word: str) -> bool:
-    """For 4-letter tokens only a swapped pair ("pian") or one dropped letter ("fevr") counts as a typo."""
-    if len(word) == len(token):
-        return sorted(word) == sorted(token) and OSA.distance(token, word) == 1
-    return len(word) == len(token) + 1 and any(word[:i] + word[i + 1 :] == token for i in range(len(word)))
+    """For 4-letter tokens only a swapped adjacent pair ("pian") counts: a dropped letter too often turns one
+    real word into another ("drop" is not "droop")."""
+    return len(word) == len(token) and sorted(word) == sorted(token) and OSA.distance(token, word) == 1
 
 
 @lru_cache(maxsize=8192)
@@ -166,8 +173,8 @@ def repair_token(token: str) -> str:
     if len(token) < 4 or token in RULE_WORDS or token in _PROTECTED or token in ABBREVIATIONS:
         return token
     best, best_d = token, 99
-    for word in RULE_WORDS:
-        if word[0] != token[0] or abs(len(word) - len(token)) > 2:
+    for word in _BY_INITIAL.get(token[0], ()):
+        if abs(len(word) - len(token)) > 2:
             continue
         if len(token) == 4 and not _short_typo(token, word):
             continue

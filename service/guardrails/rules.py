@@ -51,13 +51,15 @@ _RULES = [
     # --- respiratory distress / pulmonary or cement embolism ----------------------------------------
     ("respiratory_embolism", "dyspnoea", TRIGGER,
      r"\bshort(?:ness)? of breath\b|\bbreathless\w*|\bdyspne(?:a|ic)\b(?! on exertion)|"
-     r"\b(?:can't|cannot|unable to|struggling to|difficulty|trouble) (?:breathe|breathing|catch (?:his|her) breath)\b|"
+     r"\b(?:can't|cannot|unable to|struggling to|difficulty|trouble) "
+     r"(?:breathe|breathing|catch (?:his|her) breath)\b|"
      r"\bdifficulty in breathing\b|\bgasping\b|\btachypne(?:a|ic)\b|\brespiratory distress\b|"
      r"\b(?:increased )?work of breathing\b|\baccessory muscles?\b|"
      r"\bcan't (?:talk|speak) in (?:full )?sentences\b|\bair hunger\b"),
     ("respiratory_embolism", "hypoxia", TRIGGER,
      r"\bdesaturat\w*|\bhypox\w*|\bcyano(?:sed|sis|tic)\b|\b(?:blue|dusky) lips\b|"
-     r"\b(?:needing|requiring) (?:more (?:and more )?|increasing )?oxygen\b|\bincreasing oxygen requirements?\b|"
+     r"\b(?:needing|requiring) (?:more (?:and more )?|increasing )?oxygen\b|"
+     r"\bincreasing oxygen requirements?\b|"
      r"\bsaturation (?:dropping|falling|dropped|fell|going down)\b"),
     ("respiratory_embolism", "haemoptysis", TRIGGER,
      r"\bhemoptysis\b|\bcough(?:ing|ed|s)? (?:up )?(?:frank )?blood\b"),
@@ -78,7 +80,8 @@ _RULES = [
     ("cardiac_chest_pain", "autonomic features", "feature:autonomic",
      r"\bsweat(?:ing|y)\b|\bdiaphore\w*|\bclammy\b|\bgr[ae]y\b|\bashen\b"),
     ("cardiac_chest_pain", "radiating pain", "feature:radiating",
-     r"\bradiat\w* (?:to|down|into) (?:the )?(?:left |l )?(?:arm|jaw|neck|back)\b|\bgoing to (?:his |her |the )?jaw\b"),
+     r"\bradiat\w* (?:to|down|into) (?:the )?(?:left |l )?(?:arm|jaw|neck|back)\b|"
+     r"\bgoing to (?:his |her |the )?jaw\b"),
     # --- stroke --------------------------------------------------------------------------------------
     ("stroke", "facial droop", TRIGGER,
      near(r"face|facial|mouth|smile", r"droop\w*|asymmetr\w*|lopsided|palsy", 3)),
@@ -133,16 +136,19 @@ _RULES = [
      r"\bcoffee[- ]ground"),
     ("major_bleeding", "melaena", TRIGGER, r"\bmelena\b|\bblack tarry stools?\b"),
     ("major_bleeding", "heavy bleeding", TRIGGER,
-     r"\b(?:bleeding|bleed|hemorrhag\w*|oozing)\b (?:heavily|a lot|profusely|massively|won't stop|not stopping|"
+     r"\b(?:bleeding|bleed|hemorrhag\w*|oozing)\b "
+     r"(?:heavily|a lot|profusely|massively|won't stop|not stopping|"
      r"continues|uncontroll\w*)|"
      r"\b(?:heavy|heavily|massive|major|brisk|torrential|uncontroll\w*|ongoing|active|significant|large)\b "
      r"(?:\w+ )?(?:bleeding|bleed|hemorrhage|blood loss|epistaxis)\b|"
-     r"\bstill bleeding\b|\bblood (?:pouring|gushing|spurting)\b|\bsoaking (?:through )?(?:the )?(?:dressings?|pads?)|"
+     r"\bstill bleeding\b|\bblood (?:pouring|gushing|spurting)\b|"
+     r"\bsoaking (?:through )?(?:the )?(?:dressings?|pads?)|"
      r"\bpassing clots\b|\bhemorrhage\b|\bretroperitoneal (?:bleed|hematoma|hemorrhage)\b|"
      r"\b(?:expanding|enlarging|growing|rapidly swelling) hematoma\b|\bpph\b|"
      r"\bbleed\w*\b[^.;?!]{0,25}\bwon't stop\b"),
     ("major_bleeding", "GI or PV bleed named", TRIGGER,
-     r"\b(?:rectal|vaginal|gastrointestinal|upper gastrointestinal|lower gastrointestinal|variceal) bleed\w*"),
+     r"\b(?:rectal|vaginal|gastrointestinal|upper gastrointestinal|lower gastrointestinal|variceal) "
+     r"bleed\w*"),
     ("major_bleeding", "bleeding", "feature:bleeding",
      r"\bbleed\w*|\bblood loss\b|\bepistaxis\b|\boozing\b|\bhemoglobin (?:falling|dropping|dropped|drop)\b"),
     # --- self-harm -----------------------------------------------------------------------------------
@@ -150,7 +156,8 @@ _RULES = [
      r"\bsuicid\w*|\bkill (?:him|her|my|them|your)sel(?:f|ves)\b|\bend (?:his|her|my|their) (?:own )?life\b|"
      r"\bend it all\b|\btake (?:his|her|my|their) (?:own )?life\b|\bwants? to die\b|"
      r"\b(?:doesn't|does not|don't|do not) want to (?:live|be alive|go on)\b|\brather be dead\b|"
-     r"\bbetter off dead\b|\bno point (?:in )?(?:going on|living|carrying on)\b|\boverdos\w*|\bself[- ]harm\w*|"
+     r"\bbetter off dead\b|\bno point (?:in )?(?:going on|living|carrying on)\b|\boverdos\w*|"
+     r"\bself[- ]harm\w*|"
      r"\bcuts? (?:to|on) (?:his |her |their |the )?(?:wrists?|arms?|forearms?)\b|"
      r"\bhang (?:himself|herself|themselves)\b|\bthreatening to (?:jump|kill|harm|hurt)\b|"
      r"\b(?:saving|stockpil\w*|hoard\w*) (?:up )?(?:his |her |their )?(?:tablets|pills|medication)\b|"

@@ -16,6 +16,11 @@ import re
 from .findings import TRIGGER, Finding
 
 _STOP = r"[^;.?!,]"  # a vital's value is read up to the next clause mark or comma
+_NEXT_VITAL = re.compile(r"\b(?:respiratory rate|heart rate|blood pressure|temperature|on \d+ ?l)\b")
+
+
+def _num(category: str, rule: str, role: str, start: int, end: int) -> Finding:
+    return Finding(category, rule, role, start, end, numeric=True)
 
 
 def _numbers(text: str, low: float, high: float) -> list[float]:
@@ -29,17 +34,19 @@ def _spo2(norm: str) -> list[Finding]:
     out = []
     for m in re.finditer(r"\b(?:saturations?|saturating|desaturat\w*|oxygen saturation)\b", norm):
         window = re.match(_STOP + "{0,40}", norm[m.end():]).group(0)
-        window = re.split(r"\b(?:respiratory rate|heart rate|blood pressure|temperature|on \d+ ?l)\b", window)[0]
+        window = _NEXT_VITAL.split(window)[0]
         vals = _numbers(window, 50, 100)
         if vals and min(vals) <= 91:
-            out.append(Finding("respiratory_embolism", f"SpO2 {min(vals):g}% (<= 91)", TRIGGER, m.start(), m.end(), numeric=True))
+            out.append(_num("respiratory_embolism", f"SpO2 {min(vals):g}% (<= 91)", TRIGGER, *m.span()))
     return out
 
 
-def _first_value(norm: str, keyword: str, low: float, high: float, reach: int = 14) -> list[tuple[re.Match, float]]:
+def _first_value(
+    norm: str, keyword: str, low: float, high: float, reach: int = 14
+) -> list[tuple[re.Match, float]]:
     out = []
     for m in re.finditer(keyword, norm):
-        window = re.match(_STOP + "{0,%d}" % reach, norm[m.end():]).group(0)
+        window = re.match(f"{_STOP}{{0,{reach}}}", norm[m.end():]).group(0)
         vals = _numbers(window, low, high)
         if vals:
             out.append((m, vals[0] if len(vals) == 1 else min(vals)))
@@ -50,11 +57,11 @@ def _respiratory_rate(norm: str) -> list[Finding]:
     out = []
     for m, v in _first_value(norm, r"\brespiratory rate\b", 2, 70):
         if v >= 25:
-            out.append(Finding("respiratory_embolism", f"RR {v:g} (>= 25)", TRIGGER, m.start(), m.end(), numeric=True))
+            out.append(_num("respiratory_embolism", f"RR {v:g} (>= 25)", TRIGGER, *m.span()))
         elif v <= 8:
-            out.append(Finding("collapse_seizure", f"RR {v:g} (<= 8)", TRIGGER, m.start(), m.end(), numeric=True))
+            out.append(_num("collapse_seizure", f"RR {v:g} (<= 8)", TRIGGER, *m.span()))
         elif v >= 22:
-            out.append(Finding("sepsis_unstable", f"RR {v:g} (>= 22)", "feature:instability", m.start(), m.end(), numeric=True))
+            out.append(_num("sepsis_unstable", f"RR {v:g} (>= 22)", "feature:instability", *m.span()))
     return out
 
 
@@ -62,9 +69,9 @@ def _heart_rate(norm: str) -> list[Finding]:
     out = []
     for m, v in _first_value(norm, r"\b(?:heart rate|pulse|tachycardic|tachycardia|bradycardic)\b", 20, 250):
         if v >= 131 or v <= 40:
-            out.append(Finding("haemodynamic_instability", f"HR {v:g}", TRIGGER, m.start(), m.end(), numeric=True))
+            out.append(_num("haemodynamic_instability", f"HR {v:g}", TRIGGER, *m.span()))
         elif v >= 111:
-            out.append(Finding("sepsis_unstable", f"HR {v:g} (>= 111)", "feature:instability", m.start(), m.end(), numeric=True))
+            out.append(_num("sepsis_unstable", f"HR {v:g} (>= 111)", "feature:instability", *m.span()))
     return out
 
 
@@ -82,10 +89,10 @@ def _blood_pressure(norm: str) -> list[Finding]:
             systolic.append((m.start(), m.end(), sys_))
     for start, end, v in systolic:
         if 40 <= v <= 90:
-            out.append(Finding("haemodynamic_instability", f"systolic BP {v:g} (<= 90)", TRIGGER, start, end, numeric=True))
+            out.append(_num("haemodynamic_instability", f"systolic BP {v:g} (<= 90)", TRIGGER, start, end))
     for m, v in _first_value(norm, r"\bmean arterial pressure\b", 20, 150):
         if v < 65:
-            out.append(Finding("haemodynamic_instability", f"MAP {v:g} (< 65)", TRIGGER, m.start(), m.end(), numeric=True))
+            out.append(_num("haemodynamic_instability", f"MAP {v:g} (< 65)", TRIGGER, *m.span()))
     return out
 
 
@@ -95,21 +102,22 @@ def _gcs(norm: str) -> list[Finding]:
         window = re.match(_STOP + "{0,30}", norm[m.end():]).group(0)
         vals = _numbers(window, 3, 15)
         if vals and min(vals) <= 12:
-            out.append(Finding("collapse_seizure", f"GCS {min(vals):g} (<= 12)", TRIGGER, m.start(), m.end(), numeric=True))
+            out.append(_num("collapse_seizure", f"GCS {min(vals):g} (<= 12)", TRIGGER, *m.span()))
     return out
 
 
 def _temperature(norm: str) -> list[Finding]:
     out = []
-    for m, v in _first_value(norm, r"\b(?:temp\w*|febrile|fever|pyrexial|spiking|spiked)\b", 34, 43, reach=16):
+    keyword = r"\b(?:temp\w*|febrile|fever|pyrexial|spiking|spiked)\b"
+    for m, v in _first_value(norm, keyword, 34, 43, reach=16):
         if v >= 38:
-            out.append(Finding("sepsis_unstable", f"temperature {v:g}", "feature:infection", m.start(), m.end(), numeric=True))
+            out.append(_num("sepsis_unstable", f"temperature {v:g}", "feature:infection", *m.span()))
     return out
 
 
 def _lactate(norm: str) -> list[Finding]:
     return [
-        Finding("sepsis_unstable", f"lactate {v:g} (>= 4)", "feature:instability", m.start(), m.end(), numeric=True)
+        _num("sepsis_unstable", f"lactate {v:g} (>= 4)", "feature:instability", *m.span())
         for m, v in _first_value(norm, r"\blactate\b", 0, 30)
         if v >= 4
     ]
@@ -129,13 +137,13 @@ def _haemoglobin_drop(norm: str) -> list[Finding]:
             continue
         drop_g_l = (before - after) * (1 if before > 25 else 10)
         if drop_g_l >= 20:
-            out.append(Finding("major_bleeding", f"Hb drop {before:g} to {after:g}", TRIGGER, m.start(), m.end(), numeric=True))
+            out.append(_num("major_bleeding", f"Hb drop {before:g} to {after:g}", TRIGGER, *m.span()))
     return out
 
 
 def _retention_volume(norm: str) -> list[Finding]:
     return [
-        Finding("neuro_deficit", f"residual {v:g} mL (>= 300)", TRIGGER, m.start(), m.end(), numeric=True)
+        _num("neuro_deficit", f"residual {v:g} mL (>= 300)", TRIGGER, *m.span())
         for m, v in _first_value(norm, r"\b(?:post void residual|bladder scan|residual)\b", 50, 3000)
         if v >= 300
     ]
@@ -145,10 +153,10 @@ def _pain_and_power(norm: str) -> list[Finding]:
     out = []
     for m in re.finditer(r"(?<![\d/])(\d{1,2})\s*/\s*10\b", norm):
         if int(m.group(1)) >= 8:
-            out.append(Finding("uncontrolled_pain", f"pain {m.group(1)}/10", "feature:severe", m.start(), m.end(), numeric=True))
-            out.append(Finding("uncontrolled_pain", "pain score", "feature:pain", m.start(), m.end(), numeric=True))
+            out.append(_num("uncontrolled_pain", f"pain {m.group(1)}/10", "feature:severe", *m.span()))
+            out.append(_num("uncontrolled_pain", "pain score", "feature:pain", *m.span()))
     for m in re.finditer(r"\bpower\b[^;.?!,]{0,12}?(?<![\d/])([0-3])\s*/\s*5\b", norm):
-        out.append(Finding("neuro_deficit", f"power {m.group(1)}/5", TRIGGER, m.start(), m.end(), numeric=True))
+        out.append(_num("neuro_deficit", f"power {m.group(1)}/5", TRIGGER, *m.span()))
     return out
 
 
