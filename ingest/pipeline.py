@@ -10,13 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from ingest.chunking import Chunk, chunk_document
 from ingest.config import Settings
 from ingest.documents import Document, Problem, load_documents
 from ingest.embedding import get_embedder, get_token_counter
-from ingest.store import IndexStore, encode_meta
+from ingest.store import IndexStore, encode_meta, encode_vectors
 
 PIPELINE_VERSION = "chunks-v1"  # bump when chunking or embedding changes, so every document re-embeds
 
@@ -146,9 +144,9 @@ def run(
 
     store.collect_garbage()  # leftovers of an interrupted run
     gen = store.next_generation()
-    chunk_col, sent_col = store.create_generation(gen)
+    chunk_col = store.create_generation(gen)
     keep = [d.doc_id for d in plan.unchanged] + plan.kept_elsewhere
-    copied = store.copy_documents(live_gen, (chunk_col, sent_col), keep) if live_gen else 0
+    copied = store.copy_documents(live_gen, chunk_col, keep) if live_gen else 0
 
     embedder = get_embedder(settings.embed_model, settings.embed_backend)
     batch = 256
@@ -157,22 +155,10 @@ def run(
         texts = [c.embed_text for _, c in part]
         spans = [[(a + c.prefix_len, b + c.prefix_len) for a, b in c.sentence_spans] for _, c in part]
         vectors, sentence_vectors = embedder.encode_with_spans(texts, spans)
-        store.add(
-            chunk_col,
-            [c.chunk_id for _, c in part],
-            vectors,
-            [c.text for _, c in part],
-            [chunk_metadata(doc, c, embedder_name) for doc, c in part],
-        )
-        sent_ids, sent_docs, sent_meta, sent_vecs = [], [], [], []
-        for (doc, c), vecs in zip(part, sentence_vectors, strict=True):
-            for i, ((a, b), vec) in enumerate(zip(c.sentence_spans, vecs, strict=True)):
-                sent_ids.append(f"{c.chunk_id}#s{i}")
-                sent_docs.append(c.text[a:b])
-                sent_meta.append({"chunk_id": c.chunk_id, "doc_id": doc.doc_id, "i": i, "start": a, "end": b})
-                sent_vecs.append(vec)
-        if sent_ids:
-            store.add(sent_col, sent_ids, np.stack(sent_vecs), sent_docs, sent_meta)
+        metadatas = [chunk_metadata(doc, c, embedder_name) for doc, c in part]
+        for meta, vecs in zip(metadatas, sentence_vectors, strict=True):
+            meta["sentence_vectors"] = encode_vectors(vecs)
+        store.add(chunk_col, [c.chunk_id for _, c in part], vectors, [c.text for _, c in part], metadatas)
         if progress:
             progress(len(part))
 

@@ -1,15 +1,17 @@
 """Chroma as the one store: index generations of chunk and sentence vectors, and a manifest pointer.
 
-Every ingest that changes something writes a *new generation* (`<prefix>_chunks_<gen>` and
-`<prefix>_sents_<gen>`), copying the vectors of unchanged documents from the live generation and embedding
-only what changed; the manifest (`<prefix>_manifest` collection metadata) is switched to it last. Until that
-switch the service keeps reading the old generation, so a crash or SIGKILL mid-ingest leaves the live index
-served and consistent; the next run removes the unfinished collections and starts over. The pointer lives in
-Chroma, not in a local file, so several service replicas reading one Chroma server agree on the generation.
+Every ingest that changes something writes a *new generation* (`<prefix>_chunks_<gen>`), copying the vectors
+of unchanged documents from the live generation and embedding only what changed; the manifest
+(`<prefix>_manifest` collection metadata) is switched to it last. Until that switch the service keeps
+reading the old generation, so a crash or SIGKILL mid-ingest leaves the live index served and consistent;
+the next run removes the unfinished collections and starts over. The pointer lives in Chroma, not in a local
+file, so several service replicas reading one Chroma server agree on the generation. Each chunk's sentence
+vectors travel in its metadata (see `encode_vectors`).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from dataclasses import dataclass
@@ -67,9 +69,6 @@ class IndexStore:
     def chunks_name(self, gen: str) -> str:
         return f"{self.prefix}_chunks_{gen}"
 
-    def sents_name(self, gen: str) -> str:
-        return f"{self.prefix}_sents_{gen}"
-
     def _manifest_collection(self):
         return self.client.get_or_create_collection(
             f"{self.prefix}_manifest", embedding_function=None, metadata={"role": "manifest"}
@@ -117,36 +116,28 @@ class IndexStore:
         keep = {g for g in (manifest.generation, manifest.previous) if g}
         for gen in self.generations():
             if gen not in keep:
-                for name in (self.chunks_name(gen), self.sents_name(gen)):
-                    try:
-                        self.client.delete_collection(name)
-                    except Exception:  # noqa: BLE001 - already gone is fine
-                        pass
+                try:
+                    self.client.delete_collection(self.chunks_name(gen))
+                except Exception:  # noqa: BLE001 - already gone is fine
+                    pass
 
     # --- generation contents ----------------------------------------------------------------------
     def create_generation(self, gen: str):
-        space = {"hnsw": {"space": "cosine"}}
-        chunks = self.client.create_collection(
-            self.chunks_name(gen), configuration=space, embedding_function=None
+        """A new, empty chunk collection for generation `gen` (cosine space; vectors are unit length)."""
+        return self.client.create_collection(
+            self.chunks_name(gen), configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
         )
-        sents = self.client.create_collection(
-            self.sents_name(gen), configuration=space, embedding_function=None
-        )
-        return chunks, sents
 
-    def collections(self, gen: str):
-        return (
-            self.client.get_collection(self.chunks_name(gen), embedding_function=None),
-            self.client.get_collection(self.sents_name(gen), embedding_function=None),
-        )
+    def chunks(self, gen: str):
+        """The chunk collection of generation `gen`."""
+        return self.client.get_collection(self.chunks_name(gen), embedding_function=None)
 
     def doc_table(self, gen: str | None) -> dict[str, dict]:
         """doc_id → {hash, source_root, path} for a generation, read from its chunk metadata."""
         if not gen:
             return {}
-        chunks, _ = self.collections(gen)
         table: dict[str, dict] = {}
-        for meta in chunks.get(include=["metadatas"])["metadatas"] or []:
+        for meta in self.chunks(gen).get(include=["metadatas"])["metadatas"] or []:
             table.setdefault(
                 meta["doc_id"],
                 {"hash": meta["doc_hash"], "source_root": meta["source_root"], "path": meta.get("path", "")},
@@ -166,23 +157,35 @@ class IndexStore:
                 metadatas=metadatas[start:end],
             )
 
-    def copy_documents(self, src_gen: str, dst, doc_ids: list[str]) -> int:
-        """Copy the stored vectors of unchanged documents into the new generation: no re-embedding."""
-        if not doc_ids:
-            return 0
-        copied = 0
-        for src, target in zip(self.collections(src_gen), dst, strict=True):
-            for start in range(0, len(doc_ids), 200):
-                got = src.get(
-                    where={"doc_id": {"$in": doc_ids[start : start + 200]}},
-                    include=["embeddings", "documents", "metadatas"],
-                )
-                if got["ids"]:
-                    self.add(
-                        target, got["ids"], np.asarray(got["embeddings"]), got["documents"], got["metadatas"]
-                    )
-                    copied += len(got["ids"])
+    def copy_documents(self, src_gen: str, target, doc_ids: list[str]) -> int:
+        """Copy the stored records of unchanged documents into the new generation: no re-embedding."""
+        source, copied = self.chunks(src_gen), 0
+        for start in range(0, len(doc_ids), 200):
+            got = source.get(
+                where={"doc_id": {"$in": doc_ids[start : start + 200]}},
+                include=["embeddings", "documents", "metadatas"],
+            )
+            if got["ids"]:
+                vectors = np.asarray(got["embeddings"])
+                self.add(target, got["ids"], vectors, got["documents"], got["metadatas"])
+                copied += len(got["ids"])
         return copied
+
+
+def encode_vectors(vectors: np.ndarray) -> str:
+    """Sentence vectors travel in their chunk's metadata as base64 float16 (rows × dim).
+
+    A separate sentence collection doubled Chroma's HNSW insert and copy work on every generation for vectors
+    that are never searched by Chroma, only read back by chunk.
+    """
+    return base64.b64encode(np.asarray(vectors, dtype="<f2").tobytes()).decode("ascii")
+
+
+def decode_vectors(text: str, rows: int) -> np.ndarray:
+    """Inverse of `encode_vectors`: float32 (rows × dim); an empty string gives (rows × 0)."""
+    if not text or not rows:
+        return np.zeros((rows, 0), dtype=np.float32)
+    return np.frombuffer(base64.b64decode(text), dtype="<f2").reshape(rows, -1).astype(np.float32)
 
 
 def encode_meta(value) -> str | int | float | bool:

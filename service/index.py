@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import bm25s
 import numpy as np
 
-from ingest.store import IndexStore
+from ingest.store import IndexStore, decode_vectors
 from service.text import content_terms_batch
 
 log = logging.getLogger(__name__)
@@ -94,12 +94,14 @@ def _clean_meta(meta: dict) -> dict:
 def load_snapshot(store: IndexStore, generation: str, corpus_version: str | None = None) -> Snapshot:
     """Read one generation out of Chroma and build the in-memory indexes (seconds; off the request path)."""
     started = time.perf_counter()
-    chunks_col, sents_col = store.collections(generation)
+    chunks_col = store.chunks(generation)
     chunks = _page_all(chunks_col, ["documents", "metadatas"])
     order = sorted(range(len(chunks["ids"])), key=lambda i: chunks["ids"][i])  # stable, doc-grouped rows
     chunk_ids = [chunks["ids"][i] for i in order]
     texts = [chunks["documents"][i] or "" for i in order]
-    metas = [_clean_meta(chunks["metadatas"][i] or {}) for i in order]
+    raw_metas = [chunks["metadatas"][i] or {} for i in order]
+    packed_vectors = [m.pop("sentence_vectors", "") for m in raw_metas]  # kept out of per-request metadata
+    metas = [_clean_meta(m) for m in raw_metas]
     row_of = {cid: row for row, cid in enumerate(chunk_ids)}
 
     doc_rows_lists: dict[str, list[int]] = {}
@@ -113,21 +115,24 @@ def load_snapshot(store: IndexStore, generation: str, corpus_version: str | None
     )
     bm25.index([terms or [""] for terms in corpus_terms], show_progress=False)
 
-    sents = _page_all(sents_col, ["documents", "metadatas", "embeddings"])
-    keyed = []
-    for idx, meta in enumerate(sents["metadatas"]):
-        row = row_of.get((meta or {}).get("chunk_id", ""))
-        if row is not None:
-            keyed.append((row, int(meta.get("i", 0)), idx))
-    keyed.sort()
-    dim = len(sents["embeddings"][0]) if sents["embeddings"] else 384
-    sent_vecs = np.zeros((len(keyed), dim), dtype=np.float32)
     sent_texts: list[str] = []
-    sent_rows = np.empty(len(keyed), dtype=np.int64)
-    for pos, (row, _, idx) in enumerate(keyed):
-        sent_vecs[pos] = sents["embeddings"][idx]
-        sent_texts.append(sents["documents"][idx] or "")
-        sent_rows[pos] = row
+    rows_of_sentences: list[int] = []
+    blocks: list[np.ndarray] = []
+    for row, (meta, text, packed) in enumerate(zip(metas, texts, packed_vectors, strict=True)):
+        spans = meta.get("sentence_spans") or []
+        if not spans:
+            continue
+        blocks.append(decode_vectors(packed, len(spans)))
+        sent_texts.extend(text[a:b] for a, b in spans)
+        rows_of_sentences.extend([row] * len(spans))
+    dim = max((b.shape[1] for b in blocks), default=384)
+    sent_vecs = np.zeros((len(sent_texts), dim), dtype=np.float32)
+    pos = 0
+    for block in blocks:
+        if block.shape[1] == dim:
+            sent_vecs[pos : pos + len(block)] = block
+        pos += len(block)
+    sent_rows = np.asarray(rows_of_sentences, dtype=np.int64)
     starts = np.searchsorted(sent_rows, np.arange(len(chunk_ids)), side="left")
     ends = np.searchsorted(sent_rows, np.arange(len(chunk_ids)), side="right")
 

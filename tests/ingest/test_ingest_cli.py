@@ -24,10 +24,12 @@ store = IndexStore(Settings())
 m = store.manifest()
 out = {"generation": m.generation, "corpus_version": m.corpus_version, "generations": store.generations()}
 if m.generation:
-    chunks, sents = store.collections(m.generation)
+    chunks = store.chunks(m.generation)
     out["docs"] = store.doc_table(m.generation)
     out["chunks"] = chunks.count()
-    out["sentences"] = sents.count()
+    metas = chunks.get(include=["metadatas"])["metadatas"]
+    out["sentences"] = sum(len(json.loads(x["sentence_spans"])) for x in metas)
+    out["vectors"] = sum(len(x["sentence_vectors"]) for x in metas)
 print(json.dumps(out))
 """
 
