@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +41,25 @@ class Settings(BaseSettings):
 
     retrieval_k: int = 5
     candidate_depth: int = 30
+
+    # operations (service/operations): input limits, rate limiting, CORS, logs; see docs/operations.md
+    max_body_bytes: int = Field(default=256 * 1024, description="larger request bodies get 413, unread")
+    rate_limit_per_minute: int = Field(default=120, description="requests per client per minute; 0 = off")
+    rate_limit_storage: str = Field(default="memory://", description="`limits` storage URI, e.g. redis://")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="origins allowed to call the API from a browser (comma-separated)"
+    )
+    log_level: str = "INFO"
+    log_json: bool = Field(default=True, description="structured JSON log lines on stderr")
+    log_raw_text: bool = Field(default=False, description="also log question text (never in production)")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """`GQA_CORS_ORIGINS=https://a.org,https://b.org` is easier to write than a JSON list."""
+        if isinstance(value, str):
+            return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+        return value
 
     @property
     def audit_log_path(self) -> Path:

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from ingest.config import Settings, get_settings
 from service.answering import Answerer
 from service.live_index import LiveIndex, NotReady
+from service.operations import install_operations
 from service.routes import ask, feedback, health, retrieve, widget
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.live_index = live
     app.state.answerer = answerer
+    install_operations(app, settings)  # request ids, limits, headers, metrics, admin: before routes
 
     @app.exception_handler(NotReady)
     async def not_ready(_: Request, exc: NotReady) -> JSONResponse:

@@ -16,6 +16,7 @@ from fastapi.responses import StreamingResponse
 
 from service.deps import AnswererDep
 from service.models import AskRequest, AskResponse
+from service.operations import record_answer
 
 router = APIRouter(tags=["answers"])
 NOT_READY = {503: {"description": "the index or model is not loaded; `detail` says why"}}
@@ -25,6 +26,7 @@ STREAM = {200: {"content": {"text/event-stream": {}}, "description": "sentence e
 @router.post("/v1/ask", response_model=AskResponse, responses=NOT_READY)
 def ask(request: AskRequest, answerer: AnswererDep) -> AskResponse:
     response, _ = answerer.ask(request)
+    record_answer(request, response)
     return response
 
 
@@ -38,6 +40,7 @@ def sse(event: str, data: dict) -> str:
 )
 def ask_stream(request: AskRequest, answerer: AnswererDep) -> StreamingResponse:
     response, pieces = answerer.ask(request)  # computed before the first byte, so errors keep their status
+    record_answer(request, response)
 
     def events() -> Iterator[str]:
         for i, piece in enumerate(pieces):
