@@ -52,8 +52,9 @@ def _combinations(active: list[Finding]) -> dict[str, str]:
     if features["allergy"] and (features["wheeze"] or features["presyncope"] or shock or breathing):
         partner = (features["wheeze"] + features["presyncope"] + shock + breathing)[0]
         combos["anaphylaxis"] = f"{features['allergy'][0].rule} + {partner.rule}"
-    if features["bleeding"] and (shock or features["instability"]):
-        combos["major_bleeding"] = f"bleeding + {(shock + features['instability'])[0].rule}"
+    if features["bleeding"] and (shock or features["instability"] or features["pallor"]):
+        partner = (shock + features["instability"] + features["pallor"])[0]
+        combos["major_bleeding"] = f"bleeding + {partner.rule}"
     if features["pain"] and features["uncontrolled"] and (features["severe"] or features["worsening"]):
         modifier = (features["severe"] + features["worsening"])[0].rule
         combos["uncontrolled_pain"] = f"{modifier} + {features['uncontrolled'][0].rule}"

@@ -60,7 +60,8 @@ _ESTABLISHED = re.compile(
     r"\b(?:icu|itu|critical care|neurosurgery|neurosurgeons|cardiology|surgeons?|stroke team|team) "
     r"(?:aware|involved|present|reviewing|reviewed|attending)\b|\btreated with\b|\bgiven \d+ doses?\b|"
     r"\bendoscopy done\b|\bthrombolysed\b|\bcath lab (?:activated|called)\b|\bprotocol running\b|"
-    r"\bmassive transfusion\b|\bmedically cleared\b|\bnac complete\b|\blevels? (?:above|below) (?:the )?"
+    r"\bmassive transfusion\b|\b(?:protocol|pathway|code) (?:activated|running|started|initiated|in progress)\b|"
+    r"\btheatre (?:booked|arranged|today|tomorrow)\b|\bmedically cleared\b|\bnac complete\b|\blevels? (?:above|below) (?:the )?"
     r"treatment line\b|\bmanaged medically\b|\bawaiting (?:pci|surgery|theatre|transfer)\b|"
     r"\bsurgery (?:tomorrow|today|planned|booked)\b|\bclip applied\b|\bon (?:ct|ctpa|mri|echo)\b|"
     r"\bafter \d+ ?(?:ml/kg|l|litres)\b|\bfor \d+ weeks\b"
@@ -71,10 +72,11 @@ _SPECIFIC_QUESTION = re.compile(
     r"\brecommended\b|\bper (?:the )?guidelines?\b|\bper ssc\b|\bdoes the guideline\b|"
     r"\bguideline (?:support|recommend)\w*|\bshould we (?:give|add|start|use|switch)\b|\bstill indicated\b|"
     r"\bvs\b|\bversus\b|\bswitch\b|\btaper\b|\badjust\b|\bsecond[- ]line\b|\bloading dose\b|"
-    r"\bwhat (?:fluid|agent|antibiotic|antihypertensive)\b"
+    r"\bwhat (?:fluid|agent|antibiotic|antihypertensive)\b|"
+    r"\bshould (?:she|he|they|we|i) (?:get|have|receive|be given|be started on|start)\b|\bpre-?op\b"
 )
 _DETERIORATION = re.compile(
-    r"\bnow\b(?! (?:stable|settled|improved|better|fine|well))|\bsudden\w*|\bworse\w*|\bworsening\b|"
+    r"\bnow\b(?! (?:stable|settled|improved|better|fine|well|controlled|resolved|normal|ok))|\bsudden\w*|\bworse\w*|\bworsening\b|"
     r"\bdeteriorat\w*|\bnew(?:ly)?\b|\bagain\b|\bdespite increasing\b|\bnot responding\b|\bhelp\b|"
     r"\bwhat (?:now|do (?:i|we) do|to do|should (?:i|we) do)\b|\bwhat(?:'s)? next\b|\bcollaps\w*|"
     r"\bunresponsive\b|\bfurther\b"

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 from .findings import TRIGGER, Finding, compile_rules, near
 
-LEGS = r"legs?|lower extremit(?:y|ies)|lower limbs?|feet|foot|thighs?|knees?"
+LEGS = (
+    r"legs?|lower extremit(?:y|ies)|lower limbs?|feet|foot|thighs?|knees?|ankles?|calf|calves|toes?|hips?|"
+    r"quads|quadriceps|dorsiflexion|plantarflexion|hip flexion|knee extension|waist down"
+)
 WEAK = (
-    r"weak(?:ness|er|ening)?|paraly[sz](?:is|ed)|heavy|heaviness|giving way|gave way|"
-    r"can't (?:lift|move|feel)|cannot (?:lift|move|feel)|unable to (?:lift|move|feel)|not moving"
+    r"weak(?:ness|er|ening)?|paraly[sz](?:is|ed)|heavy|heaviness|giving way|gave way|gave out|giving out|jelly|"
+    r"can't (?:lift|move|feel)|cannot (?:lift|move|feel)|unable to (?:lift|move|feel)|not moving|"
+    r"won't (?:move|work)|no power|dragging|drags"
 )
 NUMB = (
     r"numb(?:ness)?|tingl(?:ing|y)|paresthesi(?:a|ae)|pins and needles|"
     r"(?:reduced|altered|loss of|lost|no|decreased) (?:sensation|feeling)"
 )
-SADDLE = r"saddle|perine\w*|perianal|groin|genitals?|buttocks?|anus"
+SADDLE = r"saddle|perine\w*|perianal|groin|genitals?|buttocks?|anus|bottom|bum|backside|private parts|down below"
 CHEST = r"chest|retrosternal|substernal"
 CHEST_PAIN = r"pain|pains|tightness|tight|pressure|discomfort|heaviness|heavy|crushing|ache|aching"
 HYPOTENSION = (
@@ -47,6 +51,8 @@ _RULES = [
      r"\b(?:urinary|fecal|bowel|bladder|new|double) incontinen\w*|\bincontinen\w* of (?:urine|stool|feces)\b|"
      r"\b(?:lost|loss of|losing) (?:bowel|bladder|sphincter) (?:control|function)\b|"
      r"\b(?:reduced|decreased|lax|absent|poor|loss of) anal tone\b|"
+     r"\bwet (?:the bed|herself|himself|themselves)\b|\bsoiled (?:herself|himself|the bed)\b|"
+     r"\bpass(?:ed|ing) (?:urine|stool) without (?:knowing|noticing|realising|realizing)\b|"
      r"\bcan't feel when (?:she|he|they) (?:is|are) passing urine\b|\bincontinent\b"),
     # --- respiratory distress / pulmonary or cement embolism ----------------------------------------
     ("respiratory_embolism", "dyspnoea", TRIGGER,
@@ -55,12 +61,15 @@ _RULES = [
      r"(?:breathe|breathing|catch (?:his|her) breath)\b|"
      r"\bdifficulty in breathing\b|\bgasping\b|\btachypne(?:a|ic)\b|\brespiratory distress\b|"
      r"\b(?:increased )?work of breathing\b|\baccessory muscles?\b|"
-     r"\bcan't (?:talk|speak) in (?:full )?sentences\b|\bair hunger\b"),
+     r"\bcan't (?:talk|speak) in (?:full )?sentences\b|\bair hunger\b|\bstruggling for (?:air|breath)\b|"
+     r"\b(?:breathing|breathes) (?:very |really |extremely )?(?:fast|rapidly|heavily|hard)\b|\bout of breath\b|"
+     r"\bcan't get (?:his|her|their|my) breath\b|\bworking hard to breathe\b|\bpanting\b"),
     ("respiratory_embolism", "hypoxia", TRIGGER,
      r"\bdesaturat\w*|\bhypox\w*|\bcyano(?:sed|sis|tic)\b|\b(?:blue|dusky) lips\b|"
      r"\b(?:needing|requiring) (?:more (?:and more )?|increasing )?oxygen\b|"
      r"\bincreasing oxygen requirements?\b|"
-     r"\bsaturation (?:dropping|falling|dropped|fell|going down)\b"),
+     r"\bsaturation (?:dropping|falling|dropped|fell|going down)\b|\blow saturations?\b|"
+     r"\bsaturation in the (?:low )?[5-8]0s\b"),
     ("respiratory_embolism", "haemoptysis", TRIGGER,
      r"\bhemoptysis\b|\bcough(?:ing|ed|s)? (?:up )?(?:frank )?blood\b"),
     ("respiratory_embolism", "pleuritic chest pain", TRIGGER,
@@ -89,7 +98,7 @@ _RULES = [
      r"\bslurr\w* (?:speech|words)\b|\bspeech (?:is |was )?slurr\w*|\bdysarthri\w*|\b(?:dys|a)phasi\w*|"
      r"\b(?:can't|cannot|unable to) (?:speak|talk|get (?:his|her) words out)\b(?! in (?:full )?sentences)|"
      r"\bcan't find (?:his |her |the )?words\b|\bword[- ]finding\b|\bwords (?:are |were )?jumbled\b|"
-     r"\bjumbled (?:words|speech)\b|\bgarbled\b"),
+     r"\bjumbled (?:words|speech)\b|\bgarbled\b|\bspeech (?:is |has )?(?:gone|off|strange|muddled)\b"),
     ("stroke", "hemiparesis", TRIGGER,
      r"\bhemi(?:paresis|pleg\w*|paretic)\b|\b(?:left|right|one)[- ]sided (?:weakness|numbness|paralysis)\b|"
      + near(WEAK + r"|numb\w*|drift\w*|clumsy", r"(?:left|right|l|r|one|his|her) (?:arm|hand|side)", 3)
@@ -108,7 +117,8 @@ _RULES = [
     ("anaphylaxis", "anaphylaxis / angioedema", TRIGGER, r"\banaphyla\w*|\bangio-?edema\b"),
     ("anaphylaxis", "airway or facial swelling", TRIGGER,
      near(r"lips?|tongue|face|facial|throat|mouth|airway|eyelids?",
-          r"swell\w*|swollen|edema|tight\w*|closing", 3)),
+          r"swell\w*|swollen|edema|tight\w*|closing|puff\w*", 3)
+     + r"|\bhoarse (?:voice )?(?:after|since|following)\b|\bhoarse voice\b"),
     ("anaphylaxis", "urticaria or flushing", "feature:allergy",
      r"\bhives\b|\burticari\w*|\b(?:widespread|generali[sz]ed|all over) (?:rash|itch\w*)|\brash all over\b|"
      r"\bflush\w*|\bitch\w*|\bpruritus\b"),
@@ -143,7 +153,11 @@ _RULES = [
      r"(?:\w+ )?(?:bleeding|bleed|hemorrhage|blood loss|epistaxis)\b|"
      r"\bstill bleeding\b|\bblood (?:pouring|gushing|spurting)\b|"
      r"\bsoaking (?:through )?(?:the )?(?:dressings?|pads?)|"
-     r"\bpassing clots\b|\bhemorrhage\b|\bretroperitoneal (?:bleed|hematoma|hemorrhage)\b|"
+     r"\bpassing clots\b|\bhemorrhage\b|\bhemorrhaging\b|\bretroperitoneal (?:bleed|hematoma|hemorrhage)\b|"
+     r"\b(?:large|big|huge|lots of|significant|massive|copious) (?:amounts?|volumes?|quantit(?:y|ies)) of "
+     r"(?:fresh |frank |bright red )?blood\b|\blots of (?:fresh |frank )?blood\b|\bpool of blood\b|"
+     r"\bblood everywhere\b|\bbleeding (?:through|into) (?:every|the|all|multiple|several) (?:dressings?|pads?)|"
+     r"\bbleeding out\b|\bbig bleed\b|\bfresh blood (?:per rectum|pr|from the|in the stool)|\bblood per rectum\b|"
      r"\b(?:expanding|enlarging|growing|rapidly swelling) hematoma\b|\bpph\b|"
      r"\bbleed\w*\b[^.;?!]{0,25}\bwon't stop\b"),
     ("major_bleeding", "GI or PV bleed named", TRIGGER,
@@ -151,6 +165,7 @@ _RULES = [
      r"bleed\w*"),
     ("major_bleeding", "bleeding", "feature:bleeding",
      r"\bbleed\w*|\bblood loss\b|\bepistaxis\b|\boozing\b|\bhemoglobin (?:falling|dropping|dropped|drop)\b"),
+    ("major_bleeding", "pallor or sweating", "feature:pallor", r"\bpale\b|\bpallor\b|\bsweat(?:ing|y)\b|\bclammy\b"),
     # --- self-harm -----------------------------------------------------------------------------------
     ("self_harm", "suicidal intent or self-harm", TRIGGER,
      r"\bsuicid\w*|\bkill (?:him|her|my|them|your)sel(?:f|ves)\b|\bend (?:his|her|my|their) (?:own )?life\b|"
@@ -161,12 +176,20 @@ _RULES = [
      r"\bcuts? (?:to|on) (?:his |her |their |the )?(?:wrists?|arms?|forearms?)\b|"
      r"\bhang (?:himself|herself|themselves)\b|\bthreatening to (?:jump|kill|harm|hurt)\b|"
      r"\b(?:saving|stockpil\w*|hoard\w*) (?:up )?(?:his |her |their )?(?:tablets|pills|medication)\b|"
-     r"\bstash of (?:tablets|pills)\b|\btook \d+ (?:\w+ )?(?:tablets|pills)\b|\bjump (?:off|from)\b"),
+     r"\bstash of (?:tablets|pills)\b|\btook \d+ (?:\w+ )?(?:tablets|pills)\b|\bjump (?:off|from)\b|"
+     r"\b(?:take|swallow|swallowed|took) (?:all|a whole|the whole|a full|every one of) (?:(?:of )?(?:his|her|their|my|the) )?"
+     r"(?:\w+ ){0,2}(?:tablets|pills|medication|meds|box|bottle|packet|oxycodone|morphine|insulin|paracetamol)\b|"
+     r"\b(?:hurt|harm) (?:himself|herself|themselves)\b|\bend (?:things|everything)\b|"
+     r"\b(?:doesn't|does not|don't) want to be (?:here|around|alive) any ?more\b|\bwants? to be dead\b|"
+     r"\bending (?:it|his life|her life)\b"),
     # --- collapse / unresponsive / seizure -----------------------------------------------------------
     ("collapse_seizure", "collapse or unresponsive", TRIGGER,
      r"\bcollaps(?:ed|e|ing)\b(?<!vertebral collapse)(?<!body collapse)|\bunresponsive\b(?! to\b)|"
      r"\bunrousable\b|\bunconscious\b|\b(?:not|isn't|is not) (?:rousable|waking)\b|"
-     r"\bnot responding(?: properly| to (?:voice|pain|stimul\w*))?(?=\s*(?:$|[.,;?!]|and\b))|"
+     r"\b(?:not|isn't|is not|wasn't|no longer) respon(?:ding|sive)\b"
+     r"(?! to (?:\w+ ){0,2}(?:analgesia|morphine|opioids?|fentanyl|oxycodone|oxynorm|treatment|fluids?|bolus|"
+     r"antibiotics|medication|therapy|pca|paracetamol|ketamine|painkillers|adrenaline|steroids|nebs))|"
+     r"\bslump(?:ed|ing)\b|\bkeeled over\b|\bblack(?:ed)? ?out\b|\bblackouts?\b|\bout cold\b|\bno response\b|"
      r"\bonly responding to pain\b|\bresponds? only to pain\b|\bfound (?:on the floor|on floor|down)\b|"
      r"\bfainted\b|\bpassed out\b|\bsyncop\w*|\bloss of consciousness\b|\blost consciousness\b|"
      r"\bwent floppy\b|\bfloppy\b|\b(?:went|turned|is|going) blue\b|\bpinpoint pupils\b"),
@@ -190,7 +213,7 @@ _RULES = [
      r"\bmax(?:imum|imal)? (?:analgesia|doses?)\b"),
     ("uncontrolled_pain", "worsening", "feature:worsening",
      r"\b(?:getting|got|becoming|much|far) worse\b|\bworsening\b|\bworse (?:every|each|by the|than)\b|"
-     r"\bescalating\b"),
+     r"\bescalat\w*|\bhour by hour\b|\bincreasing(?: in)? (?:severity|pain)\b|\bmore and more pain\b"),
     # --- undifferentiated shock ----------------------------------------------------------------------
     ("haemodynamic_instability", "hypotension or shock", TRIGGER, HYPOTENSION),
     ("haemodynamic_instability", "rapid deterioration", TRIGGER,
