@@ -69,7 +69,7 @@
   function ensureStylesheet() {
     if (document.querySelector("link[data-gqa-css]")) return;
     document.head.appendChild(
-      el("link", { rel: "stylesheet", href: apiBase + "/widget.css", "data-gqa-css": true })
+      el("link", { rel: "stylesheet", href: new URL("widget.css", scriptUrl).href, "data-gqa-css": true })
     );
   }
 
@@ -230,6 +230,13 @@
     return [c.organisation || c.journal, c.year].filter(Boolean).join(" · ");
   }
 
+  /* Sections arrive as "Title › Section › Subsection"; the title is shown on its own, so drop it here. */
+  function sectionPath(c) {
+    var section = String(c.section || "");
+    var prefix = String(c.title || "") + " › ";
+    return section.indexOf(prefix) === 0 ? section.slice(prefix.length) : section;
+  }
+
   function categoryLabel(category) {
     var words = String(category || "emergency").replace(/_/g, " ");
     return words.charAt(0).toUpperCase() + words.slice(1);
@@ -377,9 +384,16 @@
     this.send(question);
   };
 
-  Widget.prototype.scrollToEnd = function (node) {
+  Widget.prototype.scrollToEnd = function () {
     this.log.scrollTop = this.log.scrollHeight;
-    if (node && node.scrollIntoView) node.scrollIntoView({ block: "nearest" });
+  };
+
+  /* A finished answer is read from its start (for a red flag the banner's heading must not be scrolled
+     away), so the log shows the question and the top of the answer, and the log itself is brought into view. */
+  Widget.prototype.showFromStart = function (question) {
+    this.log.scrollTop = Math.max(0, question.offsetTop - 6);
+    var box = this.log.getBoundingClientRect();
+    if (box.top < 0 || box.bottom > window.innerHeight) this.log.scrollIntoView({ block: "nearest" });
   };
 
   Widget.prototype.setBusy = function (busy) {
@@ -398,10 +412,11 @@
     var body = { question: question.slice(0, MAX_QUESTION), history: history };
     if (articleId) body.article_id = articleId;
 
-    this.log.appendChild(el("div", { className: "gqa-turn gqa-user" }, [
+    var asked = el("div", { className: "gqa-turn gqa-user" }, [
       el("p", { className: "gqa-who", text: "You" }),
       el("p", { className: "gqa-text", text: question }),
-    ]));
+    ]);
+    this.log.appendChild(asked);
     var status = el("p", { className: "gqa-status", role: "status" }, [
       el("span", { className: "gqa-spinner", "aria-hidden": "true" }),
       "Searching the guidelines…",
@@ -413,7 +428,7 @@
       streamed,
     ]);
     this.log.appendChild(turn);
-    this.scrollToEnd(turn);
+    this.scrollToEnd();
     this.setBusy(true);
 
     var controller = new AbortController();
@@ -445,7 +460,7 @@
       clearTimeout(timer);
       turn.removeAttribute("aria-busy");
       this.setBusy(false);
-      this.scrollToEnd(turn);
+      this.showFromStart(asked);
     }
   };
 
@@ -583,6 +598,7 @@
           el("span", { className: "gqa-source-n", text: "[" + c.n + "]" }),
           el("span", { className: "gqa-source-title", text: c.title }),
         ]),
+        el("span", { className: "gqa-source-section", text: sectionPath(c) }),
         el("span", { className: "gqa-source-meta", text: metaLine(c) }),
       ]));
     });
@@ -633,7 +649,7 @@
       close,
     ]));
     d.appendChild(el("h3", { id: uid + "-src-title", className: "gqa-dialog-title", text: c.title }));
-    if (c.section) d.appendChild(el("p", { className: "gqa-dialog-section", text: c.section }));
+    if (sectionPath(c)) d.appendChild(el("p", { className: "gqa-dialog-section", text: sectionPath(c) }));
     if (meta) d.appendChild(el("p", { className: "gqa-dialog-meta", text: meta }));
     d.appendChild(passageWithHighlights(String(c.text || ""), sentences));
     if (c.source) d.appendChild(el("p", { className: "gqa-dialog-source", text: c.source }));
