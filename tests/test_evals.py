@@ -262,7 +262,7 @@ def test_floor_above_measured_value_fails_and_compare_reports_deltas(
     d = results["compare"]["deltas"]
     assert d["retrieval.section.mrr"]["delta"] == pytest.approx(0.0)  # same service, same questions
     assert d["guardrail.recall"]["after"] is None and d["guardrail.recall"]["before"] is not None
-    assert "Change against the previous run" in (tmp_path / "fail" / "report.html").read_text()
+    assert "Deltas against the previous run" in (tmp_path / "fail" / "report.html").read_text()
     missing = run_evals(*common, "--out", str(tmp_path / "missing"), "--fail-under", "guardrail.recall=0.5")
     assert missing.returncode == 1  # the redflag suite did not run, so its floor cannot hold
 

@@ -91,6 +91,7 @@ def run(
     m = result.metrics
     m["answers.mode_accuracy"] = _share([r["mode_ok"] for r in records])
     m["answers.answered_rate"] = _share([r["mode_ok"] for r in inscope])
+    m["answers.red_flag_false_alarm_rate"] = _share([r["mode"] == "red_flag" for r in inscope])
     m["answers.abstain_rate_out_of_scope"] = _share([r["mode_ok"] for r in outscope])
     m["answers.cited_doc_hit"] = _share([r["cited_doc"] for r in inscope])
     m["answers.cited_section_hit"] = _share([r["cited_section"] for r in inscope])

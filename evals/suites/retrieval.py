@@ -20,11 +20,16 @@ def metric_prefix(mode: str, primary: str) -> str:
     return "retrieval" if mode == primary else f"retrieval@{mode}"
 
 
+def scorable(item: QAItem) -> bool:
+    """An answerable question without history: what /v1/retrieve can be ranked on."""
+    return item.expected_mode == "answer" and bool(item.reference_contexts) and not item.history
+
+
 def run(
     client: ServiceClient, items: list[QAItem], modes: list[str], k: int = 10, track: Track = no_progress
 ) -> SuiteResult:
     result = SuiteResult("retrieval")
-    scored = [it for it in items if it.expected_mode == "answer" and it.reference_contexts and not it.history]
+    scored = [it for it in items if scorable(it)]
     result.details["questions"] = len(scored)
     result.details["skipped_follow_ups"] = sum(1 for it in items if it.history)
     per_mode: dict[str, dict] = {}
