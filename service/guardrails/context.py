@@ -66,6 +66,7 @@ _RESOLVED = re.compile(
     r"\bunchanged\b|\bimprov(?:ed|ing)\b|\bmuch better\b|\bno longer\b|\bstopped\b|\bnormali[sz]ed\b|"
     r"\breturned to normal\b|\btransient(?:ly)?\b|\bbriefly\b|\bnow (?:fine|well|ok|normal)\b|\bno change\b|"
     r"\bnow (?:controlled|resolved|settled|stable|better|improved|normal|fine|well|ok)\b|"
+    r"(?<!not )(?<!n't )(?<!never )\b(?:responded|responding well) to\b|"
     r"\bvoiding normally\b|\bwell controlled\b|\bcontrolled\b|\busual(?:ly)?\b|\bnormally\b|\bchronically\b"
 )
 _EXPERIENCER = re.compile(

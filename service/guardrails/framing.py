@@ -37,8 +37,6 @@ _INFORMATIONAL = re.compile(
     r"(?:tested|assessed|examined|recogni[sz]ed?|diagnosed|defined|classified|worked up)\b|"
     r"\b(?:can|could|does|do|might|may) (?:\w+ ){0,4}cause\b|\bwhen should (?:a|the)? ?patients?\b|"
     r"\bwhich symptoms\b|\bprompt patients\b|\bhow long after\b|"
-    r"\bwhat (?:is|are) the (?:treatment|management|first-line treatment|approach|investigations?) "
-    r"(?:for|of)\b|"
     r"(?<!heart )(?<!respiratory )\brates? of\b"
 )
 _ACUTE_ANCHOR = re.compile(
@@ -47,10 +45,16 @@ _ACUTE_ANCHOR = re.compile(
     r"\b(?:he|she)(?:'s| is| has| just)\b|"
     r"\bnow\b|\bright now\b|\bcurrently\b|\bjust\b|\bsince\b|\b\d+ (?:minutes|hours) ago\b|"
     r"\bthis (?:morning|afternoon|evening)\b|\btonight\b|\btoday\b|\bongoing\b|\bstill\b|\bstarted\b|"
-    r"\bsudden(?:ly)?\b|\bnew(?:ly)?\b|\bacute(?:ly)?\b|\bfor the (?:last|past)\b|\bon the ward\b|"
-    r"\bin recovery\b|"
+    r"\bsuddenly\b|\bfor the (?:last|past)\b|\bon the ward\b|\bin recovery\b|"
     r"\bon (?:the )?table\b"
 )
+# Generic "how do I treat X" wording: teaching-like, but clinicians also ask it about the patient in front
+# of them, so any hint of a new problem ("new", "sudden", "acute") keeps the flag.
+_WEAK_INFORMATIONAL = re.compile(
+    r"\bwhat (?:is|are) the (?:treatment|management|first-line treatment|approach|investigations?) (?:for|of)\b|"
+    r"\bhow (?:to|do you|should (?:we|i)) (?:treat|manage)\b"
+)
+_WEAK_ANCHOR = re.compile(r"\bsudden\w*|\bnew(?:ly)?\b|\bacute(?:ly)?\b")
 _ESTABLISHED = re.compile(
     r"\bconfirmed\b|\bdiagnosed\b|\bestablished\b|\bknown\b|\bproven\b|\bintubated\b|\bventilated\b|"
     r"\bon (?:iv |an? )?(?:norepinephrine|pressors?|vasopressors?|inotropes?|vasopressin|adrenaline|"
@@ -125,7 +129,8 @@ def frame(norm: str, has_abnormal_vital: bool, diagnosis_only: bool) -> Framing:
     """The framing of one normalised question; `diagnosis_only`: every active trigger is a named diagnosis."""
     established = diagnosis_only or bool(_ESTABLISHED.search(norm))
     return Framing(
-        informational=bool(_INFORMATIONAL.search(norm)),
+        informational=bool(_INFORMATIONAL.search(norm))
+        or (bool(_WEAK_INFORMATIONAL.search(norm)) and not _WEAK_ANCHOR.search(norm)),
         acute_anchor=has_abnormal_vital or bool(_ACUTE_ANCHOR.search(norm)),
         managed=established and bool(_SPECIFIC_QUESTION.search(norm)),
         deterioration=bool(_DETERIORATION.search(norm)),

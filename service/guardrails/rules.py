@@ -17,19 +17,24 @@ LEGS = (
 WEAK = (
     r"weak(?:ness|er|ening)?|paraly[sz](?:is|ed)|heavy|heaviness|giving way|gave way|gave out|giving out|jelly|"
     r"can't (?:lift|move|feel)|cannot (?:lift|move|feel)|unable to (?:lift|move|feel)|not moving|"
-    r"won't (?:move|work)|no power|dragging|drags"
+    r"won't (?:move|work|hold (?:her|him|them)(?: up)?)|can't hold (?:her|him|them) up|buckl\w*|no power|"
+    r"dragging|drags"
 )
 NUMB = (
     r"numb(?:ness)?|tingl(?:ing|y)|paresthesi(?:a|ae)|pins and needles|"
     r"(?:reduced|altered|loss of|lost|no|decreased) (?:sensation|feeling)"
 )
-SADDLE = r"saddle|perine\w*|perianal|groin|genitals?|buttocks?|anus|bottom|bum|backside|private parts|down below"
+SADDLE = (
+    r"saddle|perine\w*|perianal|groin|genitals?|buttocks?|anus|bottom|bum|backside|private parts|down below|"
+    r"wiping"
+)
 CHEST = r"chest|retrosternal|substernal"
 CHEST_PAIN = r"pain|pains|tightness|tight|pressure|discomfort|heaviness|heavy|crushing|ache|aching"
 HYPOTENSION = (
     r"\bhypotensi\w*|\bshock(?:ed)?\b|\bperi-?arrest\b|\bcold peripher\w*|\bmottl\w*|"
     r"\b(?:blood pressure|systolic)(?: is)? (?:soft|dropping|dropped|falling|fell|crashing|low)\b|"
-    r"\bdropped (?:his |her |the )?blood pressure\b|\bcrashing\b"
+    r"\bdropped (?:his |her |the )?blood pressure\b|\bcrashing\b|"
+    r"\b(?:his|her|their|the) pressures? (?:is |are )?(?:falling|dropping|low|crashing|dropped)\b"
 )
 
 _RULES = [
@@ -69,6 +74,8 @@ _RULES = [
      r"\b(?:needing|requiring) (?:more (?:and more )?|increasing )?oxygen\b|"
      r"\bincreasing oxygen requirements?\b|"
      r"\bsaturation (?:dropping|falling|dropped|fell|going down)\b|\blow saturations?\b|"
+     r"\boxygen requirements? (?:has |have |is |are )?(?:gone up|increased|increasing|rising|risen|doubled|"
+     r"going up|gone from)\b|"
      r"\bsaturation in the (?:low )?[5-8]0s\b"),
     ("respiratory_embolism", "haemoptysis", TRIGGER,
      r"\bhemoptysis\b|\bcough(?:ing|ed|s)? (?:up )?(?:frank )?blood\b"),
@@ -98,10 +105,13 @@ _RULES = [
      r"\bslurr\w* (?:speech|words)\b|\bspeech (?:is |was )?slurr\w*|\bdysarthri\w*|\b(?:dys|a)phasi\w*|"
      r"\b(?:can't|cannot|unable to) (?:speak|talk|get (?:his|her) words out)\b(?! in (?:full )?sentences)|"
      r"\bcan't find (?:his |her |the )?words\b|\bword[- ]finding\b|\bwords (?:are |were )?jumbled\b|"
-     r"\bjumbled (?:words|speech)\b|\bgarbled\b|\bspeech (?:is |has )?(?:gone|off|strange|muddled)\b"),
+     r"\bjumbled (?:words|speech)\b|\bgarbled\b|\bspeech (?:is |has )?(?:gone|off|strange|muddled)\b|"
+     r"\b(?:talking|speaking) (?:nonsense|gibberish|rubbish)\b|\bnot making (?:any )?sense\b|"
+     r"\bmaking no sense\b|\bwords (?:don't|do not) make sense\b"),
     ("stroke", "hemiparesis", TRIGGER,
      r"\bhemi(?:paresis|pleg\w*|paretic)\b|\b(?:left|right|one)[- ]sided (?:weakness|numbness|paralysis)\b|"
      + near(WEAK + r"|numb\w*|drift\w*|clumsy", r"(?:left|right|l|r|one|his|her) (?:arm|hand|side)", 3)
+     + "|" + near(r"dropp(?:ed|ing)", r"(?:left|right|l|r) (?:arm|hand)", 5)
      + r"|\barm drift\b"),
     ("stroke", "visual loss", TRIGGER,
      r"\b(?:loss of vision|vision loss|visual loss|lost (?:the )?vision|blind\w* in one eye)\b|\bdiplopia\b|"
@@ -135,14 +145,14 @@ _RULES = [
      r"\bpus\b|\bpurulent\b|\bcellulitis\b|\bpneumonia\b|\buti\b|\burosepsis\b|\bdiscitis\b|\babscess\b|"
      r"\bneutropeni\w*"),
     ("sepsis_unstable", "confusion", "feature:confusion",
-     r"\bconfus\w*|\bdrowsy\b|\baltered mental\b|\bdelirious\b|\bnot making sense\b"),
+     r"\bconfus\w*|\bdrowsy\b|\baltered mental\b|\bdelirious\b"),
     ("sepsis_unstable", "oliguria", "feature:oliguria",
      r"\breduced urine output\b|\boligur\w*|\bnot passed urine\b"),
     ("sepsis_unstable", "looks unwell", "feature:unwell",
      r"\blooks? (?:very )?unwell\b|\bseptic looking\b|\blooks? septic\b|\btachycardi\w*"),
     # --- major bleeding ------------------------------------------------------------------------------
     ("major_bleeding", "haematemesis", TRIGGER,
-     r"\bhematemesis\b|\bvomit\w* (?:up )?(?:fresh |large amounts of |lots of |frank |bright red )?blood\b|"
+     r"\bhematemesis\b|\bvomit\w* (?:up )?(?:\w+ ){0,3}?(?:blood|clots)\b|\bthrowing up (?:\w+ ){0,3}?blood\b|"
      r"\bcoffee[- ]ground"),
     ("major_bleeding", "melaena", TRIGGER, r"\bmelena\b|\bblack tarry stools?\b"),
     ("major_bleeding", "heavy bleeding", TRIGGER,
@@ -181,7 +191,10 @@ _RULES = [
      r"(?:\w+ ){0,2}(?:tablets|pills|medication|meds|box|bottle|packet|oxycodone|morphine|insulin|paracetamol)\b|"
      r"\b(?:hurt|harm) (?:himself|herself|themselves)\b|\bend (?:things|everything)\b|"
      r"\b(?:doesn't|does not|don't) want to be (?:here|around|alive) any ?more\b|\bwants? to be dead\b|"
-     r"\bending (?:it|his life|her life)\b"),
+     r"\bending (?:it|his life|her life)\b|\b(?:with|suicidal) intent\b(?! to (?:cure|treat))|"
+     r"\b(?:took|taking|taken|swallowed|ingested) (?:about |around |approximately |~)?\d+ ?(?:x ?)?(?:\d+ ?mg ?)?"
+     r"(?:of )?(?:\w+ )?(?:tablets|pills|capsules|paracetamol|acetaminophen|codeine|co-codamol|ibuprofen|"
+     r"oxycodone|morphine|tramadol|amitriptyline|sertraline|citalopram|insulin|diazepam)\b"),
     # --- collapse / unresponsive / seizure -----------------------------------------------------------
     ("collapse_seizure", "collapse or unresponsive", TRIGGER,
      r"\bcollaps(?:ed|e|ing)\b(?<!vertebral collapse)(?<!body collapse)|\bunresponsive\b(?! to\b)|"

@@ -53,9 +53,23 @@ def _first_value(
     return out
 
 
+def _oxygen_escalation(norm: str) -> list[Finding]:
+    """ "oxygen from 2 to 10 litres": a rising requirement to 6 L/min or more is hypoxia, whatever the SpO2."""
+    out = []
+    for m in re.finditer(r"\b(?:oxygen|o2)\b[^.;?!]{0,40}?\bfrom (\d+) ?(?:l|litres|liters)? to (\d+) ?(?:l\b|litres|liters)",
+                         norm):
+        before, after = float(m.group(1)), float(m.group(2))
+        if after > before and after >= 6:
+            out.append(_num("respiratory_embolism", f"oxygen {before:g} to {after:g} L", TRIGGER, *m.span()))
+    return out
+
+
 def _respiratory_rate(norm: str) -> list[Finding]:
     out = []
-    for m, v in _first_value(norm, r"\brespiratory rate\b", 2, 70):
+    keyword = r"\b(?:respiratory rate|breathing rate|breathing at|breaths? per minute of)\b"
+    found = _first_value(norm, keyword, 2, 70)
+    found += [(m, float(m.group(1))) for m in re.finditer(r"\b(\d{1,2}) breaths?\b", norm)]
+    for m, v in found:
         if v >= 25:
             out.append(_num("respiratory_embolism", f"RR {v:g} (>= 25)", TRIGGER, *m.span()))
         elif v <= 8:
@@ -163,7 +177,7 @@ def _pain_and_power(norm: str) -> list[Finding]:
 def vital_findings(norm: str) -> list[Finding]:
     """All numeric findings in the normalised text."""
     out: list[Finding] = []
-    for reader in (_spo2, _respiratory_rate, _heart_rate, _blood_pressure, _gcs, _temperature, _lactate,
+    for reader in (_spo2, _oxygen_escalation, _respiratory_rate, _heart_rate, _blood_pressure, _gcs, _temperature, _lactate,
                    _haemoglobin_drop, _retention_volume, _pain_and_power):
         out.extend(reader(norm))
     unique: dict[tuple[str, str], Finding] = {}
