@@ -328,15 +328,16 @@
     this.resetButton = el("button", {
       type: "button",
       className: "gqa-reset",
-      text: "New conversation",
+      text: "New chat",
+      title: "Clear this conversation and start a new one",
+      hidden: true,
       onclick: function () { self.reset(); },
     });
     this.form = el("form", { className: "gqa-form", novalidate: true }, [
       el("label", { for: inputId, className: "gqa-label", text: "Your question" }),
       this.input,
       el("div", { className: "gqa-row" }, [
-        el("span", { id: hintId, className: "gqa-hint", text: "Enter to send · Shift+Enter for a new line" }),
-        this.resetButton,
+        el("span", { id: hintId, className: "gqa-hint", text: "Enter to send · Shift+Enter: new line" }),
         this.sendButton,
       ]),
     ]);
@@ -355,7 +356,10 @@
 
     this.root = el("section", { className: "gqa", "aria-labelledby": titleId }, [
       el("header", { className: "gqa-head" }, [
-        el("h2", { id: titleId, className: "gqa-title", text: "Have a follow-up question?" }),
+        el("div", { className: "gqa-head-row" }, [
+          el("h2", { id: titleId, className: "gqa-title", text: "Have a follow-up question?" }),
+          this.resetButton,
+        ]),
         el("p", {
           className: "gqa-disclaimer",
           text: "For healthcare professionals. Decision support drawn from published guidance; it does not " +
@@ -374,6 +378,7 @@
     this.history = [];
     while (this.log.firstChild) this.log.removeChild(this.log.firstChild);
     this.log.appendChild(this.empty);
+    this.resetButton.hidden = true;
     this.input.focus();
   };
 
@@ -408,6 +413,7 @@
     var self = this;
     if (this.busy) return;
     if (this.empty.parentNode) this.log.removeChild(this.empty);
+    this.resetButton.hidden = false;
     var history = this.history.slice(-MAX_HISTORY);
     var body = { question: question.slice(0, MAX_QUESTION), history: history };
     if (articleId) body.article_id = articleId;

@@ -34,6 +34,8 @@ def test_cited_answer_streams_and_opens_its_source(open_page, base_url):
     page = open_page(base_url + "/")
     expect(page.get_by_role("heading", name="Have a follow-up question?")).to_be_visible()
     expect(page.locator(".gqa-disclaimer")).to_contain_text("healthcare professionals")
+    expect(page.get_by_role("button", name="New chat")).to_be_hidden()
+    review_screenshot(page, "desktop-empty", full_page=False)
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url) if "/v1/" in r.url else None)
 
@@ -94,8 +96,10 @@ def test_follow_up_is_answered_from_the_conversation(open_page, base_url):
     assert "STIR" in follow_up["answer"], follow_up["answer"]
     expect(turn.locator(".gqa-answer")).to_contain_text("STIR")
     expect(page.locator(".gqa-user")).to_have_count(2)
+    expect(page.get_by_role("button", name="Ask")).to_be_in_viewport()  # the box never outgrows the window
+    review_screenshot(page, "desktop-conversation", full_page=False)
 
-    page.get_by_role("button", name="New conversation").click()
+    page.get_by_role("button", name="New chat").click()
     expect(page.locator(".gqa-turn")).to_have_count(0)
     with page.expect_request(lambda r: "/v1/ask" in r.url) as sent:
         widget.ask(SEED_QUESTION)
