@@ -59,6 +59,7 @@ examples:
   python -m evals run --url http://127.0.0.1:8000 --suite answers --compare eval-runs/previous
   python -m evals run --quick --no-ragas --fail-under retrieval.section.hit@5=0.6 \
       --fail-under guardrail.recall=0.9
+  python -m evals run @evals/ci.args                      # what CI runs: --quick with the floors in that file
   python -m evals check-datasets                          # validate every dataset, send nothing
 """
 
@@ -66,6 +67,7 @@ examples:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m evals",
+        fromfile_prefix_chars="@",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Answer-quality evaluation of guideline-qa through its public HTTP API: retrieval "
         "ranking, answers (mode, citation integrity, ragas), the red-flag guardrail and latency. Writes "
