@@ -135,7 +135,7 @@ class FeedbackStore:
         return FeedbackSaved(answer_id=feedback.answer_id, rating=feedback.rating, updated=replaced)
 
     def records(self) -> Iterator[dict]:
-        """Every stored verdict, oldest first, with JSON columns decoded; nothing if no feedback yet."""
+        """Every stored verdict in the order first given, JSON columns decoded; none if no feedback yet."""
         if not self.path.exists():
             return
         conn = self._connect()
@@ -145,7 +145,7 @@ class FeedbackStore:
             ).fetchone()
             if not has_table:
                 return
-            for row in conn.execute("SELECT * FROM feedback ORDER BY created_at, answer_id"):
+            for row in conn.execute("SELECT * FROM feedback ORDER BY rowid"):
                 record = dict(row)
                 record["citations"] = json.loads(record["citations"])
                 record["history"] = json.loads(record["history"])
