@@ -13,8 +13,9 @@ Both framings only *suppress*, and each has an override that keeps the flag:
   ...) or when the only red-flag statements are named diagnoses stated as fact ("haemorrhagic stroke on
   apixaban", "GI bleed, Hb 68") rather than suspected ("?PE", "bleed suspected") or described as symptoms. The
   question must be specific (dose, regimen, target, timing, which drug),
-  and is overridden by any sign of new deterioration or an open call for help ("now", "new", "worse",
-  "suddenly", "despite increasing", "what do I do", "help").
+  and is overridden by any sign of new deterioration or an open call for help ("new", "worse", "suddenly",
+  "despite increasing", "what do I do", "help", or "now" followed by a red-flag finding - "BP now 110/70" is
+  not deterioration, "now sats 80%" is).
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ _INFORMATIONAL = re.compile(
     r"\bwhat are the\b|\bhow (?:common|often|likely|frequent)\b|\bwhat percentage\b|\bteach\w*|\bslides?\b|"
     r"\blecture\b|\bpresentation\b|\bfor (?:an?|the|my) exam\b|\bexam question\b|\bquiz\b|\bstudents?\b|"
     r"\bjuniors?\b|\btrainees?\b|\bhandbook\b|\bleaflet\b|\binformation sheet\b|\bpatient information\b|"
-    r"\bdefinition\b|\bdefine\b|\bcriteria\b|\bscor(?:e|es|ing)\b|\bscale\b|\bpredict\w*|\bthresholds?\b|\bclassification\b|"
+    r"\bdefinition\b|\bdefine\b|\bcriteria\b|\bscor(?:e|es|ing)\b|\bscale\b|\bpredict\w*|\bthresholds?\b|"
+    r"\bclassification\b|"
     r"\bexplain\b|\bdifference between\b|\bdifferential\b|\blist the\b|\bevidence\b|\bin general\b|"
     r"\btypical(?:ly)?\b|\busually\b|\brecogni[sz]ed complication\b|\bcomplications? of\b|\bwhich patients\b|"
     r"\bat (?:higher |high |increased )?risk\b|\bwatch out for\b|\btell (?:patients|the patient)\b|"
     r"\bcounsel\w*|"
     r"\bsafety[- ]net\w*|\bwhat does the guideline say\b|\bhow (?:is|are|do you|to) (?:\w+ ){0,4}"
-    r"(?:tested|assessed|examined|recogni[sz]ed?|diagnosed|defined|classified|worked up)\b|"
+    r"(?:tested|assessed|examined|recogni[sz]ed?|diagnosed|defined|classified|worked up|graded|scored|"
+    r"staged)\b|"
     r"\b(?:can|could|does|do|might|may) (?:\w+ ){0,4}cause\b|\bwhen should (?:a|the)? ?patients?\b|"
     r"\bwhich symptoms\b|\bprompt patients\b|\bhow long after\b|"
     r"(?<!heart )(?<!respiratory )\brates? of\b"
@@ -51,7 +54,8 @@ _ACUTE_ANCHOR = re.compile(
 # Generic "how do I treat X" wording: teaching-like, but clinicians also ask it about the patient in front
 # of them, so any hint of a new problem ("new", "sudden", "acute") keeps the flag.
 _WEAK_INFORMATIONAL = re.compile(
-    r"\bwhat (?:is|are) the (?:treatment|management|first-line treatment|approach|investigations?) (?:for|of)\b|"
+    r"\bwhat (?:is|are) the (?:treatment|management|first-line treatment|approach|investigations?) (?:for|"
+    r"of)\b|"
     r"\bhow (?:to|do you|should (?:we|i)) (?:treat|manage)\b"
 )
 _WEAK_ANCHOR = re.compile(r"\bsudden\w*|\bnew(?:ly)?\b|\bacute(?:ly)?\b")
@@ -59,13 +63,16 @@ _ESTABLISHED = re.compile(
     r"\bconfirmed\b|\bdiagnosed\b|\bestablished\b|\bknown\b|\bproven\b|\bintubated\b|\bventilated\b|"
     r"\bon (?:iv |an? )?(?:norepinephrine|pressors?|vasopressors?|inotropes?|vasopressin|adrenaline|"
     r"epinephrine|"
-    r"heparin|terlipressin|dapt|ecmo|meropenem|co-amox\w*|antibiotics|tazocin|piperacillin|acetylcysteine|nac|"
+    r"heparin|terlipressin|dapt|ecmo|meropenem|co-amox\w*|antibiotics|tazocin|piperacillin|acetylcysteine|"
+    r"nac|"
     r"diltiazem|amiodarone|radiotherapy|dexamethasone|steroids|pca|\w+ infusion)\b|"
     r"\b(?:icu|itu|critical care|neurosurgery|neurosurgeons|cardiology|surgeons?|stroke team|team) "
     r"(?:aware|involved|present|reviewing|reviewed|attending)\b|\btreated with\b|\bgiven \d+ doses?\b|"
     r"\bendoscopy done\b|\bthrombolysed\b|\bcath lab (?:activated|called)\b|\bprotocol running\b|"
-    r"\bmassive transfusion\b|\b(?:protocol|pathway|code) (?:activated|running|started|initiated|in progress)\b|"
-    r"\btheatre (?:booked|arranged|today|tomorrow)\b|\bmedically cleared\b|\bnac complete\b|\blevels? (?:above|below) (?:the )?"
+    r"\bmassive transfusion\b|\b(?:protocol|pathway|code) (?:activated|running|started|initiated|"
+    r"in progress)\b|"
+    r"\btheatre (?:booked|arranged|today|tomorrow)\b|\bmedically cleared\b|\bnac complete\b|"
+    r"\blevels? (?:above|below) (?:the )?"
     r"treatment line\b|\bmanaged medically\b|\bawaiting (?:pci|surgery|theatre|transfer)\b|"
     r"\bsurgery (?:tomorrow|today|planned|booked)\b|\bclip applied\b|\bon (?:ct|ctpa|mri|echo)\b|"
     r"\bafter \d+ ?(?:ml/kg|l|litres)\b|\bfor \d+ weeks\b"
@@ -80,7 +87,7 @@ _SPECIFIC_QUESTION = re.compile(
     r"\bshould (?:she|he|they|we|i) (?:get|have|receive|be given|be started on|start)\b|\bpre-?op\b"
 )
 _DETERIORATION = re.compile(
-    r"\bnow\b(?! (?:stable|settled|improved|better|fine|well|controlled|resolved|normal|ok))|\bsudden\w*|\bworse\w*|\bworsening\b|"
+    r"\bsudden\w*|\bworse\w*|\bworsening\b|"
     r"\bdeteriorat\w*|\bnew(?:ly)?\b|\bagain\b|\bdespite increasing\b|\bnot responding\b|\bhelp\b|"
     r"\bwhat (?:now|do (?:i|we) do|to do|should (?:i|we) do)\b|\bwhat(?:'s)? next\b|\bcollaps\w*|"
     r"\bunresponsive\b|\bfurther\b"
@@ -125,13 +132,15 @@ class Framing:
         return None
 
 
-def frame(norm: str, has_abnormal_vital: bool, diagnosis_only: bool) -> Framing:
-    """The framing of one normalised question; `diagnosis_only`: every active trigger is a named diagnosis."""
+def frame(norm: str, has_abnormal_vital: bool, diagnosis_only: bool, trigger_starts: list[int]) -> Framing:
+    """The framing of one normalised question; `diagnosis_only`: every active trigger is a named diagnosis;
+    `trigger_starts`: where the active trigger findings begin (a red flag reported after "now" is new)."""
     established = diagnosis_only or bool(_ESTABLISHED.search(norm))
+    now_then_flag = any(s > m.end() for m in re.finditer(r"\bnow\b", norm) for s in trigger_starts)
     return Framing(
         informational=bool(_INFORMATIONAL.search(norm))
         or (bool(_WEAK_INFORMATIONAL.search(norm)) and not _WEAK_ANCHOR.search(norm)),
         acute_anchor=has_abnormal_vital or bool(_ACUTE_ANCHOR.search(norm)),
         managed=established and bool(_SPECIFIC_QUESTION.search(norm)),
-        deterioration=bool(_DETERIORATION.search(norm)),
+        deterioration=now_then_flag or bool(_DETERIORATION.search(norm)),
     )

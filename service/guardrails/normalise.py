@@ -88,6 +88,8 @@ _CONTEXTUAL: tuple[tuple[str, str], ...] = (
      r"\1 overdose"),
     (r"\bod\s+(on|of|with)\b", r"overdose \1"),
     (r"\bsi\b(?=\W+(?:and|with|plan|intent))", "suicidal ideation"),
+    (r"\b(active|passive|expressing|expresses|reports|reporting|disclosed|discloses|admits|has|denies|denied|"
+     r"with|no|new|ongoing)\s+si\b", r"\1 suicidal ideation"),
     (r"\b(\d+)\s*yo\b", r"\1 year old"),
     (r"\b(\d+)\s*([mf])\b", r"\1 year old"),
 )

@@ -15,7 +15,8 @@ LEGS = (
     r"quads|quadriceps|dorsiflexion|plantarflexion|hip flexion|knee extension|waist down"
 )
 WEAK = (
-    r"weak(?:ness|er|ening)?|paraly[sz](?:is|ed)|heavy|heaviness|giving way|gave way|gave out|giving out|jelly|"
+    r"weak(?:ness|er|ening)?|paraly[sz](?:is|ed)|heavy|heaviness|giving way|gave way|gave out|giving out|"
+    r"jelly|"
     r"can't (?:lift|move|feel)|cannot (?:lift|move|feel)|unable to (?:lift|move|feel)|not moving|"
     r"won't (?:move|work|hold (?:her|him|them)(?: up)?)|can't hold (?:her|him|them) up|buckl\w*|no power|"
     r"dragging|drags"
@@ -67,7 +68,8 @@ _RULES = [
      r"\bdifficulty in breathing\b|\bgasping\b|\btachypne(?:a|ic)\b|\brespiratory distress\b|"
      r"\b(?:increased )?work of breathing\b|\baccessory muscles?\b|"
      r"\bcan't (?:talk|speak) in (?:full )?sentences\b|\bair hunger\b|\bstruggling for (?:air|breath)\b|"
-     r"\b(?:breathing|breathes) (?:very |really |extremely )?(?:fast|rapidly|heavily|hard)\b|\bout of breath\b|"
+     r"\b(?:breathing|breathes) (?:very |really |extremely )?(?:fast|rapidly|heavily|hard)\b|"
+     r"\bout of breath\b|"
      r"\bcan't get (?:his|her|their|my) breath\b|\bworking hard to breathe\b|\bpanting\b"),
     ("respiratory_embolism", "hypoxia", TRIGGER,
      r"\bdesaturat\w*|\bhypox\w*|\bcyano(?:sed|sis|tic)\b|\b(?:blue|dusky) lips\b|"
@@ -112,6 +114,7 @@ _RULES = [
      r"\bhemi(?:paresis|pleg\w*|paretic)\b|\b(?:left|right|one)[- ]sided (?:weakness|numbness|paralysis)\b|"
      + near(WEAK + r"|numb\w*|drift\w*|clumsy", r"(?:left|right|l|r|one|his|her) (?:arm|hand|side)", 3)
      + "|" + near(r"dropp(?:ed|ing)", r"(?:left|right|l|r) (?:arm|hand)", 5)
+     + "|" + near(WEAK, r"(?:left|right|l|r) arm and leg", 5)
      + r"|\barm drift\b"),
     ("stroke", "visual loss", TRIGGER,
      r"\b(?:loss of vision|vision loss|visual loss|lost (?:the )?vision|blind\w* in one eye)\b|\bdiplopia\b|"
@@ -149,25 +152,30 @@ _RULES = [
     ("sepsis_unstable", "oliguria", "feature:oliguria",
      r"\breduced urine output\b|\boligur\w*|\bnot passed urine\b"),
     ("sepsis_unstable", "looks unwell", "feature:unwell",
-     r"\blooks? (?:very )?unwell\b|\bseptic looking\b|\blooks? septic\b|\btachycardi\w*"),
+     r"\blooks? (?:very )?unwell\b|\bseptic looking\b|\blooks? septic\b"),
+    ("sepsis_unstable", "tachycardia", "feature:instability", r"\btachycardi\w*"),
     # --- major bleeding ------------------------------------------------------------------------------
     ("major_bleeding", "haematemesis", TRIGGER,
-     r"\bhematemesis\b|\bvomit\w* (?:up )?(?:\w+ ){0,3}?(?:blood|clots)\b|\bthrowing up (?:\w+ ){0,3}?blood\b|"
+     r"\bhematemesis\b|\bvomit\w* (?:up )?(?:\w+ ){0,3}?(?:blood|clots)\b|"
+     r"\bthrowing up (?:\w+ ){0,3}?blood\b|"
      r"\bcoffee[- ]ground"),
     ("major_bleeding", "melaena", TRIGGER, r"\bmelena\b|\bblack tarry stools?\b"),
     ("major_bleeding", "heavy bleeding", TRIGGER,
      r"\b(?:bleeding|bleed|hemorrhag\w*|oozing)\b "
      r"(?:heavily|a lot|profusely|massively|won't stop|not stopping|"
      r"continues|uncontroll\w*)|"
-     r"\b(?:heavy|heavily|massive|major|brisk|torrential|uncontroll\w*|ongoing|active|significant|large)\b "
+     r"\b(?:heavy|heavily|massive|major|brisk|torrential|uncontrol+\w*|ongoing|active|significant|large)\b "
      r"(?:\w+ )?(?:bleeding|bleed|hemorrhage|blood loss|epistaxis)\b|"
-     r"\bstill bleeding\b|\bblood (?:pouring|gushing|spurting)\b|"
+     r"\bstill bleeding\b|\bblood (?:is |was )?(?:pouring|gushing|spurting|pumping|streaming)\b|"
+     r"\bbleed\w*\b[^.;?!]{0,40}\bdespite (?:\w+ ){0,4}pressure\b|"
      r"\bsoaking (?:through )?(?:the )?(?:dressings?|pads?)|"
      r"\bpassing clots\b|\bhemorrhage\b|\bhemorrhaging\b|\bretroperitoneal (?:bleed|hematoma|hemorrhage)\b|"
      r"\b(?:large|big|huge|lots of|significant|massive|copious) (?:amounts?|volumes?|quantit(?:y|ies)) of "
      r"(?:fresh |frank |bright red )?blood\b|\blots of (?:fresh |frank )?blood\b|\bpool of blood\b|"
-     r"\bblood everywhere\b|\bbleeding (?:through|into) (?:every|the|all|multiple|several) (?:dressings?|pads?)|"
-     r"\bbleeding out\b|\bbig bleed\b|\bfresh blood (?:per rectum|pr|from the|in the stool)|\bblood per rectum\b|"
+     r"\bblood everywhere\b|\bbleeding (?:through|into) (?:every|the|all|multiple|several) (?:dressings?|"
+     r"pads?)|"
+     r"\bbleeding out\b|\bbig bleed\b|\bfresh blood (?:per rectum|pr|from the|in the stool)|"
+     r"\bblood per rectum\b|"
      r"\b(?:expanding|enlarging|growing|rapidly swelling) hematoma\b|\bpph\b|"
      r"\bbleed\w*\b[^.;?!]{0,25}\bwon't stop\b"),
     ("major_bleeding", "GI or PV bleed named", TRIGGER,
@@ -175,7 +183,8 @@ _RULES = [
      r"bleed\w*"),
     ("major_bleeding", "bleeding", "feature:bleeding",
      r"\bbleed\w*|\bblood loss\b|\bepistaxis\b|\boozing\b|\bhemoglobin (?:falling|dropping|dropped|drop)\b"),
-    ("major_bleeding", "pallor or sweating", "feature:pallor", r"\bpale\b|\bpallor\b|\bsweat(?:ing|y)\b|\bclammy\b"),
+    ("major_bleeding", "pallor or sweating", "feature:pallor",
+     r"\bpale\b|\bpallor\b|\bsweat(?:ing|y)\b|\bclammy\b"),
     # --- self-harm -----------------------------------------------------------------------------------
     ("self_harm", "suicidal intent or self-harm", TRIGGER,
      r"\bsuicid\w*|\bkill (?:him|her|my|them|your)sel(?:f|ves)\b|\bend (?:his|her|my|their) (?:own )?life\b|"
@@ -185,14 +194,24 @@ _RULES = [
      r"\bself[- ]harm\w*|"
      r"\bcuts? (?:to|on) (?:his |her |their |the )?(?:wrists?|arms?|forearms?)\b|"
      r"\bhang (?:himself|herself|themselves)\b|\bthreatening to (?:jump|kill|harm|hurt)\b|"
-     r"\b(?:saving|stockpil\w*|hoard\w*) (?:up )?(?:his |her |their )?(?:tablets|pills|medication)\b|"
+     r"\b(?:saving up|stockpil\w*|hoard\w*) (?:his |her |their |all )?(?:\w+ )?(?:tablets|pills|"
+     r"medications?|meds|"
+     r"\w+)\b|\b(?:plans?|planning|going|intends?|intending) to take (?:it|them|everything) all\b|"
+     r"\btake (?:it|them) all (?:at once|tonight|together|in one go)\b|"
+     r"\b(?:tried|trying|attempted|attempting|threatened|threatening) to (?:strangle|hang|kill|harm|hurt|cut|"
+     r"stab|suffocate|poison|drown|shoot|burn) (?:himself|herself|themselves)\b|"
+     r"\b(?:strangl|cut|stab|suffocat|poison|drown|shoot|burn)\w* (?:himself|herself|themselves)\b|"
+     r"\bligature\b|"
      r"\bstash of (?:tablets|pills)\b|\btook \d+ (?:\w+ )?(?:tablets|pills)\b|\bjump (?:off|from)\b|"
-     r"\b(?:take|swallow|swallowed|took) (?:all|a whole|the whole|a full|every one of) (?:(?:of )?(?:his|her|their|my|the) )?"
-     r"(?:\w+ ){0,2}(?:tablets|pills|medication|meds|box|bottle|packet|oxycodone|morphine|insulin|paracetamol)\b|"
+     r"\b(?:take|swallow|swallowed|took) (?:all|a whole|the whole|a full|every one of) (?:(?:of )?(?:his|"
+     r"her|their|my|the) )?"
+     r"(?:\w+ ){0,2}(?:tablets|pills|medication|meds|box|bottle|packet|oxycodone|morphine|insulin|"
+     r"paracetamol)\b|"
      r"\b(?:hurt|harm) (?:himself|herself|themselves)\b|\bend (?:things|everything)\b|"
      r"\b(?:doesn't|does not|don't) want to be (?:here|around|alive) any ?more\b|\bwants? to be dead\b|"
      r"\bending (?:it|his life|her life)\b|\b(?:with|suicidal) intent\b(?! to (?:cure|treat))|"
-     r"\b(?:took|taking|taken|swallowed|ingested) (?:about |around |approximately |~)?\d+ ?(?:x ?)?(?:\d+ ?mg ?)?"
+     r"\b(?:took|taking|taken|swallowed|ingested) (?:about |around |approximately |"
+     r"~)?\d+ ?(?:x ?)?(?:\d+ ?mg ?)?"
      r"(?:of )?(?:\w+ )?(?:tablets|pills|capsules|paracetamol|acetaminophen|codeine|co-codamol|ibuprofen|"
      r"oxycodone|morphine|tramadol|amitriptyline|sertraline|citalopram|insulin|diazepam)\b"),
     # --- collapse / unresponsive / seizure -----------------------------------------------------------
@@ -218,12 +237,15 @@ _RULES = [
     ("uncontrolled_pain", "pain", "feature:pain", r"\bpain\w*|\bagony\b|\bache\b"),
     ("uncontrolled_pain", "severe pain", "feature:severe",
      r"\bexcruciating\b|\bunbearable\b|\bagony\b|\bagoni[sz]ing\b|\bsevere\b|\bintense\b|\bscreaming\b|"
-     r"\bwrithing\b|\bcrying (?:out )?(?:with|in) pain\b|\bcan't lie still\b|\bworst (?:pain|ever)\b"),
+     r"\bwrithing\b|\bcrying (?:out )?(?:with|in) pain\b|\bcan't lie still\b|\bworst (?:pain|ever)\b|"
+     r"\bsobbing\b|\bdistressed\b|\bcan't get comfortable\b"),
     ("uncontrolled_pain", "not controlled by analgesia", "feature:uncontrolled",
      r"\bdespite\b|\bnot (?:controlled|helping|working|settling|responding|touching|improving)\b|"
      r"\buncontroll?(?:ed|able)\b|\bnothing (?:is )?(?:touching|helping|working)\b|"
      r"\bno (?:effect|relief|improvement|response)\b|\bunresponsive to\b|\brefractory\b|"
-     r"\bmax(?:imum|imal)? (?:analgesia|doses?)\b"),
+     r"\bmax(?:imum|imal)? (?:analgesia|doses?)\b|\bunrelieved\b|\bnot relieved\b|"
+     r"\bstill\b[^.;?!]{0,25}\bafter\b[^.;?!]{0,40}\b(?:morphine|oxycodone|oxynorm|fentanyl|analgesia|"
+     r"paracetamol|ketamine|opioids?|pca|tramadol|codeine|painkillers)\b"),
     ("uncontrolled_pain", "worsening", "feature:worsening",
      r"\b(?:getting|got|becoming|much|far) worse\b|\bworsening\b|\bworse (?:every|each|by the|than)\b|"
      r"\bescalat\w*|\bhour by hour\b|\bincreasing(?: in)? (?:severity|pain)\b|\bmore and more pain\b"),

@@ -54,13 +54,26 @@ def _first_value(
 
 
 def _oxygen_escalation(norm: str) -> list[Finding]:
-    """ "oxygen from 2 to 10 litres": a rising requirement to 6 L/min or more is hypoxia, whatever the SpO2."""
+    """ "oxygen from 2 to 10 litres": needing 6 L/min or more, and rising, is hypoxia whatever the SpO2."""
     out = []
-    for m in re.finditer(r"\b(?:oxygen|o2)\b[^.;?!]{0,40}?\bfrom (\d+) ?(?:l|litres|liters)? to (\d+) ?(?:l\b|litres|liters)",
-                         norm):
+    pattern = (r"\b(?:oxygen|o2)\b[^.;?!]{0,40}?\bfrom (\d+) ?(?:l|litres|liters)? "
+               r"to (\d+) ?(?:l\b|litres|liters)")
+    for m in re.finditer(pattern, norm):
         before, after = float(m.group(1)), float(m.group(2))
         if after > before and after >= 6:
             out.append(_num("respiratory_embolism", f"oxygen {before:g} to {after:g} L", TRIGGER, *m.span()))
+    return out
+
+
+def _blood_loss_volume(norm: str) -> list[Finding]:
+    """ "800 mL from the drain in the last hour": a measured loss of 500 mL or more is major bleeding."""
+    out = []
+    pattern = (r"\b(?:drain|blood loss|lost|bled|blood|ebl)\b[^.;?!]{0,40}?\b(\d{3,4}) ?ml\b|"
+               r"\b(\d{3,4}) ?ml\b[^.;?!]{0,25}?\b(?:of blood|blood loss|from the drain|in the drain)\b")
+    for m in re.finditer(pattern, norm):
+        v = float(m.group(1) or m.group(2))
+        if v >= 500:
+            out.append(_num("major_bleeding", f"blood loss {v:g} mL (>= 500)", TRIGGER, *m.span()))
     return out
 
 
@@ -177,8 +190,9 @@ def _pain_and_power(norm: str) -> list[Finding]:
 def vital_findings(norm: str) -> list[Finding]:
     """All numeric findings in the normalised text."""
     out: list[Finding] = []
-    for reader in (_spo2, _oxygen_escalation, _respiratory_rate, _heart_rate, _blood_pressure, _gcs, _temperature, _lactate,
-                   _haemoglobin_drop, _retention_volume, _pain_and_power):
+    for reader in (_spo2, _oxygen_escalation, _blood_loss_volume, _respiratory_rate, _heart_rate,
+                   _blood_pressure, _gcs, _temperature, _lactate, _haemoglobin_drop, _retention_volume,
+                   _pain_and_power):
         out.extend(reader(norm))
     unique: dict[tuple[str, str], Finding] = {}
     for f in out:  # "BP 80/40" is read both after the keyword and as a bare pair: count it once
