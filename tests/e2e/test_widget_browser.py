@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -267,3 +270,63 @@ def test_a_hung_service_times_out_with_a_message(open_page, base_url):
         expect(page.get_by_role("button", name="Asking…")).to_be_disabled()
         expect(page.locator(".gqa-status")).to_contain_text("Searching the guidelines")
         expect(page.locator(".gqa-error")).to_contain_text("took too long", timeout=10_000)
+
+
+class _CuttingProxy(BaseHTTPRequestHandler):
+    """A proxy in front of the real service that drops every event stream after its first event.
+
+    Stands in for the network element (a buffering or timing-out corporate proxy) that breaks streams in
+    practice; everything else is passed through to the real service unchanged.
+    """
+
+    upstream = ""
+
+    def log_message(self, *args) -> None:  # keep pytest output clean
+        pass
+
+    def _forward(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        headers = {"Content-Type": self.headers.get("Content-Type", "application/json")}
+        with httpx.stream(method, self.upstream + self.path, content=body, headers=headers, timeout=30) as up:
+            self.send_response(up.status_code)
+            for name in ("content-type", "content-security-policy"):
+                if name in up.headers:
+                    self.send_header(name, up.headers[name])
+            self.end_headers()
+            if self.path.endswith("/v1/ask/stream"):
+                first_event = next(up.iter_text()).split("\n\n")[0] + "\n\n"
+                self.wfile.write(first_event.encode())
+                return  # HTTP/1.0: closing the connection ends the body without a final event
+            for chunk in up.iter_bytes():
+                self.wfile.write(chunk)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._forward("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._forward("POST")
+
+
+def test_a_broken_stream_falls_back_to_the_plain_answer(open_page, base_url):
+    handler = type("Proxy", (_CuttingProxy,), {"upstream": base_url})
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        page = open_page(f"http://127.0.0.1:{proxy.server_port}/")
+        calls: list[str] = []
+        page.on("request", lambda r: calls.append(r.url.rsplit("/v1/", 1)[1]) if "/v1/" in r.url else None)
+        box = page.get_by_label("Your question")
+        box.fill(SEED_QUESTION)
+        with page.expect_response(lambda r: r.url.endswith("/v1/ask")) as plain:
+            box.press("Enter")
+        answer = plain.value.json()
+        turn = page.locator(".gqa-bot").first
+        expect(turn).to_have_attribute("data-answer-id", answer["answer_id"])
+        assert calls == ["ask/stream", "ask"]
+        shown = turn.locator(".gqa-answer").inner_text()
+        assert shown.replace(" ", "") == answer["answer"].replace(" ", ""), "partial stream text left"
+        expect(turn.locator(".gqa-sources li")).to_have_count(len(answer["citations"]))
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
