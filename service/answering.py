@@ -118,7 +118,7 @@ class Answerer:
         """The full answer, and its pieces (sentences with their markers) for the stream to send."""
         if self._guard is None:
             raise NotReady(self._guard_error)
-        flag = self._guard.screen(request.question, request.history)
+        flag = self._guard.screen(request.question, [t.model_dump() for t in request.history])
         if flag is not None:  # before anything else: an emergency never waits on retrieval or an LLM
             response = self._red_flag(flag)
             return response, [response.answer]

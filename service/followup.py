@@ -40,7 +40,7 @@ def depends_on_context(question: str) -> bool:
         return True
     if len(content_terms(question)) < SHORT_QUESTION_TERMS:
         return True
-    return any(w in ANAPHORA for w in words(lowered)[:6])
+    return any(w in ANAPHORA for w in words(lowered))
 
 
 def query_texts(question: str, history: list[Turn]) -> list[QueryText]:

@@ -15,7 +15,13 @@ from bm25s.stopwords import STOPWORDS_EN
 log = logging.getLogger(__name__)
 
 WORD = re.compile(r"[a-z0-9]+(?:[.\-][a-z0-9]+)*")
-STOPWORDS = frozenset(STOPWORDS_EN) | {"s", "t"}
+# bm25s's English list keeps question words; a clinician's "what/how/should we" says nothing about the topic.
+QUESTION_WORDS = (
+    "what how when where which who whom whose why should would could can may might must do does did doesn "
+    "don isn aren wasn weren we i you me my our your us if also any some much many more most other same so "
+    "too very just about get got need needs tell"
+)
+STOPWORDS = frozenset(STOPWORDS_EN) | {"s", "t"} | frozenset(QUESTION_WORDS.split())
 
 
 @lru_cache(maxsize=1)

@@ -27,7 +27,9 @@ def ask(base_url: str, question: str, history: list | None = None, **extra) -> d
 
 
 def pieces(answer: str) -> list[tuple[str, list[int]]]:
-    found = [(m.group(1), [int(n) for n in re.findall(r"\d+", m.group(2))]) for m in PIECE.finditer(answer)]
+    found = [
+        (m.group(1).strip(), [int(n) for n in re.findall(r"\d+", m.group(2))]) for m in PIECE.finditer(answer)
+    ]
     assert " ".join(f"{s} {''.join(f'[{n}]' for n in ns)}" for s, ns in found) == answer
     return found
 

@@ -15,7 +15,7 @@ from ingest.config import Settings
 from service.app import create_app
 from tests.support.fake_llm import FakeLLM
 
-QUESTION = "How is a symptomatic pulmonary cement embolism managed?"
+QUESTION = "How often does cement leak after vertebroplasty, and does it cause symptoms?"
 TIMEOUT_S = 1.5
 
 
