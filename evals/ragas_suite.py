@@ -140,7 +140,9 @@ def _llm_metrics(judge: dict, embeddings) -> list:
         timeout=120,
         max_retries=1,
     )
-    llm = LangchainLLMWrapper(chat)
+    with warnings.catch_warnings():  # the legacy single-turn metrics need the legacy wrapper in 0.4.3
+        warnings.simplefilter("ignore", DeprecationWarning)
+        llm = LangchainLLMWrapper(chat)
     return [
         Faithfulness(llm=llm),
         ResponseRelevancy(llm=llm, embeddings=embeddings, strictness=1),

@@ -321,3 +321,118 @@ def test_unreachable_llm_judge_is_reported_not_run_never_as_a_score(monkeypatch)
     for name in LLM_METRICS:
         assert means.get(name) is None
         assert result.not_run[f"ragas.{name}"].startswith("failed on every sample")
+
+
+class StandInJudge:
+    """A stand-in for a remote OpenAI-compatible judge: real HTTP on 127.0.0.1, lexical verdicts.
+
+    It answers ragas' structured prompts by the output schema they name: statements/claims are the input's
+    sentences, an NLI verdict is 1 when the statement's content words are in the context, and the question
+    "generated" from a response is the response itself. Enough to prove the judge path end to end and that
+    a judge's verdicts, not constants, become the scores.
+    """
+
+    SCHEMA = re.compile(r'"title": "(\w+)", "type": "object"\}Do not use')
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        judge = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                content = json.dumps(judge.reply(body["messages"][-1]["content"]))
+                data = json.dumps(
+                    {
+                        "id": "judge",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": body.get("model", "judge"),
+                        "choices": [
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": content},
+                            }
+                        ],
+                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                    }
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.server.server_port}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @staticmethod
+    def reply(prompt: str) -> dict:
+        from evals.metrics.citations import sentences, support
+
+        schema = StandInJudge.SCHEMA.search(prompt).group(1)
+        given = json.loads(prompt.rsplit("\ninput: ", 1)[1].rsplit("\nOutput:", 1)[0])
+        if schema == "StatementGeneratorOutput":
+            return {"statements": sentences(given["answer"])}
+        if schema == "ClaimDecompositionOutput":
+            return {"claims": sentences(given["response"])}
+        if schema == "ResponseRelevanceOutput":
+            return {"question": given["response"], "noncommittal": 0}
+        if schema == "NLIStatementOutput":
+            return {
+                "statements": [
+                    {"statement": s, "reason": "lexical", "verdict": int(support(s, given["context"]) >= 0.6)}
+                    for s in given["statements"]
+                ]
+            }
+        raise AssertionError(f"unexpected ragas prompt for {schema}")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_llm_judge_metrics_come_from_the_judge_when_one_is_configured(monkeypatch) -> None:
+    from evals.ragas_suite import RagasSample, run_ragas
+
+    judge = StandInJudge()
+    monkeypatch.setenv("GQA_EVAL_LLM_BASE_URL", judge.base_url)
+    context = "Cement leakage occurs in up to 72% of vertebroplasty cases. Most leaks cause no symptoms."
+    faithful = RagasSample(
+        id="good",
+        question="How common is cement leakage after vertebroplasty?",
+        response=context,
+        reference=context,
+        retrieved_contexts=[context],
+        retrieved_ids=["d#s"],
+        reference_contexts=[context],
+        reference_ids=["d#s"],
+    )
+    invented = RagasSample(
+        id="bad",
+        question="How common is cement leakage after vertebroplasty?",
+        response="Kyphoplasty permanently cures osteoporosis in elderly patients.",
+        reference=context,
+        retrieved_contexts=[context],
+        retrieved_ids=["d#s"],
+        reference_contexts=[context],
+        reference_ids=["d#s"],
+    )
+    try:
+        result = run_ragas([faithful, invented])
+    finally:
+        judge.close()
+    assert not result.not_run, result.not_run
+    good, bad = result.per_sample["good"], result.per_sample["bad"]
+    assert good["faithfulness"] == pytest.approx(1.0) and bad["faithfulness"] == pytest.approx(0.0)
+    assert good["factual_correctness"] == pytest.approx(1.0) and bad["factual_correctness"] == pytest.approx(
+        0.0
+    )
+    assert 0.0 < good["answer_relevancy"] <= 1.0 and bad["answer_relevancy"] < good["answer_relevancy"]
