@@ -20,6 +20,7 @@ from service.operations.security_headers import SecurityHeaders
 
 access_log = logging.getLogger("gqa.access")
 error_log = logging.getLogger("gqa.errors")
+TRACEBACK_FRAMES = 12  # the innermost frames say where it broke; the outer ones are the ASGI stack
 
 
 def client_hash(scope: dict) -> str:
@@ -108,7 +109,7 @@ class RequestMiddleware:
         detail = (
             "".join(traceback.format_exception(exc))
             if self.log_raw_text
-            else "".join(traceback.format_tb(exc.__traceback__))
+            else "".join(traceback.format_tb(exc.__traceback__, limit=-TRACEBACK_FRAMES))
         )
         error_log.error(
             "unhandled error",

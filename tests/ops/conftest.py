@@ -33,6 +33,7 @@ def ops_server(corpus_store: Path, tmp_path_factory) -> Iterator[ServerProcess]:
             "GQA_LOG_LEVEL": "DEBUG",
         }
     )
+    srv.audit_log = logs / "audit.jsonl"  # type: ignore[attr-defined]
     try:
         srv.wait_ready()
         yield srv
