@@ -233,7 +233,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    console = Console(soft_wrap=True)
+    console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 130)
     err = Console(stderr=True, soft_wrap=True)
     if args.command == "check-datasets":
         return check_datasets(console)

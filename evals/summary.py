@@ -95,7 +95,7 @@ def print_summary(console: Console, document: dict) -> None:
     deltas = (document.get("compare") or {}).get("deltas", {})
     limits = {t["metric"]: t for t in document["thresholds"]}
     table = Table(title="guideline-qa evaluation", show_lines=False)
-    table.add_column("metric")
+    table.add_column("metric", no_wrap=True)
     table.add_column("value", justify="right")
     if deltas:
         table.add_column("Δ previous", justify="right")
