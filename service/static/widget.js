@@ -474,6 +474,7 @@
     var self = this;
     while (turn.childNodes.length > 1) turn.removeChild(turn.lastChild);
     turn.classList.add("gqa-failed");
+    turn.firstChild.textContent = "Not answered";
     turn.appendChild(el("div", { className: "gqa-error", role: "alert" }, [
       el("p", { text: plainError(err) }),
       el("button", {
@@ -528,11 +529,14 @@
 
   Widget.prototype.abstention = function (response) {
     var self = this;
+    var topics = response.closest_topics || [];
+    var said = String(response.answer || "");
+    // The service's text goes on to list the nearby topics; they are shown as buttons below instead.
+    var firstSentence = /^[^]*?[.!?](?=\s|$)/.exec(said);
     var box = el("div", { className: "gqa-abstain" }, [
       el("p", { className: "gqa-abstain-title", text: "Not covered by this guideline content" }),
-      el("p", { className: "gqa-abstain-text", text: String(response.answer || "") }),
+      el("p", { className: "gqa-abstain-text", text: topics.length && firstSentence ? firstSentence[0] : said }),
     ]);
-    var topics = response.closest_topics || [];
     if (topics.length) {
       box.appendChild(el("p", { className: "gqa-abstain-hint", text: "Nearby topics that are covered:" }));
       var list = el("ul", { className: "gqa-topics" });

@@ -134,8 +134,11 @@ def test_abstention_says_plainly_it_is_not_covered(open_page, base_url):
     answer, turn = WidgetPage(page).ask(OUT_OF_SCOPE)
     assert answer["mode"] == "abstain", answer
     expect(turn.locator(".gqa-abstain")).to_contain_text("Not covered by this guideline content")
-    expect(turn.locator(".gqa-abstain-text")).to_have_text(answer["answer"])
+    said = turn.locator(".gqa-abstain-text").inner_text()
+    assert "does not cover" in said and answer["answer"].startswith(said), said
+    expect(turn.locator(".gqa-topics .gqa-chip")).to_have_count(len(answer["closest_topics"]))
     expect(turn.locator(".gqa-sources")).to_have_count(0)
+    review_screenshot(page, "desktop-abstain", full_page=False)
 
 
 def test_feedback_with_comment_is_stored(open_page, base_url, corpus_store: Path):
@@ -257,6 +260,7 @@ def test_service_down_is_said_in_plain_words(open_page, base_url):
     expect(error).to_contain_text("Cannot reach the answering service")
     expect(error.get_by_role("button", name="Try again")).to_be_visible()
     expect(page.get_by_role("button", name="Ask")).to_be_enabled()
+    review_screenshot(page, "embedded-service-down", full_page=False)
 
 
 def test_a_hung_service_times_out_with_a_message(open_page, base_url):
