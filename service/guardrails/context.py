@@ -67,7 +67,14 @@ _RESOLVED = re.compile(
     r"\breturned to normal\b|\btransient(?:ly)?\b|\bbriefly\b|\bnow (?:fine|well|ok|normal)\b|\bno change\b|"
     r"\bnow (?:controlled|resolved|settled|stable|better|improved|normal|fine|well|ok)\b|"
     r"(?<!not )(?<!n't )(?<!never )\b(?:responded|responding well) to\b|"
-    r"\bvoiding normally\b|\bwell controlled\b|\bcontrolled\b|\busual(?:ly)?\b|\bnormally\b|\bchronically\b"
+    r"\bwore off\b|\bworn off\b|\bwent away\b|\bvoiding normally\b|\bwell controlled\b|\bcontrolled\b|"
+    r"\busual(?:ly)?\b|\bnormally\b|\bchronically\b"
+)
+# "X ... but that wore off": a following clause that only reports X going away resolves X.
+_RESOLVING_CLAUSE = re.compile(
+    r"^\W*(?:but|and|which)?\s*(?:that|it|this|they|these|those|symptoms?|all of (?:that|this)|which)\s+"
+    r"(?:has |have |had |then |quickly |soon |completely |fully )*"
+    r"(?:wore off|worn off|resolved|settled|went away|gone away|disappeared|improved|recovered|passed)\b"
 )
 _EXPERIENCER = re.compile(
     r"\bfamily history\b|\b(?:mother|father|mum|dad|brother|sister|son|daughter|husband|wife|partner|"
@@ -164,7 +171,8 @@ class Context:
             historical=self._before(_HISTORY_PRE, f, s_lo, 5)
             or self._before(_HISTORY_BOTH, f, s_lo, 4)
             or self._after(_HISTORY_BOTH, f, s_hi, 6),
-            resolved=self._before(_RESOLVED, f, s_lo, 8) or self._after(_RESOLVED, f, c_hi, 10),
+            resolved=self._before(_RESOLVED, f, s_lo, 8) or self._after(_RESOLVED, f, c_hi, 10)
+            or bool(_RESOLVING_CLAUSE.match(self.norm[c_hi:c_hi + 60])),
             experiencer=self._before(_EXPERIENCER, f, s_lo, 6),
             hypothetical=self._before(_HYPOTHETICAL, f, c_lo, 14, stop_at_terminator=False),
         )

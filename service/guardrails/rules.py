@@ -19,6 +19,7 @@ WEAK = (
     r"jelly|"
     r"can't (?:lift|move|feel)|cannot (?:lift|move|feel)|unable to (?:lift|move|feel)|not moving|"
     r"won't (?:move|work|hold (?:her|him|them)(?: up)?)|can't hold (?:her|him|them) up|buckl\w*|no power|"
+    r"flaccid|"
     r"dragging|drags"
 )
 NUMB = (
@@ -41,6 +42,8 @@ HYPOTENSION = (
 _RULES = [
     # --- progressive neurological deficit / cord or cauda equina compression -------------------------
     ("neuro_deficit", "limb weakness or numbness", TRIGGER, near(WEAK + "|" + NUMB, LEGS, 4)),
+    ("neuro_deficit", "root or bilateral weakness", TRIGGER,
+     near(WEAK + "|" + NUMB, r"(?:[ls][1-5])(?: and [ls][1-5])?|both sides|bilateral(?:ly)?|myotom\w*", 3)),
     ("neuro_deficit", "bilateral arm weakness", TRIGGER,
      near(WEAK + "|" + NUMB, r"(?:both|bilateral) (?:arms|hands|upper extremities)", 3)),
     ("neuro_deficit", "paraparesis / foot drop", TRIGGER,
@@ -56,7 +59,8 @@ _RULES = [
     ("neuro_deficit", "bladder or bowel dysfunction", TRIGGER,
      r"\b(?:urinary|fecal|bowel|bladder|new|double) incontinen\w*|\bincontinen\w* of (?:urine|stool|feces)\b|"
      r"\b(?:lost|loss of|losing) (?:bowel|bladder|sphincter) (?:control|function)\b|"
-     r"\b(?:reduced|decreased|lax|absent|poor|loss of) anal tone\b|"
+     r"\b(?:reduced|decreased|lax|absent|poor|loss of) (?:anal|pr|rectal|sphincter) tone\b|"
+     r"\b(?:anal|pr|rectal|sphincter) tone (?:is |was )?(?:reduced|decreased|lax|absent|poor)\b|"
      r"\bwet (?:the bed|herself|himself|themselves)\b|\bsoiled (?:herself|himself|the bed)\b|"
      r"\bpass(?:ed|ing) (?:urine|stool) without (?:knowing|noticing|realising|realizing)\b|"
      r"\bcan't feel when (?:she|he|they) (?:is|are) passing urine\b|\bincontinent\b"),
@@ -70,9 +74,11 @@ _RULES = [
      r"\bcan't (?:talk|speak) in (?:full )?sentences\b|\bair hunger\b|\bstruggling for (?:air|breath)\b|"
      r"\b(?:breathing|breathes) (?:very |really |extremely )?(?:fast|rapidly|heavily|hard)\b|"
      r"\bout of breath\b|"
-     r"\bcan't get (?:his|her|their|my) breath\b|\bworking hard to breathe\b|\bpanting\b"),
+     r"\bcan't get (?:his|her|their|my) breath\b|\bworking hard to breathe\b|\bpanting\b|"
+     r"\bsuffocating\b|\bfeels? (?:like (?:she|he|they) (?:is|are) )?(?:choking|suffocating)\b"),
     ("respiratory_embolism", "hypoxia", TRIGGER,
      r"\bdesaturat\w*|\bhypox\w*|\bcyano(?:sed|sis|tic)\b|\b(?:blue|dusky) lips\b|"
+     + near(r"lips?|fingers|tongue", r"blue|dusky|purple|grey", 3) + "|"
      r"\b(?:needing|requiring) (?:more (?:and more )?|increasing )?oxygen\b|"
      r"\bincreasing oxygen requirements?\b|"
      r"\bsaturation (?:dropping|falling|dropped|fell|going down)\b|\blow saturations?\b|"
@@ -109,7 +115,8 @@ _RULES = [
      r"\bcan't find (?:his |her |the )?words\b|\bword[- ]finding\b|\bwords (?:are |were )?jumbled\b|"
      r"\bjumbled (?:words|speech)\b|\bgarbled\b|\bspeech (?:is |has )?(?:gone|off|strange|muddled)\b|"
      r"\b(?:talking|speaking) (?:nonsense|gibberish|rubbish)\b|\bnot making (?:any )?sense\b|"
-     r"\bmaking no sense\b|\bwords (?:don't|do not) make sense\b"),
+     r"\bmaking no sense\b|\bwords (?:don't|do not) make sense\b|"
+     r"\b(?:can't|couldn't|cannot|unable to) understand (?:what|us|me|speech|anything|simple)\b"),
     ("stroke", "hemiparesis", TRIGGER,
      r"\bhemi(?:paresis|pleg\w*|paretic)\b|\b(?:left|right|one)[- ]sided (?:weakness|numbness|paralysis)\b|"
      + near(WEAK + r"|numb\w*|drift\w*|clumsy", r"(?:left|right|l|r|one|his|her) (?:arm|hand|side)", 3)
@@ -118,7 +125,9 @@ _RULES = [
      + r"|\barm drift\b"),
     ("stroke", "visual loss", TRIGGER,
      r"\b(?:loss of vision|vision loss|visual loss|lost (?:the )?vision|blind\w* in one eye)\b|\bdiplopia\b|"
-     r"\bdouble vision\b|\bvisual field (?:loss|defect)\b"),
+     r"\bdouble vision\b|\bvisual field (?:loss|defect)\b|"
+     r"\b(?:can't|cannot|unable to) see (?:anything )?(?:on|to|out of) (?:her|his|their|the) (?:left|"
+     r"right)\b"),
     ("stroke", "ataxia", TRIGGER, r"\bataxi[ac]\b"),
     ("stroke", "thunderclap headache", TRIGGER,
      r"\b(?:worst|thunderclap) headache\b|\bsudden (?:severe |onset )headache\b|"
@@ -171,12 +180,14 @@ _RULES = [
      r"\bsoaking (?:through )?(?:the )?(?:dressings?|pads?)|"
      r"\bpassing clots\b|\bhemorrhage\b|\bhemorrhaging\b|\bretroperitoneal (?:bleed|hematoma|hemorrhage)\b|"
      r"\b(?:large|big|huge|lots of|significant|massive|copious) (?:amounts?|volumes?|quantit(?:y|ies)) of "
-     r"(?:fresh |frank |bright red )?blood\b|\blots of (?:fresh |frank )?blood\b|\bpool of blood\b|"
+     r"(?:\w+ ){0,3}?blood\b|\blots of (?:fresh |frank )?blood\b|\bpool of blood\b|"
      r"\bblood everywhere\b|\bbleeding (?:through|into) (?:every|the|all|multiple|several) (?:dressings?|"
      r"pads?)|"
      r"\bbleeding out\b|\bbig bleed\b|\bfresh blood (?:per rectum|pr|from the|in the stool)|"
      r"\bblood per rectum\b|"
      r"\b(?:expanding|enlarging|growing|rapidly swelling) hematoma\b|\bpph\b|"
+     r"\bhematoma\b[^.;?!]{0,30}\b(?:getting bigger|growing|expanding|enlarging|increasing in size)\b|"
+     r"\bfrom (?:his|her|their|the) back passage\b|"
      r"\bbleed\w*\b[^.;?!]{0,25}\bwon't stop\b"),
     ("major_bleeding", "GI or PV bleed named", TRIGGER,
      r"\b(?:rectal|vaginal|gastrointestinal|upper gastrointestinal|lower gastrointestinal|variceal) "
@@ -209,7 +220,9 @@ _RULES = [
      r"paracetamol)\b|"
      r"\b(?:hurt|harm) (?:himself|herself|themselves)\b|\bend (?:things|everything)\b|"
      r"\b(?:doesn't|does not|don't) want to be (?:here|around|alive) any ?more\b|\bwants? to be dead\b|"
-     r"\bending (?:it|his life|her life)\b|\b(?:with|suicidal) intent\b(?! to (?:cure|treat))|"
+     r"\bending (?:it|his life|her life)\b|\b(?:goodbye|suicide|farewell) (?:note|letter|message)s?\b|"
+     r"\bhow many (?:tablets|pills) (?:it )?(?:would|will) (?:it )?take\b|\b(?:with|"
+     r"suicidal) intent\b(?! to (?:cure|treat))|"
      r"\b(?:took|taking|taken|swallowed|ingested) (?:about |around |approximately |"
      r"~)?\d+ ?(?:x ?)?(?:\d+ ?mg ?)?"
      r"(?:of )?(?:\w+ )?(?:tablets|pills|capsules|paracetamol|acetaminophen|codeine|co-codamol|ibuprofen|"
