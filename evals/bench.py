@@ -1,0 +1,285 @@
+"""`make bench`: query latency of the real service on open-medicine, next to what one query embedding costs.
+
+One run: ingest open-medicine into a bench store (a no-op when it is already there), start the service with
+uvicorn on 127.0.0.1, send every question to `/v1/retrieve` and to `/v1/ask` (extractive; one client, one
+request at a time, after a warm-up) and report p50/p95 per endpoint, the time to embed one query with the
+same model in this process, the service's resident memory, and the same questions through a plain
+llama-index `VectorStoreIndex` retriever over the same chunks and vectors (the baseline ratio).
+
+Questions: the evals' open-medicine retrieval set, topped up to `--questions` with one question per stored
+section heading ("What does <guideline> say about <heading>?"), so the load covers every guideline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "open-medicine" / "content"
+DATASET = ROOT / "evals" / "datasets" / "retrieval_open_medicine.jsonl"
+TARGET_ASK_P95_MS = 50.0
+TARGET_P50_EMBED_RATIO = 4.0
+TARGET_RSS_MB = 1024.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def ingest(store: Path, corpus: Path) -> None:
+    env = {**os.environ, "GQA_STORE_DIR": str(store)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ingest", "--quiet", str(corpus)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"ingest failed:\n{proc.stdout}\n{proc.stderr}")
+
+
+def stored_chunks(store: Path) -> dict:
+    """ids, texts, metadatas and vectors of the live generation (for questions and the baseline)."""
+    from ingest.config import Settings
+    from ingest.store import IndexStore
+
+    index = IndexStore(Settings(store_dir=store))
+    got = index.chunks(index.manifest().generation).get(include=["documents", "metadatas", "embeddings"])
+    return {
+        "ids": got["ids"],
+        "texts": got["documents"],
+        "metas": got["metadatas"],
+        "vectors": got["embeddings"],
+    }
+
+
+def questions(chunks: dict, wanted: int) -> list[str]:
+    out = [json.loads(line)["question"] for line in DATASET.read_text().splitlines() if line.strip()]
+    seen = set(out)
+    for meta in chunks["metas"]:
+        guideline = meta["title"].split(" — ")[0]
+        q = f"What does {guideline} say about {meta['heading'].lower()}?"
+        if len(out) >= wanted:
+            break
+        if q not in seen and meta["heading"] != meta["title"]:
+            seen.add(q)
+            out.append(q)
+    return out[:wanted] if len(out) >= wanted else out
+
+
+class Service:
+    """The real service in a subprocess, the way `make run` starts it."""
+
+    def __init__(self, store: Path, port: int):
+        self.url = f"http://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GQA_LLM_")}
+        env.update(
+            {"GQA_STORE_DIR": str(store), "GQA_RATE_LIMIT_PER_MINUTE": "0", "GQA_LOG_LEVEL": "WARNING"}
+        )
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "service.app:app_from_env",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                raise SystemExit(f"the service exited with {self.proc.returncode}")
+            time.sleep(0.3)
+        self.stop()
+        raise SystemExit("the service did not become ready in 180 s")
+
+    def memory_mb(self) -> tuple[float, float]:
+        """(current RSS, peak RSS) of the service process, from /proc."""
+        fields = {}
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def time_endpoint(client: httpx.Client, path: str, payloads: list[dict]) -> tuple[list[float], list[dict]]:
+    latencies, bodies = [], []
+    for payload in payloads:
+        started = time.perf_counter()
+        response = client.post(path, json=payload)
+        latencies.append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            raise SystemExit(f"{path} answered {response.status_code}: {response.text[:300]}")
+        bodies.append(response.json())
+    return latencies, bodies
+
+
+def embedding_ms(qs: list[str]) -> list[float]:
+    from ingest.embedding import get_embedder
+
+    embedder = get_embedder()
+    for q in qs[:10]:
+        embedder.encode([q])
+    out = []
+    for q in qs:
+        started = time.perf_counter()
+        embedder.encode([q])
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def llamaindex_baseline_ms(chunks: dict, qs: list[str], k: int) -> list[float]:
+    """A plain llama-index VectorStoreIndex over the same chunks and stored vectors; query embedding by
+    llama-index's HuggingFaceEmbedding of the same local model."""
+    import llama_index.core as lic
+
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(Path(lic.__file__).parent / "_static" / "tiktoken_cache"))
+    from llama_index.core import Settings, VectorStoreIndex
+    from llama_index.core.schema import TextNode
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+    from ingest.embedding import default_model_dir
+
+    Settings.llm = None
+    Settings.embed_model = HuggingFaceEmbedding(model_name=str(default_model_dir()), device="cpu")
+    nodes = [
+        TextNode(id_=i, text=t, embedding=list(map(float, v)))
+        for i, t, v in zip(chunks["ids"], chunks["texts"], chunks["vectors"], strict=True)
+    ]
+    retriever = VectorStoreIndex(nodes).as_retriever(similarity_top_k=k)
+    for q in qs[:10]:
+        retriever.retrieve(q)
+    out = []
+    for q in qs:
+        started = time.perf_counter()
+        retriever.retrieve(q)
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def row(name: str, values: list[float]) -> str:
+    return f"{name:44} {percentile(values, 50):8.2f} {percentile(values, 95):8.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evals.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="folder of Markdown documents")
+    parser.add_argument("--store", type=Path, default=ROOT / ".store" / "bench", help="bench store (re-used)")
+    parser.add_argument("--questions", type=int, default=250, help="how many questions (at least 200)")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--no-baseline", action="store_true", help="skip the llama-index baseline")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+
+    print(f"ingesting {args.corpus} into {args.store} (no-op when unchanged) ...", flush=True)
+    ingest(args.store, args.corpus)
+    chunks = stored_chunks(args.store)
+    qs = questions(chunks, args.questions)
+    k = 5
+    service = Service(args.store, args.port)
+    try:
+        with httpx.Client(base_url=service.url, timeout=30) as client:
+            warm = qs[:20]
+            time_endpoint(client, "/v1/retrieve", [{"query": q, "k": k} for q in warm])
+            time_endpoint(client, "/v1/ask", [{"question": q} for q in warm])
+            retrieve_ms, _ = time_endpoint(client, "/v1/retrieve", [{"query": q, "k": k} for q in qs])
+            ask_ms, answers = time_endpoint(client, "/v1/ask", [{"question": q} for q in qs])
+        rss_mb, peak_mb = service.memory_mb()
+    finally:
+        service.stop()
+    embed_ms = embedding_ms(qs)
+    baseline_ms = None if args.no_baseline else llamaindex_baseline_ms(chunks, qs, k)
+
+    modes = {m: sum(a["mode"] == m for a in answers) for m in sorted({a["mode"] for a in answers})}
+    embed_p50 = percentile(embed_ms, 50)
+    ask_p50, ask_p95 = percentile(ask_ms, 50), percentile(ask_ms, 95)
+    figures = {
+        "questions": len(qs),
+        "chunks": len(chunks["ids"]),
+        "retrieve_ms": {"p50": percentile(retrieve_ms, 50), "p95": percentile(retrieve_ms, 95)},
+        "ask_ms": {"p50": ask_p50, "p95": ask_p95, "mean": statistics.fmean(ask_ms)},
+        "one_query_embedding_ms": {"p50": embed_p50, "p95": percentile(embed_ms, 95)},
+        "ask_p50_over_embedding_p50": ask_p50 / embed_p50,
+        "service_rss_mb": rss_mb,
+        "service_peak_rss_mb": peak_mb,
+        "answer_modes": modes,
+    }
+    if baseline_ms:
+        figures["llamaindex_retriever_ms"] = {
+            "p50": percentile(baseline_ms, 50),
+            "p95": percentile(baseline_ms, 95),
+        }
+        figures["retrieve_p50_over_llamaindex_p50"] = percentile(retrieve_ms, 50) / percentile(
+            baseline_ms, 50
+        )
+        figures["ask_p50_over_llamaindex_p50"] = ask_p50 / percentile(baseline_ms, 50)
+
+    print(f"\n{len(qs)} questions, {len(chunks['ids'])} passages, k={k}, one request at a time\n")
+    print(f"{'':44} {'p50 ms':>8} {'p95 ms':>8}")
+    print(row("POST /v1/retrieve (HTTP, client-side)", retrieve_ms))
+    print(row("POST /v1/ask, extractive (HTTP, client-side)", ask_ms))
+    print(row("one query embedding (in process)", embed_ms))
+    if baseline_ms:
+        print(row("llama-index VectorStoreIndex retriever", baseline_ms))
+    print()
+    ok = lambda good: "ok" if good else "MISSED"  # noqa: E731
+    print(
+        f"/v1/ask p95 {ask_p95:.1f} ms (target <= {TARGET_ASK_P95_MS:.0f}): "
+        f"{ok(ask_p95 <= TARGET_ASK_P95_MS)}"
+    )
+    ratio = ask_p50 / embed_p50
+    print(
+        f"/v1/ask p50 / one embedding = {ratio:.2f} (target <= {TARGET_P50_EMBED_RATIO:.0f}): "
+        f"{ok(ratio <= TARGET_P50_EMBED_RATIO)}"
+    )
+    print(
+        f"service RSS {rss_mb:.0f} MB, peak {peak_mb:.0f} MB (target <= {TARGET_RSS_MB:.0f}): "
+        f"{ok(peak_mb <= TARGET_RSS_MB)}"
+    )
+    if baseline_ms:
+        print(
+            "ours / llama-index retriever, p50: "
+            f"/v1/retrieve {figures['retrieve_p50_over_llamaindex_p50']:.2f}, "
+            f"/v1/ask {figures['ask_p50_over_llamaindex_p50']:.2f}"
+        )
+    print(f"answer modes: {modes}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
