@@ -209,8 +209,11 @@ def run_ragas(samples: Sequence[RagasSample], progress: Callable[[], None] | Non
         result.per_sample[s.id] = {m.name: _score(m, sample, s, errors) for m in metrics}
         if progress:
             progress()
-    means = result.means()
-    for name, error in errors.items():
-        if means.get(name) is None:
-            result.not_run[f"ragas.{name}"] = f"failed on every sample: {error}"
+    for name, value in result.means().items():
+        if value is not None:
+            continue
+        if name in errors:
+            result.not_run[f"ragas.{name}"] = f"failed on every sample: {errors[name]}"
+        else:
+            result.not_run[f"ragas.{name}"] = "nothing to score: no question has a reference answer"
     return result
