@@ -2,7 +2,7 @@
 
 Chromium comes from apt (`apt-get install -y chromium chromium-driver`), not `playwright install`: the machine
 has no route to Playwright's CDN, and the Debian build is what CI installs. A failing test leaves a full-page
-screenshot in test-artifacts/e2e/<test>.png; JavaScript errors on the page fail the test that caused them.
+screenshot in test-artifacts/e2e/<test>.png; JavaScript errors and CSP violations fail their test.
 """
 
 from __future__ import annotations
@@ -102,6 +102,10 @@ def open_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Call
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on(  # the page's CSP must never have to block anything the widget itself does
+            "console",
+            lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None,
+        )
         page.on("dialog", lambda d: (errors.append(f"JS dialog opened: {d.message}"), d.dismiss()))
         if url:
             page.goto(url)
