@@ -257,6 +257,7 @@ _RULES = [
      r"\buncontroll?(?:ed|able)\b|\bnothing (?:is )?(?:touching|helping|working)\b|"
      r"\bno (?:effect|relief|improvement|response)\b|\bunresponsive to\b|\brefractory\b|"
      r"\bmax(?:imum|imal)? (?:analgesia|doses?)\b|\bunrelieved\b|\bnot relieved\b|"
+     r"\b(?:not|hasn't|has not|haven't) (?:eased|easing|settled|improved)\b|"
      r"\bstill\b[^.;?!]{0,25}\bafter\b[^.;?!]{0,40}\b(?:morphine|oxycodone|oxynorm|fentanyl|analgesia|"
      r"paracetamol|ketamine|opioids?|pca|tramadol|codeine|painkillers)\b"),
     ("uncontrolled_pain", "worsening", "feature:worsening",

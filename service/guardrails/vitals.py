@@ -178,7 +178,7 @@ def _retention_volume(norm: str) -> list[Finding]:
 
 def _pain_and_power(norm: str) -> list[Finding]:
     out = []
-    for m in re.finditer(r"(?<![\d/])(\d{1,2})\s*/\s*10\b", norm):
+    for m in re.finditer(r"(?<![\d/])(\d{1,2})\s*(?:/|out of)\s*10\b", norm):
         if int(m.group(1)) >= 8:
             out.append(_num("uncontrolled_pain", f"pain {m.group(1)}/10", "feature:severe", *m.span()))
             out.append(_num("uncontrolled_pain", "pain score", "feature:pain", *m.span()))
