@@ -186,7 +186,7 @@ def test_not_ready_without_an_index_then_recovers_and_follows_new_generations(tm
     """Start before any ingest: 503 with reasons; ingest: ready without restart; re-ingest: new generation."""
     store = tmp_path / "store"
     store.mkdir()
-    server = ServerProcess({"GQA_STORE_DIR": str(store)})
+    server = ServerProcess({"GQA_STORE_DIR": str(store), "GQA_RATE_LIMIT_PER_MINUTE": "0"})
     try:
         server.wait_ready("/healthz")
         reason = _wait(

@@ -37,6 +37,7 @@ def clients(corpus_store: Path, fake_llm: FakeLLM) -> Iterator[callable]:
                 llm_base_url=fake_llm.base_url,
                 llm_model=scenario,
                 llm_timeout_s=TIMEOUT_S,
+                rate_limit_per_minute=0,
             )
             c = TestClient(create_app(settings))
             c.__enter__()
