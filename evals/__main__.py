@@ -218,6 +218,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         client = ServiceClient(url, timeout=args.timeout)
         meta["url"] = url
         meta["service_ready"] = client.check()
+        meta["corpus_version"] = meta["service_ready"].get("corpus_version")  # as the service reports it
         results = summary.run_suites(client, datasets, args, console)
         client.close()
     meta["duration_s"] = round(time.time() - started, 1)

@@ -174,6 +174,7 @@ def _meta_rows(meta: dict) -> list[tuple[str, str]]:
             "git_commit",
             "url",
             "corpus",
+            "corpus_version",
             "corpus_fingerprint",
             "index_versions",
             "suites",

@@ -196,6 +196,7 @@ def test_full_run_writes_wellformed_reports_and_passes_low_floors(first_run) -> 
     results = json.loads((out / "results.json").read_text())
     meta = results["meta"]
     assert re.fullmatch(r"[0-9a-f]{40}", meta["git_commit"])
+    assert meta["corpus_version"] and meta["index_versions"]  # what the service says it answered from
     assert {"answers", "redflag", "retrieval"} <= set(meta["datasets"])
     assert all(len(d["sha256"]) == 64 for d in meta["datasets"].values())
     m = results["metrics"]
