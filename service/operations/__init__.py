@@ -7,13 +7,15 @@
 3. per-client rate limiting on /v1/ and /admin/ (input_limits.py);
 4. the request body size limit, before the body is read (input_limits.py).
 
-It also routes `/metrics`, and `/admin/*` when `GQA_ADMIN_TOKEN` is set. Routes that produce answers call
+It renders every 422 safely (validation_errors.py), routes `/metrics`, and `/admin/*` when `GQA_ADMIN_TOKEN`
+is set. Routes that produce answers call
 `record_answer(request, response)` so modes, red flags, abstentions and fallbacks are counted and logged.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from starlette.middleware.cors import CORSMiddleware
 
 from ingest.config import Settings
@@ -23,6 +25,7 @@ from service.operations.json_logs import configure_logging
 from service.operations.metrics import Metrics
 from service.operations.request_log import RequestMiddleware
 from service.operations.security_headers import SecurityHeaders
+from service.operations.validation_errors import validation_error
 
 __all__ = ["install_operations", "record_answer"]
 
@@ -77,6 +80,7 @@ def install_operations(app: FastAPI, settings: Settings) -> Metrics:
         log_raw_text=settings.log_raw_text,
     )
 
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(metrics_route.router)
     if settings.admin_token:
         app.include_router(admin.router)

@@ -33,7 +33,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return json.dumps(entry, default=str)  # ASCII-escaped: a lone surrogate can never break a line
 
 
 def configure_logging(level: str = "INFO", as_json: bool = True) -> None:

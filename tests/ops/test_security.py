@@ -182,3 +182,19 @@ def test_k_out_of_bounds_is_422(base_url: str, k) -> None:
 def test_malformed_bodies_are_4xx(base_url: str, raw: bytes) -> None:
     r = httpx.post(base_url + "/v1/ask", content=raw, headers={"Content-Type": "application/json"})
     assert 400 <= r.status_code < 500 and r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        rb'{"question": "\ud800 pain after vertebroplasty"}',  # a lone surrogate: not Unicode text
+        rb'{"question": "pain", "history": [{"role": "user", "content": "\udfff"}]}',
+        rb'{"question": "pain", "article_id": "\ud800"}',
+        rb'{"query": "cement", "k": 1e400}',  # decodes to infinity
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/ask", "/v1/ask/stream", "/v1/retrieve"])
+def test_inputs_that_cannot_be_echoed_still_get_a_422(base_url: str, raw: bytes, path: str) -> None:
+    r = httpx.post(base_url + path, content=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert all(e["msg"] and e["loc"] for e in r.json()["detail"])
