@@ -160,21 +160,26 @@ class Answerer:
 
     # --- steps ---------------------------------------------------------------------------------------
     def _prepare(self, queries: list[QueryText], *, k: int, article_id: str | None, mode: str = "hybrid"):
-        snapshot = self.live.current()  # held for the whole request, even if a new generation goes live
         vectors = self._embedder.encode([q.text for q in queries])
+        snapshot = self.live.current()  # held for the whole request, even if a new generation goes live
         try:
-            retrieval = retrieve(
-                snapshot,
-                queries,
-                vectors,
-                k=k,
-                depth=self.settings.candidate_depth,
-                mode=mode,
-                article_id=article_id,
-            )
+            retrieval = self._retrieve(snapshot, queries, vectors, k, article_id, mode)
         except StoreQueryFailed as exc:
-            raise NotReady(f"the index store could not be queried ({exc}); retry shortly") from exc
+            # Two re-ingests in quick succession can collect the generation this request started on; the
+            # newer snapshot (if one went live meanwhile) answers instead of failing the request.
+            newer = self.live.current()
+            if newer is snapshot:
+                raise NotReady(f"the index store could not be queried ({exc}); retry shortly") from exc
+            snapshot = newer
+            try:
+                retrieval = self._retrieve(snapshot, queries, vectors, k, article_id, mode)
+            except StoreQueryFailed as again:
+                raise NotReady(f"the index store could not be queried ({again}); retry shortly") from again
         return Prepared(snapshot, queries, vectors, _mix(vectors, queries), retrieval)
+
+    def _retrieve(self, snapshot, queries, vectors, k, article_id, mode) -> Retrieval:
+        depth = self.settings.candidate_depth
+        return retrieve(snapshot, queries, vectors, k=k, depth=depth, mode=mode, article_id=article_id)
 
     def _evidence(self, prepared: Prepared, queries: list[QueryText]) -> Evidence:
         # The joined follow-up text counts only when the question leans on it; otherwise an off-topic

@@ -21,8 +21,9 @@ MAX_CHARS = 650  # a few sentences: a clinician reads this on a phone between pa
 MMR_LAMBDA = 0.72  # relevance vs. novelty
 PASSAGE_PRIOR = 0.12  # how much the passage's fused rank adds to a sentence's own similarity
 LEXICAL_WEIGHT = 0.15  # share of the question's own content words found in the sentence
-RELATIVE_CUTOFF = 0.14  # stop adding sentences clearly weaker than the best one
+RELATIVE_CUTOFF = 0.10  # stop adding sentences clearly weaker than the best one
 MIN_WORDS = 4
+NEAR_DUPLICATE = 0.6  # word-set Jaccard above which two sentences say the same (the corpus repeats facts)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,12 @@ def lexical_overlap(snapshot: Snapshot, rows: np.ndarray, terms: frozenset[str])
     return np.asarray([len(terms & snapshot.sent_terms[r]) for r in rows], dtype=np.float32) / len(terms)
 
 
+def _jaccard(snapshot: Snapshot, a: int, b: int) -> float:
+    """Word overlap of two sentences: contextual vectors of a repeated fact differ with their passages."""
+    x, y = snapshot.sent_terms[a], snapshot.sent_terms[b]
+    return len(x & y) / (len(x | y) or 1)
+
+
 def select_quotes(
     snapshot: Snapshot, hits: list[Hit], query_vec: np.ndarray, terms: frozenset[str] = frozenset()
 ) -> list[Quote]:
@@ -93,8 +100,12 @@ def select_quotes(
         if not np.isfinite(mmr[pick]) or (chosen and relevance[pick] < best - RELATIVE_CUTOFF):
             break
         text = texts[pick]
-        if text in seen_texts or (chosen and used_chars + len(text) > MAX_CHARS):
-            relevance[pick] = -np.inf  # a duplicate, or too long to add: never reconsider it
+        if (
+            text in seen_texts
+            or (chosen and used_chars + len(text) > MAX_CHARS)
+            or any(_jaccard(snapshot, rows[pick], rows[c]) >= NEAR_DUPLICATE for c in chosen)
+        ):
+            relevance[pick] = -np.inf  # a (near) duplicate, or too long to add: never reconsider it
             continue
         chosen.append(pick)
         seen_texts.add(text)
