@@ -113,6 +113,9 @@
       }
       return "The answering service ran into a problem (error " + err.status + "). Please try again.";
     }
+    if (err instanceof SyntaxError || err instanceof StreamUnusable) {
+      return "The answering service sent a reply that could not be read. Please try again.";
+    }
     return "Cannot reach the answering service. It may be down, or your connection may be offline. " +
       "Please try again in a moment.";
   }
@@ -712,8 +715,10 @@
           "Thank you — feedback recorded. You can add a comment below.";
         if (withComment) commentBox.hidden = true;
       } catch (err) {
-        note.textContent = "Your feedback could not be saved: " +
-          (err instanceof HttpError ? plainError(err) : "the service cannot be reached.") + " Please try again.";
+        var why = "the service cannot be reached";
+        if (err instanceof HttpError && err.status === 422) why = "it was refused (" + describeDetail(err.detail) + ")";
+        else if (err instanceof HttpError) why = "the service answered with error " + err.status;
+        note.textContent = "Your feedback could not be saved: " + why + ". Please try again.";
       }
     }
 

@@ -43,6 +43,7 @@ def hostile_server(tmp_path_factory) -> Iterator[ServerProcess]:
     (corpus / "hostile_cement_review.md").write_text(HOSTILE_DOC)
     store = tmp_path_factory.mktemp("hostile-store")
     run_ingest(store, corpus)
+    (store / "feedback.sqlite3").mkdir()  # and a feedback store that cannot be written (see the last test)
     with FakeLLM() as llm:
         server = ServerProcess(
             {
@@ -78,3 +79,14 @@ def test_markup_from_corpus_and_model_is_shown_as_text(open_page, hostile_server
     assert injected.count() == 0
     page.wait_for_timeout(200)  # give any onerror/onload a chance to run
     assert page.evaluate("window.__pwned") is None
+
+
+def test_feedback_that_cannot_be_stored_is_reported(open_page, hostile_server: ServerProcess):
+    page = open_page(hostile_server.url + "/")
+    _, turn = WidgetPage(page).ask("How common is cement leakage after vertebroplasty?")
+    with page.expect_response(lambda r: r.url.endswith("/v1/feedback")) as posted:
+        turn.get_by_role("button", name="Helpful", exact=True).click()
+    assert posted.value.status == 503
+    expect(turn.locator(".gqa-feedback-note")).to_have_text(
+        "Your feedback could not be saved: the service answered with error 503. Please try again."
+    )
