@@ -33,7 +33,7 @@ _INFORMATIONAL = re.compile(
     r"\bclassification\b|"
     r"\bexplain\b|\bdifference between\b|\bdifferential\b|\blist the\b|\bevidence\b|\bin general\b|"
     r"\btypical(?:ly)?\b|\busually\b|\brecogni[sz]ed complication\b|\bcomplications? of\b|\bwhich patients\b|"
-    r"\bat (?:higher |high |increased )?risk\b|\bwatch out for\b|\btell (?:patients|the patient)\b|"
+    r"\brisks?\b|\bwatch out for\b|\btell (?:patients|the patient)\b|"
     r"\bcounsel\w*|"
     r"\bsafety[- ]net\w*|\bwhat does the (?:guideline|literature|evidence|research|data) say\b|"
     r"\bliterature\b|"
@@ -100,6 +100,7 @@ _DETERIORATION = re.compile(
 # Rules that name a diagnosis rather than describe a symptom or sign.
 NAMED_DIAGNOSES = frozenset({
     "cord or cauda equina compression", "pulmonary or cement embolism", "stroke named",
+    "respiratory failure named", "acute coronary syndrome named",
     "anaphylaxis / angioedema",
     "septic shock named", "GI or PV bleed named",
 })

@@ -47,7 +47,9 @@ _RULES = [
     ("neuro_deficit", "bilateral arm weakness", TRIGGER,
      near(WEAK + "|" + NUMB, r"(?:both|bilateral) (?:arms|hands|upper extremities)", 3)),
     ("neuro_deficit", "paraparesis / foot drop", TRIGGER,
-     r"\bpara(?:paresis|pleg\w*|lys\w*)\b|\bfoot drop\b|\bdrop foot\b|\bmyelopathy\b"),
+     r"\bpara(?:paresis|pleg\w*|lys\w*)\b|\bfoot drop\b|\bdrop foot\b|\bmyelopathy\b|\bsensory level\b|"
+     r"\bclonus\b|\bupgoing plantars?\b|\bbabinski\b|\b(?:gone |went )?off (?:her|his|their) legs\b|"
+     r"\b(?:distended|palpable) bladder\b|\bloss of bladder sensation\b"),
     ("neuro_deficit", "cord or cauda equina compression", TRIGGER,
      r"\bcauda equina\b|\bcord compression\b|\bspinal cord compression\b|\bconus\b"),
     ("neuro_deficit", "saddle anaesthesia", TRIGGER,
@@ -92,6 +94,9 @@ _RULES = [
      + near(r"pain", r"inspiration|breathing in|deep breaths?|on breathing|when breathing", 3)),
     ("respiratory_embolism", "pulmonary or cement embolism", TRIGGER,
      r"\b(?:pulmonary|cement|fat) emboli(?:sm|us)\b|\bpe\b"),
+    ("respiratory_embolism", "respiratory failure named", TRIGGER,
+     r"\brespiratory failure\b|\bpneumothorax\b|\bpulmonary edema\b|\bsilent chest\b|"
+     r"\bfrothy (?:pink )?sputum\b|\btripod\w*|\bnasal flaring\b|\bgrunting\b"),
     ("respiratory_embolism", "stridor", TRIGGER, r"\bstridor\w*"),
     # --- cardiac chest pain --------------------------------------------------------------------------
     ("cardiac_chest_pain", "chest pain", TRIGGER,
@@ -99,6 +104,9 @@ _RULES = [
     ("cardiac_chest_pain", "ischaemic ECG / arrhythmia", TRIGGER,
      r"\bst (?:segment )?(?:elevation|depression)\b|\bstemi\b|\bnew (?:lbbb|left bundle branch block)\b|"
      r"\bventricular (?:tachycardia|fibrillation)\b|\bcomplete heart block\b"),
+    ("cardiac_chest_pain", "acute coronary syndrome named", TRIGGER,
+     r"\bheart attack\b|\bmyocardial infarction\b|\bmi\b|\bacs\b|\bacute coronary syndrome\b|"
+     r"\bunstable angina\b|\bcrescendo angina\b|\bangina at rest\b"),
     ("cardiac_chest_pain", "aortic dissection", TRIGGER,
      r"\btearing\b|\baortic dissection\b|\bdissecting\b"),
     ("cardiac_chest_pain", "autonomic features", "feature:autonomic",
@@ -135,8 +143,15 @@ _RULES = [
     ("stroke", "FAST positive", TRIGGER, r"\b(?:be ?)?fast (?:positive|\+ve)\b|\bpositive fast\b"),
     ("stroke", "stroke named", TRIGGER,
      r"\bstroke\b|\btia\b|\bintracranial (?:bleed|hemorrhage)\b|\bsubarachnoid\b|\bsah\b"),
+    ("stroke", "one-sided or pupil signs", TRIGGER,
+     r"\bweak(?:ness)? down (?:one|the left|the right|his left|his right|her left|her right) side\b|"
+     r"\bone side of (?:the|his|her|their) (?:body|face) (?:is |has gone |went )?(?:weak|numb|droop\w*|"
+     r"floppy)\b|"
+     r"\bdribbling from (?:the )?(?:corner of )?(?:his|her|their|the) mouth\b|\bslurring\b|"
+     r"\bunequal pupils\b|\bpupils (?:are )?unequal\b|\bblown pupil\b|\bfixed (?:and )?dilated pupil"),
     # --- anaphylaxis ---------------------------------------------------------------------------------
-    ("anaphylaxis", "anaphylaxis / angioedema", TRIGGER, r"\banaphyla\w*|\bangio-?edema\b"),
+    ("anaphylaxis", "anaphylaxis / angioedema", TRIGGER,
+     r"\banaphyla\w*|\bangio-?edema\b|\btongue (?:feels )?thick\b|\bthick tongue\b"),
     ("anaphylaxis", "airway or facial swelling", TRIGGER,
      near(r"lips?|tongue|face|facial|throat|mouth|airway|eyelids?",
           r"swell\w*|swollen|edema|tight\w*|closing|puff\w*", 3)
@@ -151,7 +166,9 @@ _RULES = [
      r"\b(?:feels?|feeling) faint\b|\bdizzy\b|\blight-?headed\b"),
     # --- sepsis --------------------------------------------------------------------------------------
     ("sepsis_unstable", "septic shock named", TRIGGER,
-     r"\bseptic shock\b|\bred flag sepsis\b|\bneutropenic sepsis\b"),
+     r"\bseptic shock\b|\bred flag sepsis\b|\bneutropenic sepsis\b|\bnon-?blanching (?:rash|spots)\b|"
+     r"\bpurpur\w*|\bmeningococcal\b|"
+     + near(r"fever\w*|febrile|temperature", r"neck stiff\w*|stiff neck", 4)),
     ("sepsis_unstable", "infection", "feature:infection",
      r"\bfever\w*|\bfebrile\b|\bpyrex\w*|\bspik(?:ing|ed)\b|\brigou?rs\b|\bsepsis\b|\bseptic\b|\binfect\w*|"
      r"\bpus\b|\bpurulent\b|\bcellulitis\b|\bpneumonia\b|\buti\b|\burosepsis\b|\bdiscitis\b|\babscess\b|"
@@ -168,7 +185,9 @@ _RULES = [
      r"\bhematemesis\b|\bvomit\w* (?:up )?(?:\w+ ){0,3}?(?:blood|clots)\b|"
      r"\bthrowing up (?:\w+ ){0,3}?blood\b|"
      r"\bcoffee[- ]ground"),
-    ("major_bleeding", "melaena", TRIGGER, r"\bmelena\b|\bblack tarry stools?\b"),
+    ("major_bleeding", "melaena", TRIGGER,
+     r"\bmelena\b|\bblack (?:tarry )?(?:stools?|poo)\b|\bblood in (?:the |his |her )?vomit\b|"
+     r"\b(?:dark|fresh|bright red) blood (?:per rectum|from (?:his|her) back passage)\b"),
     ("major_bleeding", "heavy bleeding", TRIGGER,
      r"\b(?:bleeding|bleed|hemorrhag\w*|oozing)\b "
      r"(?:heavily|a lot|profusely|massively|won't stop|not stopping|"
@@ -221,7 +240,9 @@ _RULES = [
      r"\b(?:hurt|harm) (?:himself|herself|themselves)\b|\bend (?:things|everything)\b|"
      r"\b(?:doesn't|does not|don't) want to be (?:here|around|alive) any ?more\b|\bwants? to be dead\b|"
      r"\bending (?:it|his life|her life)\b|\b(?:goodbye|suicide|farewell) (?:note|letter|message)s?\b|"
-     r"\bhow many (?:tablets|pills) (?:it )?(?:would|will) (?:it )?take\b|\b(?:with|"
+     r"\bhow many (?:tablets|pills) (?:it )?(?:would|will) (?:it )?take\b|"
+     r"\b(?:life )?(?:is )?not worth living\b|\bwish(?:es)? (?:she|he|they|i) (?:was|were) dead\b|\bdsh\b|"
+     r"\bself-?poison\w*|\bjumped (?:from|off)\b|\bin front of a (?:train|bus|car|lorry)\b|\b(?:with|"
      r"suicidal) intent\b(?! to (?:cure|treat))|"
      r"\b(?:took|taking|taken|swallowed|ingested) (?:about |around |approximately |"
      r"~)?\d+ ?(?:x ?)?(?:\d+ ?mg ?)?"
@@ -240,7 +261,9 @@ _RULES = [
      r"\bwent floppy\b|\bfloppy\b|\b(?:went|turned|is|going) blue\b|\bpinpoint pupils\b"),
     ("collapse_seizure", "seizure", TRIGGER,
      r"\bseizur\w*|\bseizing\b|\bfitting\b|\b(?:a|had|having|another|first) fit\b|\bfits\b|\bconvuls\w*|"
-     r"\btonic[- ]clonic\b|\bstatus epilepticus\b|\bpost-?ictal\b"),
+     r"\btonic[- ]clonic\b|\bstatus epilepticus\b|\bpost-?ictal\b|\bjerking (?:all over|movements|of (?:all|"
+     r"both))\b|"
+     r"\bshaking all over\b|\beyes rolled\b|\bbit (?:her|his|their) tongue\b|\bfrothing at the mouth\b"),
     ("collapse_seizure", "cardiorespiratory arrest", TRIGGER,
      r"\bno (?:palpable )?pulse\b|\bpulseless\b|\bnot breathing\b|\bstopped breathing\b|\bapne?ic\b|"
      r"\bcardiac arrest\b|\barrested\b|\bcpr\b"),
@@ -255,7 +278,10 @@ _RULES = [
     ("uncontrolled_pain", "not controlled by analgesia", "feature:uncontrolled",
      r"\bdespite\b|\bnot (?:controlled|helping|working|settling|responding|touching|improving)\b|"
      r"\buncontroll?(?:ed|able)\b|\bnothing (?:is )?(?:touching|helping|working)\b|"
-     r"\bno (?:effect|relief|improvement|response)\b|\bunresponsive to\b|\brefractory\b|"
+     r"\bno (?:effect|relief|improvement|response)\b|\bunresponsive to\b|\brefractory\b|\bout of control\b|"
+     r"\bthrough the roof\b|\bcan't cope with the pain\b|\bbegging for (?:more )?(?:pain relief|analgesia|"
+     r"morphine)\b|"
+     r"\bpain relief (?:isn't|is not|not) (?:working|helping)\b|"
      r"\bmax(?:imum|imal)? (?:analgesia|doses?)\b|\bunrelieved\b|\bnot relieved\b|"
      r"\b(?:not|hasn't|has not|haven't) (?:eased|easing|settled|improved)\b|"
      r"\bstill\b[^.;?!]{0,25}\bafter\b[^.;?!]{0,40}\b(?:morphine|oxycodone|oxynorm|fentanyl|analgesia|"

@@ -15,7 +15,8 @@ import re
 
 from .findings import TRIGGER, Finding
 
-_STOP = r"[^;.?!,]"  # a vital's value is read up to the next clause mark or comma
+# A vital's value is read up to the next clause mark or comma; a decimal point ("38.9") is not a clause mark.
+_STOP = r"(?:[^;.?!,]|(?<=\d)\.(?=\d))"
 _NEXT_VITAL = re.compile(r"\b(?:respiratory rate|heart rate|blood pressure|temperature|on \d+ ?l)\b")
 
 
@@ -74,6 +75,21 @@ def _blood_loss_volume(norm: str) -> list[Finding]:
         v = float(m.group(1) or m.group(2))
         if v >= 500:
             out.append(_num("major_bleeding", f"blood loss {v:g} mL (>= 500)", TRIGGER, *m.span()))
+    return out
+
+
+def _blood_gas_news_glucose(norm: str) -> list[Finding]:
+    """PaO2 < 8 kPa (60 mmHg), NEWS2 >= 7 (emergency response), glucose < 3 mmol/L."""
+    out = []
+    for m, v in _first_value(norm, r"\b(?:pao2|po2)\b", 1, 200):
+        if v < 8 or 20 <= v < 60:
+            out.append(_num("respiratory_embolism", f"PaO2 {v:g}", TRIGGER, *m.span()))
+    for m, v in _first_value(norm, r"\bnews ?2?(?: score)?\b", 0, 20):
+        if v >= 7:
+            out.append(_num("haemodynamic_instability", f"NEWS2 {v:g} (>= 7)", TRIGGER, *m.span()))
+    for m, v in _first_value(norm, r"\b(?:bm|cbg|glucose|blood sugar|blood glucose)\b", 0.5, 40):
+        if v < 3:
+            out.append(_num("collapse_seizure", f"glucose {v:g} (< 3)", TRIGGER, *m.span()))
     return out
 
 
@@ -190,9 +206,9 @@ def _pain_and_power(norm: str) -> list[Finding]:
 def vital_findings(norm: str) -> list[Finding]:
     """All numeric findings in the normalised text."""
     out: list[Finding] = []
-    for reader in (_spo2, _oxygen_escalation, _blood_loss_volume, _respiratory_rate, _heart_rate,
-                   _blood_pressure, _gcs, _temperature, _lactate, _haemoglobin_drop, _retention_volume,
-                   _pain_and_power):
+    for reader in (_spo2, _oxygen_escalation, _blood_loss_volume, _blood_gas_news_glucose, _respiratory_rate,
+                   _heart_rate, _blood_pressure, _gcs, _temperature, _lactate, _haemoglobin_drop,
+                   _retention_volume, _pain_and_power):
         out.extend(reader(norm))
     unique: dict[tuple[str, str], Finding] = {}
     for f in out:  # "BP 80/40" is read both after the keyword and as a bare pair: count it once
