@@ -35,7 +35,16 @@ def metric_bars(title: str, metrics: dict[str, float | None]) -> bytes | None:
     y = np.arange(len(rows))
     ax.barh(y, values, color="#4477aa")
     for i, v in enumerate(values):
-        ax.text(min(v + 0.01, 0.93), i, f"{v:.3f}", va="center", fontsize=8)
+        inside = v > 0.9  # near the right edge: write the value inside the bar, in white
+        ax.text(
+            v - 0.01 if inside else v + 0.01,
+            i,
+            f"{v:.3f}",
+            va="center",
+            fontsize=8,
+            ha="right" if inside else "left",
+            color="white" if inside else "black",
+        )
     ax.set_yticks(y, names, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
@@ -111,4 +120,24 @@ def delta_bars(deltas: dict[str, dict]) -> bytes | None:
     ax.set_yticks(y, [r[0] for r in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_title("Change against the previous run")
+    return _png(fig)
+
+
+def mode_comparison(per_mode: dict[str, dict[str, float]]) -> bytes | None:
+    """Retrieval metrics side by side per mode (e.g. hybrid vs dense vs bm25): what fusion adds."""
+    if len(per_mode) < 2:
+        return None
+    modes = list(per_mode)
+    names = list(next(iter(per_mode.values())))
+    x = np.arange(len(names))
+    width = 0.8 / len(modes)
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for i, mode in enumerate(modes):
+        ax.bar(
+            x + i * width - 0.4 + width / 2, [per_mode[mode].get(n, 0.0) for n in names], width, label=mode
+        )
+    ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("Retrieval by mode")
     return _png(fig)

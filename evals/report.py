@@ -213,10 +213,14 @@ def _figures(results: dict, latency_samples: dict[str, list[float]]) -> list[tup
     figures = []
     by_suite: dict[str, dict] = {}
     for name, value in results["metrics"].items():
-        by_suite.setdefault(_suite_of(name), {})[name] = value
+        if not name.startswith("retrieval@"):  # other modes are drawn side by side in "Retrieval by mode"
+            by_suite.setdefault(_suite_of(name), {})[name] = value
     for suite, metrics in by_suite.items():
         if suite != "latency" and (png := plots.metric_bars(f"{suite} metrics", metrics)):
             figures.append((f"{suite} metrics", png))
+    modes = results["suites"].get("retrieval", {}).get("details", {}).get("modes", {})
+    if png := plots.mode_comparison(modes):
+        figures.append(("Retrieval by mode", png))
     if png := plots.latency_histogram(latency_samples):
         figures.append(("Latency histogram", png))
     redflag = results["suites"].get("redflag")
