@@ -11,7 +11,7 @@ from pathlib import Path
 
 from evals.data import Context
 from evals.metrics.retrieval import section_matches
-from ingest.chunking import SECTION_SEP, _sections
+from ingest.chunking import SECTION_SEP, sections
 from ingest.documents import load_documents
 
 
@@ -24,7 +24,7 @@ class CorpusText:
         for doc in loaded.documents:
             self.sections[doc.doc_id] = [
                 (SECTION_SEP.join(path), "\n".join(line for line in body if line.strip()))
-                for path, body in _sections(doc)
+                for path, body in sections(doc)
             ]
 
     def text(self, ctx: Context) -> str | None:

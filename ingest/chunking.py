@@ -72,7 +72,7 @@ def plain(line: str) -> str:
     return line.rstrip()
 
 
-def _sections(doc: Document) -> list[tuple[list[str], list[str]]]:
+def sections(doc: Document) -> list[tuple[list[str], list[str]]]:
     """(heading path, body lines) per heading; the document title is the root of every path."""
     path: list[tuple[int, str]] = []
     out: list[tuple[list[str], list[str]]] = []
@@ -146,7 +146,7 @@ def chunk_document(
 ) -> list[Chunk]:
     """Chunks of one document in reading order, ids `<doc_id>::<nnnn>` (stable while the document is)."""
     chunks: list[Chunk] = []
-    for headings, body in _sections(doc):
+    for headings, body in sections(doc):
         section = SECTION_SEP.join(headings)
         text = "\n".join(body).strip()
         text = re.sub(r"\n{2,}", "\n", text)
