@@ -2,9 +2,11 @@
 
     python -m service.guardrails.calibrate [--dataset evals/datasets/redflag.jsonl]
 
-Threshold rule: among calibration negatives the rules do not flag, take the highest nearest-positive cosine
-among those that also beat their nearest negative by `MARGIN`; the threshold is that value plus a 0.03 gap,
-rounded up to 0.01 (no calibration negative may fire). The holdout split is then *reported*, never used.
+Threshold rule: among calibration negatives in the rules' uncertain band (the only texts the layer sees),
+take the highest nearest-positive cosine among those that also beat their nearest negative by `MARGIN`; the
+threshold is that value plus a 0.10 gap, rounded up to 0.01 (no calibration negative may fire). The gap is
+wide because only about twenty calibration negatives fall in the band, so their maximum is a noisy estimate.
+The holdout split is then *reported*, never used.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .guard import Guardrail, _latest_user_turn
 from .guidance import load_guidance
 
 DEFAULT_DATASET = Path(__file__).resolve().parents[2] / "evals" / "datasets" / "redflag.jsonl"
-GAP = 0.03
+GAP = 0.10
 
 
 def load_cases(path: Path = DEFAULT_DATASET) -> list[dict]:
@@ -57,7 +59,7 @@ def propose_threshold(matcher: ExemplarMatcher, rules_only: Guardrail, calibrati
             continue
         texts = [c["text"]] + ([t] if (t := _latest_user_turn(c.get("history"))) else [])
         for text in texts:
-            if rules_only.check(text) is not None:
+            if not detect(text).uncertain:  # the layer is only consulted in the rules' uncertain band
                 continue
             _, sim, neg = matcher.scores(text)
             if sim - neg >= matcher.margin:

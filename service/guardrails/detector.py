@@ -30,9 +30,14 @@ class RuleResult:
 
     @property
     def uncertain(self) -> bool:
-        """Red-flag statements were seen but all set aside (negated, past, framed away, incomplete
-        combination): the band where a second, independent opinion (exemplars) is worth its cost."""
-        return self.verdict is None and bool(self.findings)
+        """Current, unmodified clinical findings were seen but did not add up to a flag (an incomplete
+        combination such as pain without a recognised "uncontrolled" phrase): the band where a second,
+        independent opinion (exemplars) is worth its cost. Findings set aside by an explicit cue (negated,
+        past, hypothetical, someone else's, teaching or managed framing) are not re-opened: the sentence
+        embedder cannot read those cues, so letting it overrule them only adds false alarms."""
+        if self.verdict is not None or self.suppressed_by is not None:
+            return False
+        return any(mods.active for _, mods in self.findings)
 
 
 MAX_CHUNK = 800  # characters; long notes are read in sentence-aligned pieces so the cost stays linear

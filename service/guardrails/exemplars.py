@@ -26,7 +26,7 @@ import numpy as np
 EXEMPLARS_PATH = Path(__file__).with_name("exemplars.jsonl")
 
 # Calibrated on the calibration split (see calibrate.py and docs/guardrails.md).
-THRESHOLD = 0.66
+THRESHOLD = 0.64
 MARGIN = 0.05
 
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 _INFORMATIONAL = re.compile(
     r"\bred flags?\b|\bwarning signs?\b|\b(?:signs?|symptoms?|features?|causes?|mechanism|pathophysiology|"
     r"definition|incidence|prevalence|mortality|percentage|risk factors?|contraindications?) (?:of|for|to)\b|"
+    r"\b(?:incidence|prevalence|mortality|morbidity|distinguish\w*|differentiat\w*|published|studies|trials?|"
+    r"series)\b|"
     r"\bwhat are the\b|\bhow (?:common|often|likely|frequent)\b|\bwhat percentage\b|\bteach\w*|\bslides?\b|"
     r"\blecture\b|\bpresentation\b|\bfor (?:an?|the|my) exam\b|\bexam question\b|\bquiz\b|\bstudents?\b|"
     r"\bjuniors?\b|\btrainees?\b|\bhandbook\b|\bleaflet\b|\binformation sheet\b|\bpatient information\b|"
@@ -64,7 +66,9 @@ _WEAK_INFORMATIONAL = re.compile(
 _WEAK_ANCHOR = re.compile(r"\bsudden\w*|\bnew(?:ly)?\b|\bacute(?:ly)?\b")
 _ESTABLISHED = re.compile(
     r"\bconfirmed\b|\bdiagnosed\b|\bestablished\b|\bknown\b|\bproven\b|\bintubated\b|\bventilated\b|"
-    r"\bon (?:iv |an? )?(?:norepinephrine|pressors?|vasopressors?|inotropes?|vasopressin|adrenaline|"
+    r"\b(?:in|on) (?:the )?(?:icu|itu|hdu|critical care)\b|"
+    r"\bon (?:iv |an? |two |2 |three |3 |dual |multiple |high-? ?dose )?(?:norepinephrine|pressors?|"
+    r"vasopressors?|inotropes?|vasopressin|adrenaline|"
     r"epinephrine|"
     r"heparin|terlipressin|dapt|ecmo|meropenem|co-amox\w*|antibiotics|tazocin|piperacillin|acetylcysteine|"
     r"nac|"
@@ -84,7 +88,8 @@ _SPECIFIC_QUESTION = re.compile(
     r"\bwhich\b|\bdoses?\b|\bdosing\b|\bregimen\b|\btargets?\b|\bhow long\b|\bwhen to\b|"
     r"\bwhen should (?:we|i)\b|\btiming\b|\bduration\b|\bratio\b|\btidal volume\b|\binfusion rate\b|"
     r"\brecommended\b|\bper (?:the )?guidelines?\b|\bper ssc\b|\bdoes the guideline\b|"
-    r"\bguideline (?:support|recommend)\w*|\bshould we (?:give|add|start|use|switch)\b|\bstill indicated\b|"
+    r"\bguideline (?:support|recommend)\w*|\bguidelines? (?:on|for)\b|\bshould we (?:give|add|start|use|"
+    r"switch)\b|\bstill indicated\b|"
     r"\bvs\b|\bversus\b|\bswitch\b|\btaper\b|\badjust\b|\bsecond[- ]line\b|\bloading dose\b|"
     r"\bwhat (?:fluid|agent|antibiotic|antihypertensive)\b|"
     r"\bshould (?:she|he|they|we|i) (?:get|have|receive|be given|be started on|start)\b|\bpre-?op\b"

@@ -33,7 +33,8 @@ SADDLE = (
 CHEST = r"chest|retrosternal|substernal"
 CHEST_PAIN = r"pain|pains|tightness|tight|pressure|discomfort|heaviness|heavy|crushing|ache|aching"
 HYPOTENSION = (
-    r"\bhypotensi\w*|\bshock(?:ed)?\b|\bperi-?arrest\b|\bcold peripher\w*|\bmottl\w*|"
+    r"(?<!mild )(?<!slight )(?<!transient )(?<!brief )\bhypotensi\w*|\bshock(?:ed)?\b|\bperi-?arrest\b|"
+    r"\bcold peripher\w*|\bmottl\w*|"
     r"\b(?:blood pressure|systolic)(?: is)? (?:soft|dropping|dropped|falling|fell|crashing|low)\b|"
     r"\bdropped (?:his |her |the )?blood pressure\b|\bcrashing\b|"
     r"\b(?:his|her|their|the) pressures? (?:is |are )?(?:falling|dropping|low|crashing|dropped)\b"
@@ -91,7 +92,8 @@ _RULES = [
      r"\bhemoptysis\b|\bcough(?:ing|ed|s)? (?:up )?(?:frank )?blood\b"),
     ("respiratory_embolism", "pleuritic chest pain", TRIGGER,
      r"\bpleuritic\b(?: chest)? pain|"
-     + near(r"pain", r"inspiration|breathing in|deep breaths?|on breathing|when breathing", 3)),
+     + near(r"pain", r"inspiration|breathing in|breathes in|breathe in|deep breaths?|on breathing|"
+            r"when breathing|breathing deeply|takes a (?:deep )?breath", 3)),
     ("respiratory_embolism", "pulmonary or cement embolism", TRIGGER,
      r"\b(?:pulmonary|cement|fat) emboli(?:sm|us)\b|\bpe\b"),
     ("respiratory_embolism", "respiratory failure named", TRIGGER,
@@ -223,6 +225,7 @@ _RULES = [
      r"\bbetter off dead\b|\bno point (?:in )?(?:going on|living|carrying on)\b|\boverdos\w*|"
      r"\bself[- ]harm\w*|"
      r"\bcuts? (?:to|on) (?:his |her |their |the )?(?:wrists?|arms?|forearms?)\b|"
+     r"\bcut (?:his|her|their) (?:own )?(?:wrists?|arms?|forearms?|legs?|thighs?|throat)\b|"
      r"\bhang (?:himself|herself|themselves)\b|\bthreatening to (?:jump|kill|harm|hurt)\b|"
      r"\b(?:saving up|stockpil\w*|hoard\w*) (?:his |her |their |all )?(?:\w+ )?(?:tablets|pills|"
      r"medications?|meds|"
