@@ -293,7 +293,6 @@
       role: "log",
       "aria-live": "polite",
       "aria-label": "Conversation with the guideline assistant",
-      tabindex: "-1",
     });
     this.empty = el("div", { className: "gqa-empty" }, [
       el("p", {
