@@ -48,7 +48,7 @@ _NEG_PRE = re.compile(
 )
 _NEG_POST = re.compile(
     r"\b(?:none|absent|negative|normal|intact|fine|ok|okay|ruled out|excluded|unlikely|free|nil|"
-    r"not present|resolved)\b"
+    r"not present|resolved|unremarkable)\b"
 )
 _HISTORY_PRE = re.compile(
     r"\b(?:history of|history|past medical history|previous(?:ly)?|prior|remote|survived|background of|"
@@ -57,7 +57,8 @@ _HISTORY_PRE = re.compile(
 )
 _HISTORY_BOTH = re.compile(
     r"\b\d+ (?:years?|months?|weeks?) ago\b|\b(?:years|months|weeks) ago\b|\blast (?:year|month|week)\b|"
-    r"\b(?:19|20)\d\d\b|\bas a (?:child|teenager)\b|"
+    r"\b(?:19|20)\d\d\b|\bas a (?:child|teenager)\b|\bat (?:the )?age (?:of )?\d+\b|"
+    r"\bwhen (?:she|he|they) (?:was|were) (?:younger|a child|a teenager|\d+)\b|\b(?:a few|some) years back\b|"
     r"\bin (?:his|her|their) (?:twenties|thirties|forties|youth|"
     r"teens)\b|\bbreakthrough\b(?=.*\blast (?:week|month)\b)"
 )
@@ -67,7 +68,10 @@ _RESOLVED = re.compile(
     r"\breturned to normal\b|\btransient(?:ly)?\b|\bbriefly\b|\bnow (?:fine|well|ok|normal)\b|\bno change\b|"
     r"\bnow (?:controlled|resolved|settled|stable|better|improved|normal|fine|well|ok)\b|"
     r"(?<!not )(?<!n't )(?<!never )\b(?:responded|responding well) to\b|"
-    r"\bwore off\b|\bworn off\b|\bwent away\b|\bvoiding normally\b|\bwell controlled\b|\bcontrolled\b|"
+    r"\b(?:has|have) since (?:subsided|resolved|settled|improved|gone|recovered|eased)\b|\bwore off\b|"
+    r"\bworn off\b|\bwent away\b|\bsubsided\b|\babated\b|\beased off\b|\bcleared up\b|"
+    r"\b(?:hasn't|has not|not) recurred\b|\bno (?:recurrence|further episodes?)\b|\bvoiding normally\b|"
+    r"\bwell controlled\b|\bcontrolled\b|"
     r"\busual(?:ly)?\b|\bnormally\b|\bchronically\b"
 )
 # "X ... but that wore off": a following clause that only reports X going away resolves X.

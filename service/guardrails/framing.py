@@ -44,7 +44,11 @@ _INFORMATIONAL = re.compile(
     r"(?:tested|assessed|examined|recogni[sz]ed?|diagnosed|defined|classified|worked up|graded|scored|"
     r"staged)\b|"
     r"\b(?:can|could|does|do|might|may) (?:\w+ ){0,4}cause\b|\bwhen should (?:a|the)? ?patients?\b|"
-    r"\bwhich symptoms\b|\bprompt patients\b|\bhow long after\b|"
+    r"\bwhich symptoms\b|\bprompt patients\b|\bhow long after\b|\bsummar\w*|\boverview\b|\bapproach to\b|"
+    r"\bprinciples of\b|\b(?:pathway|protocol|algorithm) for\b|\braise suspicion\b|\bclues?\b|"
+    r"\bfindings? (?:suggest\w*|of)\b|\bsuspect\w* when\b|\blist\b|\baccording to (?:the )?guidelines?\b|"
+    r"\bwhat (?:do|does) (?:the )?guidelines? (?:say|recommend)\b|"
+    r"\bin (?:patients|people|adults|children|the elderly|older adults|women|men) (?:with|who|after|on)\b|"
     r"(?<!heart )(?<!respiratory )\brates? of\b"
 )
 _ACUTE_ANCHOR = re.compile(
@@ -65,6 +69,12 @@ _WEAK_INFORMATIONAL = re.compile(
 )
 _WEAK_ANCHOR = re.compile(r"\bsudden\w*|\bnew(?:ly)?\b|\bacute(?:ly)?\b")
 _ESTABLISHED = re.compile(
+    r"\balready (?:on|given|started|had|received|intubated|thrombolysed|treated|being treated)\b|"
+    r"\bhas been (?:given|started on|treated with|thrombolysed|intubated|reviewed by|seen by)\b|"
+    r"\b(?:post|after) (?:thrombolysis|pci|thrombectomy|decompression|endoscopy|embolisation)\b|"
+    r"\b(?:being|currently) treated (?:for|with)\b|\bunder treatment for\b|"
+    r"\bseen by (?:icu|itu|the medical team|neurosurgery|cardiology|outreach|the surgeons?)\b|"
+    r"\boutreach (?:aware|reviewing|reviewed|involved)\b|"
     r"\bconfirmed\b|\bdiagnosed\b|\bestablished\b|\bknown\b|\bproven\b|\bintubated\b|\bventilated\b|"
     r"\b(?:in|on) (?:the )?(?:icu|itu|hdu|critical care)\b|"
     r"\bon (?:iv |an? |two |2 |three |3 |dual |multiple |high-? ?dose )?(?:norepinephrine|pressors?|"
@@ -91,6 +101,9 @@ _SPECIFIC_QUESTION = re.compile(
     r"\bguideline (?:support|recommend)\w*|\bguidelines? (?:on|for)\b|\bshould we (?:give|add|start|use|"
     r"switch)\b|\bstill indicated\b|"
     r"\bvs\b|\bversus\b|\bswitch\b|\btaper\b|\badjust\b|\bsecond[- ]line\b|\bloading dose\b|"
+    r"\bcan (?:we|i) (?:stop|start|restart|switch|give|add|reduce|wean|continue|use)\b|"
+    r"\bis it (?:safe|ok|okay|appropriate|reasonable) to\b|\bhow (?:often|frequently) (?:should|to)\b|"
+    r"\bcriteria for\b|\bwean\w*|"
     r"\bwhat (?:fluid|agent|antibiotic|antihypertensive)\b|"
     r"\bshould (?:she|he|they|we|i) (?:get|have|receive|be given|be started on|start)\b|\bpre-?op\b"
 )

@@ -282,6 +282,8 @@ _RULES = [
      r"\bdespite\b|\bnot (?:controlled|helping|working|settling|responding|touching|improving)\b|"
      r"\buncontroll?(?:ed|able)\b|\bnothing (?:is )?(?:touching|helping|working)\b|"
      r"\bno (?:effect|relief|improvement|response)\b|\bunresponsive to\b|\brefractory\b|\bout of control\b|"
+     r"\balready on (?:\w+ )?(?:morphine|oxycodone|opioids?|pca|analgesia|fentanyl|ketamine|max\w*)\b|"
+     r"\bstill (?:\w+ ){0,2}(?:\d+ ?/ ?10|\d+ out of 10|in (?:severe |a lot of )?pain|in agony|screaming)\b|"
      r"\bthrough the roof\b|\bcan't cope with the pain\b|\bbegging for (?:more )?(?:pain relief|analgesia|"
      r"morphine)\b|"
      r"\bpain relief (?:isn't|is not|not) (?:working|helping)\b|"
