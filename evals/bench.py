@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "open-medicine" / "content"
 DATASET = ROOT / "evals" / "datasets" / "retrieval_open_medicine.jsonl"
+SHIPPED_DATASET = ROOT / "evals" / "datasets" / "golden_shipped.jsonl"
 TARGET_ASK_P95_MS = 50.0
 TARGET_P50_EMBED_RATIO = 4.0
 TARGET_RSS_MB = 1024.0
@@ -78,10 +80,17 @@ def questions(chunks: dict, wanted: int) -> list[str]:
     return out[:wanted] if len(out) >= wanted else out
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Service:
     """The real service in a subprocess, the way `make run` starts it."""
 
     def __init__(self, store: Path, port: int):
+        port = port or free_port()  # a fixed port may already serve someone else's (not-ready) service
         self.url = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("GQA_LLM_")}
         env.update(
@@ -190,6 +199,60 @@ def llamaindex_baseline_ms(chunks: dict, qs: list[str], k: int) -> list[float]:
     return out
 
 
+def _rank(passages: list[dict], refs: list[dict], level: str) -> int | None:
+    """1-based rank of the first passage in a reference guideline (doc id before '/') or section."""
+    for rank, p in enumerate(passages, 1):
+        for ref in refs:
+            if level == "guideline" and p["doc_id"].split("/")[0] == ref["doc_id"].split("/")[0]:
+                return rank
+            if (
+                level == "section"
+                and p["doc_id"] == ref["doc_id"]
+                and (p["section"] == ref["section"] or p["section"].startswith(ref["section"] + " › "))
+            ):
+                return rank
+    return None
+
+
+def retrieval_table(
+    client: httpx.Client, dataset: Path, with_history: bool = False, send_history: bool = True
+) -> dict:
+    """hit@1, hit@5 and MRR (top 10) per mode and level, through the public /v1/retrieve.
+
+    `with_history` picks the follow-up items; `send_history=False` sends them without their history, to
+    show what the history is worth."""
+    items = [json.loads(line) for line in dataset.read_text().splitlines() if line.strip() and line[0] != "/"]
+    items = [i for i in items if i.get("reference_contexts") and bool(i.get("history")) == with_history]
+    table = {"n": len(items)}
+    for mode in ("dense", "bm25", "hybrid"):
+        ranks: dict[str, list[int | None]] = {"guideline": [], "section": []}
+        for item in items:
+            history = item.get("history", []) if send_history else []
+            payload = {"query": item["question"], "k": 10, "mode": mode, "history": history}
+            passages = client.post("/v1/retrieve", json=payload).json()["passages"]
+            for level in ranks:
+                ranks[level].append(_rank(passages, item["reference_contexts"], level))
+        table[mode] = {
+            level: {
+                "hit@1": sum(r == 1 for r in rs) / len(rs),
+                "hit@5": sum(r is not None and r <= 5 for r in rs) / len(rs),
+                "mrr": sum(1 / r for r in rs if r) / len(rs),
+            }
+            for level, rs in ranks.items()
+        }
+    return table
+
+
+def print_table(name: str, table: dict) -> None:
+    print(f"\n{name} (n={table['n']})      guideline: hit@1  hit@5   MRR | section: hit@1  hit@5   MRR")
+    for mode in ("dense", "bm25", "hybrid"):
+        g, s = table[mode]["guideline"], table[mode]["section"]
+        print(
+            f"  {mode:8}{'':22}{g['hit@1']:6.3f} {g['hit@5']:6.3f} {g['mrr']:6.3f} |"
+            f"         {s['hit@1']:6.3f} {s['hit@5']:6.3f} {s['mrr']:6.3f}"
+        )
+
+
 def row(name: str, values: list[float]) -> str:
     return f"{name:44} {percentile(values, 50):8.2f} {percentile(values, 95):8.2f}"
 
@@ -199,9 +262,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="folder of Markdown documents")
     parser.add_argument("--store", type=Path, default=ROOT / ".store" / "bench", help="bench store (re-used)")
     parser.add_argument("--questions", type=int, default=250, help="how many questions (at least 200)")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=0, help="service port (default: a free one)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the llama-index baseline")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--retrieval-table",
+        action="store_true",
+        help="also score dense / BM25 / hybrid through /v1/retrieve on the evals' open-medicine and "
+        "shipped-corpus sets (the shipped corpus is ingested into a second bench store)",
+    )
     args = parser.parse_args(argv)
 
     print(f"ingesting {args.corpus} into {args.store} (no-op when unchanged) ...", flush=True)
@@ -217,9 +286,23 @@ def main(argv: list[str] | None = None) -> int:
             time_endpoint(client, "/v1/ask", [{"question": q} for q in warm])
             retrieve_ms, _ = time_endpoint(client, "/v1/retrieve", [{"query": q, "k": k} for q in qs])
             ask_ms, answers = time_endpoint(client, "/v1/ask", [{"question": q} for q in qs])
-        rss_mb, peak_mb = service.memory_mb()
+            rss_mb, peak_mb = service.memory_mb()
+            tables = {"open-medicine": retrieval_table(client, DATASET)} if args.retrieval_table else {}
     finally:
         service.stop()
+    if args.retrieval_table:
+        shipped_store = args.store.parent / (args.store.name + "-shipped")
+        ingest(shipped_store, ROOT / "corpus")
+        service = Service(shipped_store, args.port)
+        try:
+            with httpx.Client(base_url=service.url, timeout=30) as client:
+                tables["shipped"] = retrieval_table(client, SHIPPED_DATASET)
+                tables["shipped follow-ups (with history)"] = retrieval_table(client, SHIPPED_DATASET, True)
+                tables["shipped follow-ups (history withheld)"] = retrieval_table(
+                    client, SHIPPED_DATASET, True, send_history=False
+                )
+        finally:
+            service.stop()
     embed_ms = embedding_ms(qs)
     baseline_ms = None if args.no_baseline else llamaindex_baseline_ms(chunks, qs, k)
 
@@ -276,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
             f"/v1/ask {figures['ask_p50_over_llamaindex_p50']:.2f}"
         )
     print(f"answer modes: {modes}")
+    for name, table in tables.items():
+        print_table(name, table)
+    figures["retrieval"] = tables
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0
