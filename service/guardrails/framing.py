@@ -31,7 +31,7 @@ _INFORMATIONAL = re.compile(
     r"\bwhat are the\b|\bhow (?:common|often|likely|frequent)\b|\bwhat percentage\b|\bteach\w*|\bslides?\b|"
     r"\blecture\b|\bpresentation\b|\bfor (?:an?|the|my) exam\b|\bexam question\b|\bquiz\b|\bstudents?\b|"
     r"\bjuniors?\b|\btrainees?\b|\bhandbook\b|\bleaflet\b|\binformation sheet\b|\bpatient information\b|"
-    r"\bdefinition\b|\bdefine\b|\bcriteria\b|\bscor(?:e|es|ing)\b|\bscale\b|\bpredict\w*|\bthresholds?\b|"
+    r"\bdefin(?:ition|e|es|ed)\b|\bcriteria\b|\bscor(?:e|es|ing)\b|\bscale\b|\bpredict\w*|\bthresholds?\b|"
     r"\bclassification\b|"
     r"\bexplain\b|\bdifference between\b|\bdifferential\b|\blist the\b|\bevidence\b|\bin general\b|"
     r"\btypical(?:ly)?\b|\busually\b|\brecogni[sz]ed complication\b|\bcomplications? of\b|\bwhich patients\b|"

@@ -196,6 +196,9 @@ _RULES = [
      r"continues|uncontroll\w*)|"
      r"\b(?:heavy|heavily|massive|major|brisk|torrential|uncontrol+\w*|ongoing|active|significant|large)\b "
      r"(?:\w+ )?(?:bleeding|bleed|hemorrhage|blood loss|epistaxis)\b|"
+     r"\bsoaked (?:with|in|through with) blood\b|\bblood-?soaked\b|"
+     r"\b(?:rapidly )?(?:expanding|enlarging|growing) (?:swelling|lump|mass) at the (?:puncture|access|"
+     r"wound|injection) site\b|"
      r"\bstill bleeding\b|\bblood (?:is |was )?(?:pouring|gushing|spurting|pumping|streaming)\b|"
      r"\bbleed\w*\b[^.;?!]{0,40}\bdespite (?:\w+ ){0,4}pressure\b|"
      r"\bsoaking (?:through )?(?:the )?(?:dressings?|pads?)|"
@@ -280,7 +283,8 @@ _RULES = [
      r"\bsobbing\b|\bdistressed\b|\bcan't get comfortable\b"),
     ("uncontrolled_pain", "not controlled by analgesia", "feature:uncontrolled",
      r"\bdespite\b|\bnot (?:controlled|helping|working|settling|responding|touching|improving)\b|"
-     r"\buncontroll?(?:ed|able)\b|\bnothing (?:is )?(?:touching|helping|working)\b|"
+     r"\buncontroll?(?:ed|able)\b|\bnothing (?:\w+ ){0,3}?(?:is )?(?:touching|helping|working|touches|helps|"
+     r"works)\b|"
      r"\bno (?:effect|relief|improvement|response)\b|\bunresponsive to\b|\brefractory\b|\bout of control\b|"
      r"\balready on (?:\w+ )?(?:morphine|oxycodone|opioids?|pca|analgesia|fentanyl|ketamine|max\w*)\b|"
      r"\bstill (?:\w+ ){0,2}(?:\d+ ?/ ?10|\d+ out of 10|in (?:severe |a lot of )?pain|in agony|screaming)\b|"
