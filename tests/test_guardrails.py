@@ -76,7 +76,7 @@ def test_dataset_shape() -> None:
     for style in ("acute_abbrev", "acute_typo", "acute_vitals", "acute_runon", "injection", "history_turn"):
         assert styles[style] >= 5, style
     holdout = sum(c["split"] == "holdout" for c in CASES)
-    assert 0.2 <= holdout / len(CASES) <= 0.3  # at least a fifth never used to tune the rules or thresholds
+    assert 0.2 <= holdout / len(CASES) <= 0.35  # at least a fifth, never used to set thresholds
     assert {c["split"] for c in CASES} == {"calibration", "holdout"}
     for c in CASES:
         for turn in c.get("history", []):
