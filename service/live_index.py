@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from ingest.config import Settings
+from ingest.pipeline import embedder_label
 from ingest.store import IndexStore
 from service.index import Snapshot, load_snapshot
 
@@ -103,6 +104,11 @@ class LiveIndex:
             live = self._snapshot
             if live is not None and live.generation == manifest.generation:
                 return False
+            mismatch = self._model_mismatch(manifest.embedder)
+            if mismatch:
+                self._snapshot = None
+                self._reason = mismatch
+                return False
             try:
                 snapshot = load_snapshot(store, manifest.generation, manifest.corpus_version)
             except Exception as exc:  # noqa: BLE001 - a generation collected mid-load; retry next poll
@@ -117,6 +123,21 @@ class LiveIndex:
             self._snapshot = snapshot  # the atomic swap
             log.info("serving index generation %s", snapshot.generation)
             return True
+
+    def _model_mismatch(self, recorded: str | None) -> str | None:
+        """Query vectors from another model than the index's are meaningless: refuse rather than mislead.
+
+        Only the model must match; its backends (torch, onnx, onnx-int8) give near-identical vectors.
+        """
+        if not recorded:
+            return None
+        ours = embedder_label(self.settings)
+        if recorded.split(":")[0] != ours.split(":")[0]:
+            return (
+                f"the index was embedded with {recorded} but this service embeds queries with {ours}; "
+                "set GQA_EMBED_MODEL to match, or re-ingest"
+            )
+        return None
 
     def start(self) -> None:
         """Load now (in the background) and keep watching the manifest until `stop()`."""

@@ -227,3 +227,18 @@ def test_not_ready_without_an_index_then_recovers_and_follows_new_generations(tm
         assert any(c["doc_id"] == "kyphoplasty_vs_vertebroplasty" for c in answer.json()["citations"])
     finally:
         server.stop()
+
+
+def test_an_index_from_another_model_is_refused(corpus_store: Path, tmp_path: Path) -> None:
+    """Query vectors of one model against an index of another would retrieve nonsense, confidently."""
+    from ingest.config import Settings
+    from ingest.embedding import default_model_dir
+    from service.live_index import LiveIndex
+
+    other = tmp_path / "some-other-model"
+    other.symlink_to(default_model_dir(), target_is_directory=True)
+    live = LiveIndex(Settings(store_dir=corpus_store, embed_model=str(other)))
+    assert live.refresh() is False
+    assert "some-other-model" in live.reason and "re-ingest" in live.reason
+    same = LiveIndex(Settings(store_dir=corpus_store))
+    assert same.refresh() is True and same.reason is None
