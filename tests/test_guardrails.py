@@ -117,6 +117,34 @@ def test_exemplar_threshold_is_the_one_calibrated_on_the_calibration_split(guard
     assert propose_threshold(guard.exemplars, rules_only, calibration) <= THRESHOLD
 
 
+# --- context handling, case by case ----------------------------------------------------------------
+
+SCOPE_CASES = [
+    ("no allergies, pt collapsed on the ward", True),          # negation does not run into a new statement
+    ("no fever, seizing for 10 minutes", True),
+    ("denies CP, SOB, palpitations", False),                    # ... but does run along a list
+    ("no weakness, numbness or retention after VP", False),
+    ("hx of stroke in 2018, now new facial droop", True),       # history scope ends at "now"/"new"
+    ("her mother had a stroke; she now has slurred speech", True),
+    ("her mother had a stroke at 60", False),
+    ("if she develops leg weakness, what imaging?", False),
+    ("sats dropped briefly to 88% but recovered to 97% within a minute", False),
+    ("sats 97% earlier, now 84% on 4L", True),
+    ("legs felt heavy after the procedure but that wore off, power 5/5", False),
+    ("confirmed PE, SBP 82 on norepinephrine - which thrombolytic regimen?", False),
+    ("confirmed PE on heparin, now collapsed and unresponsive", True),
+    ("what are the red flags after vertebroplasty?", False),
+    ("what are the red flags? my patient has new saddle numbness since this morning", True),
+    ("pain 10 out of 10, already on a PCA", True),
+    ("pain 3 out of 10, well controlled", False),
+]
+
+
+@pytest.mark.parametrize(("text", "flag"), SCOPE_CASES, ids=[t for t, _ in SCOPE_CASES])
+def test_context_scopes(rules_only: Guardrail, text: str, flag: bool) -> None:
+    assert (rules_only.check(text) is not None) is flag
+
+
 # --- prompt injection -----------------------------------------------------------------------------
 
 INJECTIONS = [

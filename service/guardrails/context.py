@@ -7,8 +7,9 @@ few dozen regexes on one short question; this module is dependency-free and runs
 
 Scopes, in words of the normalised text:
 
-* negation: forward up to 6 words (crossing commas, so "denies CP, SOB, palpitations" negates all three),
-  backward up to 3 words in the same comma segment ("saddle sensation normal", "seizure free");
+* negation: forward up to 6 words, across a comma only into a short list item ("denies CP, SOB,
+  palpitations" negates all three; "no allergies, pt collapsed" does not negate the collapse), backward up
+  to 3 words in the same comma segment ("saddle sensation normal", "seizure free");
 * history: "history of", "previous", "old" forward in the comma segment; years and "N years ago" both ways;
 * resolved / baseline: both ways in the clause ("sats dropped briefly ... recovered", "her usual baseline");
 * experiencer: "mother had", "family history of" forward in the comma segment;
@@ -45,6 +46,11 @@ _PSEUDO_NEGATION = re.compile(
 _NEG_PRE = re.compile(
     r"\b(?:no|not|denies|denied|denying|without|negative for|nil|absence of|absent|free of|never|neither|nor|"
     r"ruled out|excluded|asymptomatic|no signs? of|no evidence of|no symptoms of|no history of)\b"
+)
+# A comma segment that reads like a new statement rather than one more item of a negated list.
+_NOT_A_LIST_ITEM = re.compile(
+    r"\d|\b(?:patient|he|she|they|he's|she's|now|since|ago|for|minutes|hours|today|tonight|started|just|"
+    r"suddenly|new|newly)\b"
 )
 _NEG_POST = re.compile(
     r"\b(?:none|absent|negative|normal|intact|fine|ok|okay|ruled out|excluded|unlikely|free|nil|"
@@ -165,13 +171,21 @@ class Context:
                 return True
         return False
 
+    def _list_item(self, lo: int, hi: int) -> bool:
+        """Negation carries across a comma only into short list items ("denies CP, SOB, palpitations"),
+        not into a new statement ("no allergies, pt collapsed on the ward")."""
+        segment = self.norm[lo:hi]
+        return _words_between(self.norm, lo, hi) <= 6 and not _NOT_A_LIST_ITEM.search(segment)
+
     def modifiers(self, f: Finding) -> Modifiers:
         c_lo, c_hi = _bounds(_CLAUSE_BREAK, self.norm, f.start)
         clause = self.norm[c_lo:c_hi]
         s_lo, s_hi = _bounds(_COMMA, clause, f.start - c_lo)
         s_lo, s_hi = s_lo + c_lo, s_hi + c_lo
         return Modifiers(
-            negated=self._before(_NEG_PRE, f, c_lo, 6) or self._after(_NEG_POST, f, s_hi, 3),
+            negated=self._before(_NEG_PRE, f, s_lo, 6)
+            or (self._before(_NEG_PRE, f, c_lo, 6) and self._list_item(s_lo, s_hi))
+            or self._after(_NEG_POST, f, s_hi, 3),
             historical=self._before(_HISTORY_PRE, f, s_lo, 5)
             or self._before(_HISTORY_BOTH, f, s_lo, 4)
             or self._after(_HISTORY_BOTH, f, s_hi, 6),

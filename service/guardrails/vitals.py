@@ -17,6 +17,9 @@ from .findings import TRIGGER, Finding
 
 # A vital's value is read up to the next clause mark or comma; a decimal point ("38.9") is not a clause mark.
 _STOP = r"(?:[^;.?!,]|(?<=\d)\.(?=\d))"
+_SPO2_FOLLOW_ON = re.compile(
+    r"\s*,\s*(?:and )?(?:now|then|dropping|dropped|down|falling|fell)(?: to)?\s*(\d{2,3}(?:\.\d)?)\s*%"
+)
 _NEXT_VITAL = re.compile(r"\b(?:respiratory rate|heart rate|blood pressure|temperature|on \d+ ?l)\b")
 
 
@@ -36,6 +39,10 @@ def _spo2(norm: str) -> list[Finding]:
     for m in re.finditer(r"\b(?:saturations?|saturating|desaturat\w*|oxygen saturation)\b", norm):
         window = re.match(_STOP + "{0,40}", norm[m.end():]).group(0)
         window = _NEXT_VITAL.split(window)[0]
+        rest = norm[m.end() + len(window):]
+        follow = _SPO2_FOLLOW_ON.match(rest)  # "sats 97% earlier, now 84%": the later value counts too
+        if follow:
+            window += " " + follow.group(1)
         vals = _numbers(window, 50, 100)
         if vals and min(vals) <= 91:
             out.append(_num("respiratory_embolism", f"SpO2 {min(vals):g}% (<= 91)", TRIGGER, *m.span()))
