@@ -156,26 +156,36 @@
     var decoder = new TextDecoder();
     var buffer = "";
     var final = null;
+
+    function handle(block) {
+      var message = parseEvent(block);
+      if (!message) return;
+      var data;
+      try {
+        data = JSON.parse(message.data);
+      } catch (e) {
+        throw new StreamUnusable("malformed event");
+      }
+      if (message.event === "sentence") onPiece(String(data.text || ""));
+      else if (message.event === "final") final = data;
+      else if (message.event === "error") throw new HttpError(data.status || 500, data.detail);
+    }
+
     for (;;) {
       var chunk = await reader.read();
-      if (chunk.done) break;
-      buffer = (buffer + decoder.decode(chunk.value, { stream: true })).replace(/\r\n?/g, "\n");
+      var text = buffer + (chunk.done ? decoder.decode() : decoder.decode(chunk.value, { stream: true }));
+      // A "\r" at the end may be the first half of "\r\n": keep it raw until the next chunk decides.
+      var pending = !chunk.done && text.slice(-1) === "\r" ? "\r" : "";
+      buffer = (pending ? text.slice(0, -1) : text).replace(/\r\n?/g, "\n");
       var cut;
       while ((cut = buffer.indexOf("\n\n")) >= 0) {
-        var message = parseEvent(buffer.slice(0, cut));
+        handle(buffer.slice(0, cut));
         buffer = buffer.slice(cut + 2);
-        if (!message) continue;
-        var data;
-        try {
-          data = JSON.parse(message.data);
-        } catch (e) {
-          throw new StreamUnusable("malformed event");
-        }
-        if (message.event === "sentence") onPiece(String(data.text || ""));
-        else if (message.event === "final") final = data;
-        else if (message.event === "error") throw new HttpError(data.status || 500, data.detail);
       }
+      buffer += pending;
+      if (chunk.done) break;
     }
+    if (buffer.trim()) handle(buffer); // a last event without its closing blank line
     if (!final) throw new StreamUnusable("stream ended before the final event");
     return final;
   }

@@ -7,9 +7,13 @@ up, meet the red-flag banner or an abstention, rate an answer, and (by keyboard 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sqlite3
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -276,14 +280,16 @@ def test_a_hung_service_times_out_with_a_message(open_page, base_url):
         expect(page.locator(".gqa-error")).to_contain_text("took too long", timeout=10_000)
 
 
-class _CuttingProxy(BaseHTTPRequestHandler):
-    """A proxy in front of the real service that drops every event stream after its first event.
+class _StreamMangler(BaseHTTPRequestHandler):
+    """A proxy in front of the real service that mangles its event streams; all else passes through.
 
-    Stands in for the network element (a buffering or timing-out corporate proxy) that breaks streams in
-    practice; everything else is passed through to the real service unchanged.
+    Stands in for the network elements between a hospital browser and the service: `cut` drops the stream
+    after its first event (a buffering or timing-out proxy); `trickle` re-sends it with CRLF line ends in
+    pieces that split every "\r\n" pair and every multi-byte character across separate reads.
     """
 
     upstream = ""
+    mode = "cut"
 
     def log_message(self, *args) -> None:  # keep pytest output clean
         pass
@@ -298,12 +304,18 @@ class _CuttingProxy(BaseHTTPRequestHandler):
                 if name in up.headers:
                     self.send_header(name, up.headers[name])
             self.end_headers()
-            if self.path.endswith("/v1/ask/stream"):
+            if not self.path.endswith("/v1/ask/stream"):
+                for chunk in up.iter_bytes():
+                    self.wfile.write(chunk)
+            elif self.mode == "cut":
                 first_event = next(up.iter_text()).split("\n\n")[0] + "\n\n"
-                self.wfile.write(first_event.encode())
-                return  # HTTP/1.0: closing the connection ends the body without a final event
-            for chunk in up.iter_bytes():
-                self.wfile.write(chunk)
+                self.wfile.write(first_event.encode())  # HTTP/1.0: closing ends the body, no final event
+            else:
+                data = up.read().decode().replace("\n", "\r\n").encode()
+                for piece in re.split(rb"(?<=\r)|(?<=[\xc0-\xff])", data):  # after CR, inside characters
+                    self.wfile.write(piece)
+                    self.wfile.flush()
+                    time.sleep(0.004)  # a pause, so the browser reads the pieces separately
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self._forward("GET")
@@ -312,14 +324,28 @@ class _CuttingProxy(BaseHTTPRequestHandler):
         self._forward("POST")
 
 
-def test_a_broken_stream_falls_back_to_the_plain_answer(open_page, base_url):
-    handler = type("Proxy", (_CuttingProxy,), {"upstream": base_url})
+@contextmanager
+def mangling_proxy(base_url: str, mode: str) -> Iterator[str]:
+    handler = type("Proxy", (_StreamMangler,), {"upstream": base_url, "mode": mode})
     proxy = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     try:
-        page = open_page(f"http://127.0.0.1:{proxy.server_port}/")
-        calls: list[str] = []
-        page.on("request", lambda r: calls.append(r.url.rsplit("/v1/", 1)[1]) if "/v1/" in r.url else None)
+        yield f"http://127.0.0.1:{proxy.server_port}"
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def _calls_to_api(page) -> list[str]:
+    calls: list[str] = []
+    page.on("request", lambda r: calls.append(r.url.rsplit("/v1/", 1)[1]) if "/v1/" in r.url else None)
+    return calls
+
+
+def test_a_broken_stream_falls_back_to_the_plain_answer(open_page, base_url):
+    with mangling_proxy(base_url, "cut") as url:
+        page = open_page(url + "/")
+        calls = _calls_to_api(page)
         box = page.get_by_label("Your question")
         box.fill(SEED_QUESTION)
         with page.expect_response(lambda r: r.url.endswith("/v1/ask")) as plain:
@@ -331,6 +357,18 @@ def test_a_broken_stream_falls_back_to_the_plain_answer(open_page, base_url):
         shown = turn.locator(".gqa-answer").inner_text()
         assert shown.replace(" ", "") == answer["answer"].replace(" ", ""), "partial stream text left"
         expect(turn.locator(".gqa-sources li")).to_have_count(len(answer["citations"]))
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
+
+
+def test_a_stream_split_anywhere_with_crlf_is_read_whole(open_page, base_url):
+    with mangling_proxy(base_url, "trickle") as url:
+        page = open_page(url + "/")
+        calls = _calls_to_api(page)
+        answer, turn = WidgetPage(page).ask(SEED_QUESTION)
+        answered(answer)
+        assert calls == ["ask/stream"], "the widget gave up on a valid stream"
+        shown = turn.locator(".gqa-answer").inner_text()
+        assert shown.replace(" ", "") == answer["answer"].replace(" ", "")
+        expect(turn.locator(".gqa-sources li")).to_have_count(len(answer["citations"]))
+        turn.locator(".gqa-cite").first.click()
+        section = answer["citations"][0]["section"]
+        expect(page.locator(".gqa-dialog-section")).to_contain_text(section.split(" › ")[-1])
