@@ -139,7 +139,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     run.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
     sub.add_parser("check-datasets", help="validate every dataset in evals/datasets/ and print counts")
+    sub.add_parser(
+        "feedback-export",
+        help="write clinicians' widget feedback as a JSON-lines dataset (see feedback-export --help)",
+        add_help=False,
+    )
     return parser.parse_args(argv)
+
+
+def _is_feedback_export(argv: list[str] | None) -> bool:
+    args = sys.argv[1:] if argv is None else argv
+    return bool(args) and args[0] == "feedback-export"
 
 
 def profile(corpus: Path) -> str:
@@ -233,6 +243,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if _is_feedback_export(argv):  # its own options live in evals/feedback_export.py
+        from evals.feedback_export import main as feedback_export
+
+        return feedback_export((sys.argv[1:] if argv is None else argv)[1:])
     args = parse_args(argv)
     console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 130)
     err = Console(stderr=True, soft_wrap=True)
