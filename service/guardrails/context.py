@@ -44,6 +44,7 @@ _PSEUDO_NEGATION = re.compile(
     r"\bnot (?:long|much) (?:ago|after)\b|\bnot certain\b|\bno response to\b|\bno better\b"
 )
 _NEG_PRE = re.compile(
+    r"\b(?:no|not|denies|denied|denying|without)(?: any)? new(?:ly)?\b|"  # "no new weakness" is one trigger
     r"\b(?:no|not|denies|denied|denying|without|negative for|nil|absence of|absent|free of|never|neither|nor|"
     r"ruled out|excluded|asymptomatic|no signs? of|no evidence of|no symptoms of|no history of)\b"
 )

@@ -45,6 +45,7 @@ _INFORMATIONAL = re.compile(
     r"staged)\b|"
     r"\b(?:can|could|does|do|might|may) (?:\w+ ){0,4}cause\b|\bwhen should (?:a|the)? ?patients?\b|"
     r"\bwhich symptoms\b|\bprompt patients\b|\bhow long after\b|\bsummar\w*|\boverview\b|\bapproach to\b|"
+    r"\b(?:side|adverse) effects?\b|\bis \w+ a (?:recogni[sz]ed|known|common|rare)\b|"
     r"\bprinciples of\b|\b(?:pathway|protocol|algorithm) for\b|\braise suspicion\b|\bclues?\b|"
     r"\bfindings? (?:suggest\w*|of)\b|\bsuspect\w* when\b|\blist\b|\baccording to (?:the )?guidelines?\b|"
     r"\bwhat (?:do|does) (?:the )?guidelines? (?:say|recommend)\b|"
