@@ -135,6 +135,8 @@ SCOPE_CASES = [
     ("confirmed PE on heparin, now collapsed and unresponsive", True),
     ("what are the red flags after vertebroplasty?", False),
     ("what are the red flags? my patient has new saddle numbness since this morning", True),
+    ("known diabetes, crushing chest pain for 30 min, which aspirin dose?", True),  # unrelated cue
+    ("known PE on heparin infusion, sats 94% on 2L, how long to anticoagulate?", False),
     ("pain 10 out of 10, already on a PCA", True),
     ("pain 3 out of 10, well controlled", False),
 ]

@@ -88,7 +88,7 @@ def _detect_piece(text: str) -> RuleResult:
     diagnosis_only = bool(triggers) and all(
         f.rule in NAMED_DIAGNOSES and stated_as_fact(norm, f.start, f.end) for f in triggers
     )
-    framing = frame(norm, abnormal_vital, diagnosis_only, [f.start for f in triggers])
+    framing = frame(norm, abnormal_vital, diagnosis_only, [(f.start, f.end) for f in triggers])
     verdict = resolve(active)
     if verdict is None:
         return RuleResult(norm, None, judged, framing)

@@ -76,25 +76,32 @@ _ESTABLISHED = re.compile(
     r"\b(?:being|currently) treated (?:for|with)\b|\bunder treatment for\b|"
     r"\bseen by (?:icu|itu|the medical team|neurosurgery|cardiology|outreach|the surgeons?)\b|"
     r"\boutreach (?:aware|reviewing|reviewed|involved)\b|"
-    r"\bconfirmed\b|\bdiagnosed\b|\bestablished\b|\bknown\b|\bproven\b|\bintubated\b|\bventilated\b|"
+    r"\b(?:reviewed|seen|assessed) by (?:the )?(?:\w+ )?(?:team|icu|itu|registrar|consultant|outreach|"
+    r"surgeons?|cardiology|neurosurgery)\b|\bteam (?:on the way|here|at the bedside)\b|"
+    r"\bintubated\b|\bventilated\b|"
     r"\b(?:in|on) (?:the )?(?:icu|itu|hdu|critical care)\b|"
     r"\bon (?:iv |an? |two |2 |three |3 |dual |multiple |high-? ?dose )?(?:norepinephrine|pressors?|"
-    r"vasopressors?|inotropes?|vasopressin|adrenaline|"
-    r"epinephrine|"
-    r"heparin|terlipressin|dapt|ecmo|meropenem|co-amox\w*|antibiotics|tazocin|piperacillin|acetylcysteine|"
-    r"nac|"
-    r"diltiazem|amiodarone|radiotherapy|dexamethasone|steroids|pca|\w+ infusion)\b|"
+    r"vasopressors?|inotropes?|vasopressin|adrenaline|epinephrine|ecmo|acetylcysteine|nac)\b|"
     r"\b(?:icu|itu|critical care|neurosurgery|neurosurgeons|cardiology|surgeons?|stroke team|team) "
-    r"(?:aware|involved|present|reviewing|reviewed|attending)\b|\btreated with\b|\bgiven \d+ doses?\b|"
+    r"(?:aware|involved|present|reviewing|reviewed|attending)\b|\bgiven \d+ doses?\b|"
     r"\bendoscopy done\b|\bthrombolysed\b|\bcath lab (?:activated|called)\b|\bprotocol running\b|"
     r"\bmassive transfusion\b|\b(?:protocol|pathway|code) (?:activated|running|started|initiated|"
     r"in progress)\b|"
     r"\btheatre (?:booked|arranged|today|tomorrow)\b|\bmedically cleared\b|\bnac complete\b|"
     r"\blevels? (?:above|below) (?:the )?"
     r"treatment line\b|\bmanaged medically\b|\bawaiting (?:pci|surgery|theatre|transfer)\b|"
-    r"\bsurgery (?:tomorrow|today|planned|booked)\b|\bclip applied\b|\bon (?:ct|ctpa|mri|echo)\b|"
+    r"\bsurgery (?:tomorrow|today|planned|booked)\b|\bclip applied\b|"
     r"\bafter \d+ ?(?:ml/kg|l|litres)\b|\bfor \d+ weeks\b"
 )
+# Cues that only establish *the red flag in question* when they sit next to it: "known PE on heparin" is
+# managed PE, but "known diabetes, crushing chest pain for 30 min, which aspirin dose?" is not managed chest
+# pain. Emergency-level care (pressors, intubation, ICU, thrombolysis, teams involved) needs no proximity.
+_DIAGNOSIS_CUE = re.compile(
+    r"\b(?:confirmed|diagnosed|established|known|proven)\b|\bon (?:ct|ctpa|mri|echo)\b|\btreated with\b|"
+    r"\bon (?:iv |an? |a |high-? ?dose )?(?:heparin|terlipressin|dapt|meropenem|co-amox\w*|antibiotics|"
+    r"tazocin|piperacillin|diltiazem|amiodarone|radiotherapy|dexamethasone|steroids|pca|\w+ infusion)\b"
+)
+_SEGMENT_BREAK = re.compile(r"[,.;:!?\n]|\s-\s")  # the cue must sit in the same comma segment as the flag
 _SPECIFIC_QUESTION = re.compile(
     r"\bwhich\b|\bdoses?\b|\bdosing\b|\bregimen\b|\btargets?\b|\bhow long\b|\bwhen to\b|"
     r"\bwhen should (?:we|i)\b|\btiming\b|\bduration\b|\bratio\b|\btidal volume\b|\binfusion rate\b|"
@@ -155,11 +162,22 @@ class Framing:
         return None
 
 
-def frame(norm: str, has_abnormal_vital: bool, diagnosis_only: bool, trigger_starts: list[int]) -> Framing:
+def _cue_near_trigger(norm: str, triggers: list[tuple[int, int]]) -> bool:
+    for m in _DIAGNOSIS_CUE.finditer(norm):
+        for start, end in triggers:
+            lo, hi = min(m.start(), start), max(m.end(), end)
+            if not _SEGMENT_BREAK.search(norm, lo, hi):
+                return True
+    return False
+
+
+def frame(
+    norm: str, has_abnormal_vital: bool, diagnosis_only: bool, triggers: list[tuple[int, int]]
+) -> Framing:
     """The framing of one normalised question; `diagnosis_only`: every active trigger is a named diagnosis;
-    `trigger_starts`: where the active trigger findings begin (a red flag reported after "now" is new)."""
-    established = diagnosis_only or bool(_ESTABLISHED.search(norm))
-    now_then_flag = any(s > m.end() for m in re.finditer(r"\bnow\b", norm) for s in trigger_starts)
+    `triggers`: spans of the active trigger findings (a red flag reported after "now" is new)."""
+    established = diagnosis_only or bool(_ESTABLISHED.search(norm)) or _cue_near_trigger(norm, triggers)
+    now_then_flag = any(s > m.end() for m in re.finditer(r"\bnow\b", norm) for s, _ in triggers)
     return Framing(
         informational=bool(_INFORMATIONAL.search(norm))
         or (bool(_WEAK_INFORMATIONAL.search(norm)) and not _WEAK_ANCHOR.search(norm)),
