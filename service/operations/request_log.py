@@ -7,6 +7,7 @@ responses alone and keeps the context variable visible to the route.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -20,6 +21,8 @@ from service.operations.security_headers import SecurityHeaders
 
 access_log = logging.getLogger("gqa.access")
 error_log = logging.getLogger("gqa.errors")
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+CLIENT_CLOSED = 499  # nginx's code for "the client closed the connection before the answer"
 TRACEBACK_FRAMES = 12  # the innermost frames say where it broke; the outer ones are the ASGI stack
 
 
@@ -52,7 +55,10 @@ class RequestMiddleware:
         if route is not None and getattr(route, "path", None) is not None:
             return route.path or "/"
         if self._known is None:
-            self._known = self.known_paths()
+            try:
+                self._known = self.known_paths()
+            except Exception:  # noqa: BLE001 - a label is not worth failing a request over
+                self._known = set()
         return scope["path"] if scope["path"] in self._known else "unmatched"
 
     async def __call__(self, scope, receive, send) -> None:
@@ -83,17 +89,22 @@ class RequestMiddleware:
             self._log_error(exc, scope)
             if not state["started"]:
                 await self._send_500(send_with_headers, info.request_id)
+        except asyncio.CancelledError:  # the client went away: not a server error, and nothing to send
+            if not state["started"]:
+                state["status"] = CLIENT_CLOSED
+            raise
         finally:
             elapsed = time.perf_counter() - started
             endpoint = self.endpoint_of(scope)
             status = state["status"]
             self.metrics.in_flight.dec()
-            self.metrics.requests.labels(endpoint, scope["method"], str(status)).inc()
+            method = scope["method"] if scope["method"] in METHODS else "other"  # fixed label values
+            self.metrics.requests.labels(endpoint, method, str(status)).inc()
             self.metrics.latency.labels(endpoint, info.mode).observe(elapsed)
             access_log.info(
                 "request",
                 extra={
-                    "method": scope["method"],
+                    "method": method,
                     "path": endpoint,
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),

@@ -174,3 +174,18 @@ def test_unexpected_error_is_a_clean_500_logged_with_its_request_id(tmp_path: Pa
     assert entry["request_id"] == "boom-1" and entry["error_type"] == "RuntimeError"
     assert "def boom" in entry["traceback"] or "boom" in entry["traceback"]
     assert "Zebrasentinel" not in captured.getvalue()
+
+
+def test_metric_labels_stay_a_fixed_set_whatever_the_client_sends(ops_server) -> None:
+    before = scrape(ops_server.url)
+    assert httpx.request("PROPFIND", ops_server.url + "/v1/ask").status_code == 405
+    assert httpx.get(ops_server.url + "/wp-admin/setup-config.php").status_code == 404
+    after = scrape(ops_server.url)
+    other = {"endpoint": "/v1/ask", "method": "other", "status": "405"}
+    assert (
+        value(after, "gqa_http_requests_total", **other) - value(before, "gqa_http_requests_total", **other)
+        == 1
+    )
+    labels = {dict(k[1]).get("endpoint") for k in after if k[0] == "gqa_http_requests_total"}
+    assert "/wp-admin/setup-config.php" not in labels and "unmatched" in labels
+    assert not any(dict(k[1]).get("method") == "PROPFIND" for k in after)
