@@ -83,9 +83,12 @@ _RESOLVED = re.compile(
 )
 # "X ... but that wore off": a following clause that only reports X going away resolves X.
 _RESOLVING_CLAUSE = re.compile(
-    r"^\W*(?:but|and|which)?\s*(?:that|it|this|they|these|those|symptoms?|all of (?:that|this)|which)\s+"
+    r"^\W*(?:(?:but|and|which)?\s*(?:that|it|this|they|these|those|symptoms?|all of (?:that|this)|which)\s+"
+    r"|(?:but|and then|then)\s+)"
     r"(?:has |have |had |then |quickly |soon |completely |fully )*"
-    r"(?:wore off|worn off|resolved|settled|went away|gone away|disappeared|improved|recovered|passed)\b"
+    r"(?:wore off|worn off|resolved|settled|went away|gone away|disappeared|improved|recovered|passed|"
+    r"(?:came|come|went|gone) back (?:up|down|to normal|to baseline)|returned to (?:normal|baseline)|"
+    r"normali[sz]ed|stopped)\b"
 )
 _EXPERIENCER = re.compile(
     r"\bfamily history\b|\b(?:mother|father|mum|dad|brother|sister|son|daughter|husband|wife|partner|"
@@ -93,7 +96,8 @@ _EXPERIENCER = re.compile(
     r"(?:had|has|have|died|with|suffered|was|is)\b"
 )
 _HYPOTHETICAL = re.compile(
-    r"\bif\b|\bwhat if\b|\bin case\b|\bin the event\b|\bsuppos\w*|\bhypothetical\w*|\bwere to\b|\bwould\b|"
+    r"\bif\b|\bwhat if\b|\bin case\b|\bin the event\b|\bsuppos\w*|\bhypothetical\w*|\bwere to\b|"
+    r"\bwould\b(?! rather)|"
     r"\bcould\b|\bmight\b|\bwhenever\b|\bunless\b|\bwhen should\b|"
     r"\bshould\b(?=[^.?!]*\b(?:occur|develop|happen|arise)\b)|"
     r"\bshould (?:a|the|cement|there|any|it|this)\b|\bat risk of\b|\brisk of\b|"
