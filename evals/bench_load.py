@@ -197,6 +197,8 @@ def print_report(report: dict) -> None:
     print(f"  answer modes: {load['modes']}")
     if load["errors"]:
         print(f"  errors by kind: {load['error_kinds']}")
+        if any(kind.endswith(" 429") for kind in load["error_kinds"]):
+            print("  (429: the server rate-limits this client; start it with GQA_RATE_LIMIT_PER_MINUTE=0)")
     if "middleware" in report:
         mw = report["middleware"]
         print(

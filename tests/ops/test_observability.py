@@ -176,9 +176,10 @@ def test_unexpected_error_is_a_clean_500_logged_with_its_request_id(tmp_path: Pa
     assert "Zebrasentinel" not in captured.getvalue()
 
 
-def test_metric_labels_stay_a_fixed_set_whatever_the_client_sends(ops_server) -> None:
+def test_metric_labels_stay_a_fixed_set_whatever_the_client_sends(ops_server, client_ip) -> None:
     before = scrape(ops_server.url)
-    assert httpx.request("PROPFIND", ops_server.url + "/v1/ask").status_code == 405
+    propfind = httpx.request("PROPFIND", ops_server.url + "/v1/ask", headers={"X-Forwarded-For": client_ip})
+    assert propfind.status_code == 405
     assert httpx.get(ops_server.url + "/wp-admin/setup-config.php").status_code == 404
     after = scrape(ops_server.url)
     other = {"endpoint": "/v1/ask", "method": "other", "status": "405"}
