@@ -15,6 +15,8 @@ import httpx
 
 from evals.metrics.latency import LatencyLog
 
+MAX_RATE_LIMIT_WAITS = 5
+
 
 class ServiceUnavailable(RuntimeError):
     """The URL does not answer /healthz; the message says what to check."""
@@ -61,12 +63,17 @@ class ServiceClient:
         return body if isinstance(body, dict) else {"readyz": body}
 
     def _post(self, path: str, payload: dict) -> Call:
-        start = time.perf_counter()
-        try:
-            resp = self.http.post(path, json=payload)
-        except httpx.HTTPError as exc:
-            return Call(None, 0, (time.perf_counter() - start) * 1000, error=f"{type(exc).__name__}: {exc}")
-        ms = (time.perf_counter() - start) * 1000
+        for _ in range(MAX_RATE_LIMIT_WAITS + 1):
+            start = time.perf_counter()
+            try:
+                resp = self.http.post(path, json=payload)
+            except httpx.HTTPError as exc:
+                return Call(None, 0, (time.perf_counter() - start) * 1000, error=f"{type(exc).__name__}: {exc}")
+            ms = (time.perf_counter() - start) * 1000
+            if resp.status_code != 429:
+                break
+            # a running service's rate limit is not a quality problem: wait as told, then measure again
+            time.sleep(min(float(resp.headers.get("Retry-After", "1") or 1), 60.0))
         try:
             body = resp.json()
         except ValueError:
