@@ -68,7 +68,8 @@ class ServiceClient:
             try:
                 resp = self.http.post(path, json=payload)
             except httpx.HTTPError as exc:
-                return Call(None, 0, (time.perf_counter() - start) * 1000, error=f"{type(exc).__name__}: {exc}")
+                elapsed = (time.perf_counter() - start) * 1000
+                return Call(None, 0, elapsed, error=f"{type(exc).__name__}: {exc}")
             ms = (time.perf_counter() - start) * 1000
             if resp.status_code != 429:
                 break
