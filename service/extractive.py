@@ -23,6 +23,7 @@ PASSAGE_PRIOR = 0.12  # how much the passage's fused rank adds to a sentence's o
 LEXICAL_WEIGHT = 0.15  # share of the question's own content words found in the sentence
 RELATIVE_CUTOFF = 0.10  # stop adding sentences clearly weaker than the best one
 MIN_WORDS = 4
+TABLE_ROW_PENALTY = 0.07  # a table row quoted without its header reads badly: only when clearly the answer
 NEAR_DUPLICATE = 0.6  # word-set Jaccard above which two sentences say the same (the corpus repeats facts)
 
 
@@ -85,6 +86,7 @@ def select_quotes(
     texts = [snapshot.sent_texts[r] for r in rows]
     ok = np.asarray([usable(t) for t in texts])
     relevance = np.where(ok, relevance, -np.inf)
+    relevance -= TABLE_ROW_PENALTY * np.asarray([t.lstrip().startswith("|") for t in texts])
     if not np.isfinite(relevance).any():
         return []
 
