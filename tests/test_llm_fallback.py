@@ -154,3 +154,43 @@ def test_stream_carries_llm_mode_and_fallback(clients) -> None:
         final = body.strip().split("\n\n")[-1]
         assert final.startswith("event: final")
         assert f'"mode": "{mode}"' in final
+
+
+# --- the validator itself, on the shapes real models write ------------------------------------------
+PASSAGES = [
+    "Cement leakage is found in up to 72% of vertebroplasty cases, although most leaks cause no symptoms.",
+    "MRI with STIR or T2-weighted fat-saturated sequences should be obtained to identify an acute fracture.",
+    "Bed rest for 24 to 48 hours and reassurance are part of the recommended approach.",
+]
+
+
+def test_validator_reads_common_citation_styles() -> None:
+    from service.llm_validation import check_answer
+
+    text = (
+        "- Cement leakage is found in up to 72% of vertebroplasty cases. [1]\n"
+        "- **MRI with STIR sequences** should be obtained to identify an acute fracture [2].\n"
+        "Most leaks cause no symptoms, and bed rest for 24 to 48 hours is recommended [1, 3]. "
+        "STIR or T2-weighted fat-saturated MRI identifies an acute fracture [1-2]."
+    )
+    checked = check_answer(text, PASSAGES)
+    assert [s.hits for s in checked.sentences] == [(0,), (1,), (0, 2), (0, 1)], checked
+    assert not checked.dropped
+    assert all("[" not in s.text and "**" not in s.text for s in checked.sentences)
+
+
+def test_validator_drops_invented_numbers_and_unsupported_claims() -> None:
+    from service.llm_validation import check_answer
+
+    text = (
+        "Cement leakage is found in up to 85% of vertebroplasty cases [1]. "
+        "Vertebroplasty cures osteoporosis permanently in elderly patients [1]. "
+        "Bed rest for 24 to 48 hours is recommended [3]. "
+        "See the guideline [4]. "
+        "Everything is fine."
+    )
+    checked = check_answer(text, PASSAGES)
+    assert [s.text for s in checked.sentences] == ["Bed rest for 24 to 48 hours is recommended."]
+    reasons = " ".join(why for _, why in checked.dropped)
+    assert "numbers ['85']" in reasons and "too little" in reasons and "not given" in reasons
+    assert "no citation" in reasons
