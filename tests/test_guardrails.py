@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import statistics
@@ -25,6 +26,7 @@ from service.guardrails.calibrate import propose_threshold
 from service.guardrails.combine import CATEGORIES
 from service.guardrails.exemplars import MARGIN, THRESHOLD
 from service.guardrails.guidance import GuidanceError, load_guidance
+from service.guardrails.normalise import repair_token
 from service.models import Turn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,12 +141,92 @@ SCOPE_CASES = [
     ("known PE on heparin infusion, sats 94% on 2L, how long to anticoagulate?", False),
     ("pain 10 out of 10, already on a PCA", True),
     ("pain 3 out of 10, well controlled", False),
+    # a condition named as the topic of a guideline question, no patient now (topic.py) ...
+    ("Within how many hours of symptom onset should primary PCI be done for STEMI?", False),
+    ("which scan for cord compression", False),
+    ("warfarin reversal in GI bleed?", False),
+    ("tension pneumothorax management", False),
+    ("After a first unprovoked seizure, how long before a patient can drive again?", False),
+    # ... but the same condition stated about a patient, or with a patient now, keeps the flag
+    ("which scan for cord compression? he can't walk since this morning", True),
+    ("Suspected cauda equina - how quickly should MRI be done?", True),   # a note about a patient
+    ("GI bleed in a pt on warfarin, reversal?", True),
+    ("Pt in septic shock, which antibiotic?", True),
+    ("pt having a seizure, which benzo?", True),
+    ("Should I give adrenaline for anaphylaxis?", True),                   # a decision about a patient
+    ("Dose of alteplase for massive PE? Sats 80%", True),
+    ("Which drug for seizures after ICH in a patient who is still fitting?", True),
+    ("Is this a STEMI? ST elevation in V1-V4", True),
+    ("hypertensive pt with CKD, what BP target? but BP now 78/40 after the first ramipril", True),
 ]
 
 
 @pytest.mark.parametrize(("text", "flag"), SCOPE_CASES, ids=[t for t, _ in SCOPE_CASES])
 def test_context_scopes(rules_only: Guardrail, text: str, flag: bool) -> None:
     assert (rules_only.check(text) is not None) is flag
+
+
+# --- ordinary guideline questions (regression set) -------------------------------------------------
+
+ORDINARY_FILES = ("retrieval_open_medicine.jsonl", "golden_shipped.jsonl")
+
+
+def _ordinary_texts() -> list[tuple[str, str]]:
+    """(id, text) for every question whose expected mode is not red_flag, and every user turn of its
+    history: guideline questions as the service is meant to answer them, many naming an emergency
+    diagnosis (STEMI, PE, TIA, ICH, GI bleed ...). Not blind: seen while the topic layer was written."""
+    out = []
+    for name in ORDINARY_FILES:
+        for line in (ROOT / "evals" / "datasets" / name).read_text(encoding="utf-8").splitlines():
+            row = json.loads(line) if line.strip() else None
+            if row is None or row.get("expected_mode") == "red_flag":
+                continue
+            out.append((row["id"], row["question"]))
+            out += [(f"{row['id']}/history", t["content"]) for t in row.get("history") or []
+                    if t.get("role") == "user"]
+    return out
+
+
+ORDINARY = _ordinary_texts()
+
+
+def test_ordinary_guideline_questions_do_not_flag(guard: Guardrail) -> None:
+    assert len(ORDINARY) >= 190
+    alarms = [(i, t, hit.rule) for i, t in ORDINARY if (hit := guard.check(t)) is not None]
+    assert not alarms, alarms
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [("hypertensive", "hypertensive"), ("hypertension", "hypertension"), ("fascial", "fascial"),
+     ("contusion", "contusion"), ("patent", "patent"), ("breach", "breach"), ("cushing", "cushing")],
+)
+def test_typo_repair_keeps_real_words(typed: str, kept: str) -> None:
+    """Real words one or two edits from a rule word are not typos ("hypertensive" is not "hypotensive")."""
+    assert repair_token(typed) == kept
+
+
+def test_typo_repair_never_inverts_a_prefix() -> None:
+    assert repair_token("hypertensve") != "hypotensive"
+    assert repair_token("hypotensve") == "hypotensive"  # a real typo is still repaired
+
+
+def test_no_guideline_corpus_word_is_rewritten_to_another_meaning() -> None:
+    """Every word of the shipped guideline corpus and of every dataset question is either left alone by typo
+    repair or only loses an inflection ("infections" -> "infection")."""
+    text = " ".join(p.read_text(encoding="utf-8") for p in (ROOT / "corpus").rglob("*.md"))
+    for path in (ROOT / "evals" / "datasets").glob("*.jsonl"):
+        text += " " + path.read_text(encoding="utf-8")
+    changed = {}
+    for word in set(re.findall(r"[a-z]+(?:'[a-z]+)?", text.lower())):
+        fixed = repair_token(word)
+        stem = len(os.path.commonprefix([word, fixed]))
+        if fixed != word and stem < max(5, len(word) - 3):  # same stem = inflection ("diaphoresis")
+            changed[word] = fixed
+    # typos written into the labelled set on purpose (clinicians' typing) are expected to be repaired
+    typos = {c["text"].lower() for c in CASES if c["kind"] == "acute_typo"}
+    changed = {w: f for w, f in changed.items() if not any(re.search(rf"\b{w}\b", t) for t in typos)}
+    assert not changed, changed
 
 
 # --- prompt injection -----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from .findings import Finding
 from .framing import NAMED_DIAGNOSES, Framing, frame, stated_as_fact
 from .normalise import normalise
 from .rules import lexical_findings
+from .topic import general_question
 from .vitals import vital_findings
 
 
@@ -88,7 +89,8 @@ def _detect_piece(text: str) -> RuleResult:
     diagnosis_only = bool(triggers) and all(
         f.rule in NAMED_DIAGNOSES and stated_as_fact(norm, f.start, f.end) for f in triggers
     )
-    framing = frame(norm, abnormal_vital, diagnosis_only, [(f.start, f.end) for f in triggers])
+    framing = frame(norm, abnormal_vital, diagnosis_only, [(f.start, f.end) for f in triggers],
+                    general=general_question(norm, active))
     verdict = resolve(active)
     if verdict is None:
         return RuleResult(norm, None, judged, framing)

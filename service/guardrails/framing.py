@@ -152,9 +152,12 @@ class Framing:
     acute_anchor: bool
     managed: bool
     deterioration: bool
+    general: bool = False  # a guideline question naming a condition, no patient now (topic.py)
 
     @property
     def suppresses(self) -> str | None:
+        if self.general:
+            return "general question"
         if self.managed and not self.deterioration:
             return "managed"
         if self.informational and not self.acute_anchor:
@@ -172,10 +175,12 @@ def _cue_near_trigger(norm: str, triggers: list[tuple[int, int]]) -> bool:
 
 
 def frame(
-    norm: str, has_abnormal_vital: bool, diagnosis_only: bool, triggers: list[tuple[int, int]]
+    norm: str, has_abnormal_vital: bool, diagnosis_only: bool, triggers: list[tuple[int, int]],
+    general: bool = False,
 ) -> Framing:
     """The framing of one normalised question; `diagnosis_only`: every active trigger is a named diagnosis;
-    `triggers`: spans of the active trigger findings (a red flag reported after "now" is new)."""
+    `triggers`: spans of the active trigger findings (a red flag reported after "now" is new); `general`:
+    the only red flags are condition names asked about in general, with no patient now (topic.py)."""
     established = diagnosis_only or bool(_ESTABLISHED.search(norm)) or _cue_near_trigger(norm, triggers)
     now_then_flag = any(s > m.end() for m in re.finditer(r"\bnow\b", norm) for s, _ in triggers)
     return Framing(
@@ -184,4 +189,5 @@ def frame(
         acute_anchor=has_abnormal_vital or bool(_ACUTE_ANCHOR.search(norm)),
         managed=established and bool(_SPECIFIC_QUESTION.search(norm)),
         deterioration=now_then_flag or bool(_DETERIORATION.search(norm)),
+        general=general,
     )

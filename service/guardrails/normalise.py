@@ -127,8 +127,20 @@ _PROTECTED: frozenset[str] = frozenset(
     plain confuse analgesic analgesics procedural embolise embolised soreness injection injected
     injections ingestion infarction sedation sedated breast breasts brief bleach treated heated seated
     drop drops dropped dropping proper press paint sweet sheet shorts floor flood bleep
+    hypertension hypertensive hypertensives fascial contusion contusions breach patent cushing cushing's
     """.split()
 )
+
+# Prefixes of opposite meaning that share a first letter: a "repair" across them inverts the finding
+# ("hypertensive" is not a typo of "hypotensive", however close the spelling).
+_OPPOSITE_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("hyper", "hypo"), ("hypo", "hyper"), ("inter", "intra"), ("intra", "inter"), ("ante", "anti"),
+    ("anti", "ante"),
+)
+
+
+def _inverts(token: str, word: str) -> bool:
+    return any(token.startswith(a) and word.startswith(b) for a, b in _OPPOSITE_PREFIXES)
 
 _BY_INITIAL: dict[str, tuple[str, ...]] = {
     initial: tuple(sorted(w for w in RULE_WORDS if w[0] == initial)) for initial in {w[0] for w in RULE_WORDS}
@@ -176,7 +188,7 @@ def repair_token(token: str) -> str:
         return token
     best, best_d = token, 99
     for word in _BY_INITIAL.get(token[0], ()):
-        if abs(len(word) - len(token)) > 2:
+        if abs(len(word) - len(token)) > 2 or _inverts(token, word):
             continue
         if len(token) == 4 and not _short_typo(token, word):
             continue
