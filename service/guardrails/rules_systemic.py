@@ -104,7 +104,7 @@ SYSTEMIC_RULES = [
      r"\b(?:tried|trying|attempted|attempting|threatened|threatening) to (?:strangle|hang|kill|harm|hurt|cut|"
      r"stab|suffocate|poison|drown|shoot|burn) (?:himself|herself|themselves)\b|"
      r"\b(?:strangl|cut|stab|suffocat|poison|drown|shoot|burn)\w* (?:himself|herself|themselves)\b|"
-     r"\bligature\b|"
+     r"\bligature\b|\bempty (?:\w+ ){0,2}(?:packets?|bottles?|boxes|blister packs?|pill packs?)\b|"
      r"\bstash of (?:tablets|pills)\b|\btook \d+ (?:\w+ )?(?:tablets|pills)\b|\bjump (?:off|from)\b|"
      r"\b(?:take|taken|taking|swallow|swallowed|swallowing|took) (?:all|a whole|the whole|a full|"
      r"every one of) (?:(?:of )?(?:his|"

@@ -33,12 +33,12 @@ _MOD = (
     r"acute|hyperacute|massive|major|heavy|significant|severe|life-threatening|large|active|suspected|"
     r"possible|probable|presumed|query|confirmed|proven|known|first|recurrent|unprovoked|provoked|upper|"
     r"lower|gastrointestinal|variceal|non-variceal|nonvariceal|peptic|ulcer|aneurysmal|non-aneurysmal|"
-    r"spontaneous|traumatic|hemorrhagic|ischemic|intracerebral|intracranial|cerebral|lobar|"
+    r"spontaneous|traumatic|hemorrhagic|isch(?:a)?emic|intracerebral|intracranial|cerebral|lobar|"
     r"[a-z0-9]+-(?:associated|induced|related|mediated|provoked)|induced|related|associated|"
     r"ace[- ]inhibitor|hereditary|idiopathic|intermediate|intermediate-high|intermediate-low|high-risk|"
     r"low-risk|high|low|risk|submassive|tension|primary|secondary|convulsive|non-convulsive|"
     r"nonconvulsive|refractory|super-refractory|febrile|neutropenic|clinical|focal|generali[sz]ed|"
-    r"tonic-clonic|early|postoperative|post-operative|postpartum|paracetamol|acetaminophen|opioid|"
+    r"tonic-clonic|early|postoperative|post-operative|post-?partum|paracetamol|acetaminophen|opioid|"
     r"tricyclic|salicylate|deliberate|intentional|staggered|malignant|metastatic|spinal|epidural|"
     r"st elevation|non-st elevation|non st elevation|inferior|anterior|posterior|complete|incomplete|"
     r"hypercapnic|hypoxemic|pediatric|obstetric|adult|cardiogenic|septic|distributive|hypovolemic|"
@@ -55,7 +55,8 @@ _NOUN = (
     r"intracranial (?:bleed|hemorrhage)|intracerebral hemorrhage|ich|thunderclap headache|"
     r"hemorrhages?|bleeds?|bleeding|blood loss|hematomas?|pph|anaphylaxis|anaphylactic reactions?|"
     r"angioedema|airway edema|septic shock|shock|hypotension|urosepsis|sepsis|meningococcal disease|"
-    r"status epilepticus|seizures?|cardiac arrest|syncope|overdoses?|self-harm|self harm|suicidal ideation|"
+    r"status epilepticus|status|seizures?|cardiac arrest|syncope|overdoses?|self[- ]harm(?:s|ed|ing)?|"
+    r"hemoptysis|suicidal ideation|"
     r"suicide|cauda equina(?: syndrome)?|spinal cord compression|cord compression|conus|"
     r"compartment syndrome"
 )
@@ -71,6 +72,15 @@ _WH_WORD = re.compile(r"\b(?:what|which|when|how|why|where|who|whom|whose)\b")
 _AUX_OPENING = re.compile(
     r"^\W*(?:should|shall|is|are|does|do|did|can|could|would|will|may|must|has|have|was|were)\b"
 )
+# A plural population in the sentence makes it a question about people in general ("PE in cancer patients").
+_POPULATION = re.compile(
+    r"\b(?:patients|people|adults|children|women|men|infants|neonates|the elderly|older adults|"
+    r"in pregnancy|under \d+s)\b"
+)
+# "Post-partum haemorrhage: first-line uterotonic?" - a condition as the heading of a question. A suspicion
+# ("suspected PE: which scan?", "?PE: ...") is a statement about a patient instead.
+_HEADING_AFTER = re.compile(r"^\s*:\s*\S")
+_SUSPICION = re.compile(r"^(?:suspected|possible|probable|presumed|query)\b")
 _GUIDELINE_NOUN_AFTER = re.compile(
     r"^\s+(?:[\w-]+\s+)?(?:management|treatment|guidelines?|pathway|protocol|doses?|dosing|targets?|"
     r"thresholds?|work-?up|criteria|scores?|scoring|bundle|prophylaxis|anticoagulation|thrombolysis|"
@@ -101,7 +111,8 @@ _PATIENT_NOW = re.compile(
     r"\bstill\b(?! (?:need|needed|needs|recommended|indicated|required|have to|has to|use|used|give|given|"
     r"apply|applies|worth|valid|safe|appropriate|necessary|reasonable|considered|an option)\b)|"
     r"(?<!be )(?<!been )(?<!being )\bstarted\b|\bbegan\b|\bsudden(?:ly)?\b|"
-    r"\b(?:for|in|over) the (?:last|past)\b|\band counting\b|"
+    r"\b(?:for|in|over) the (?:last|past) (?:\w+ )?(?:minutes?|hours?|days?|night|week|while|few)\b|"
+    r"\band counting\b|"
     r"(?<!observed )(?<!monitored )(?<!observe )(?<!monitor )(?<!continued )(?<!continue )(?<!given )"
     r"(?<!kept )(?<!wait )(?<!least )\bfor (?:about |over |around |nearly |almost )?\d+ ?(?:minutes|hours)\b|"
     r"\b\d+ ?(?:minutes|hours) (?:after|since|later|post)\b|"
@@ -109,7 +120,7 @@ _PATIENT_NOW = re.compile(
     r"\bnew(?:ly)?\b|\bworse\w*|\bworsening\b|\bdeteriorat\w*|\bagain\b|\bgetting\b|\bbecame\b|\bbecoming\b|"
     r"\bdropping\b|\bfalling\b|\bcrashing\b|\bdespite (?:\d|two|three|several|giving|we|i|repeated|"
     r"multiple)\b|\bhelp\b|\burgent(?:ly)?\b|\basap\b|\bplease advise\b|"
-    r"\bwhat(?:'s| is)? next\b|\bwhat now\b|\bwhat (?:do|should|shall|can) (?:i|we) do\b|"
+    r"\bwhat(?:'s| is)? next\b|\bwhat now\b|\bwhat to do\b|\bwhat (?:do|should|shall|can) (?:i|we) do\b|"
     # "is this a ...?": an undifferentiated presentation in front of the clinician
     r"\b(?:is|could|might) (?:this|it) (?:be )?an?\b|\b(?:does|do) (?:this|it|these) (?:look|sound|seem)\b|"
     r"\b(?:looks?|sounds?) like\b"
@@ -118,12 +129,20 @@ _PATIENT_NOW = re.compile(
 
 def _framed_as_topic(norm: str, start: int, end: int) -> bool:
     """The condition phrase norm[start:end] is what a question is about, not a statement about a patient."""
-    sentence_start = 0
-    for m in _SENTENCE_BREAK.finditer(norm, 0, start):
-        sentence_start = m.end()
+    sentence_start, sentence_end = 0, len(norm)
+    for m in _SENTENCE_BREAK.finditer(norm):
+        if m.end() <= start:
+            sentence_start = m.end()
+        elif m.start() >= end:
+            sentence_end = m.start()
+            break
     before = norm[sentence_start:start]
+    heading = (not before.strip() and _HEADING_AFTER.match(norm[end:end + 4]) is not None
+               and not _SUSPICION.match(norm[start:end]) and not norm[max(0, start - 2):start].strip())
     return bool(
-        _PREPOSITION_BEFORE.search(before)
+        heading
+        or _POPULATION.search(norm, sentence_start, sentence_end)
+        or _PREPOSITION_BEFORE.search(before)
         or _WH_WORD.search(before)
         or _AUX_OPENING.match(before)
         or _GUIDELINE_NOUN_AFTER.match(norm[end:end + 40])
