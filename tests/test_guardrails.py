@@ -74,7 +74,10 @@ def test_dataset_shape() -> None:
     kinds = Counter(c["kind"] for c in NEGATIVES)
     for kind in ("informational", "negated", "history", "resolved", "routine", "hypothetical", "managed"):
         assert kinds[kind] >= 5, kind
+    # guideline questions that only name an emergency diagnosis, and look-alikes with a patient now
+    assert kinds["informational_named_diagnosis"] >= 40
     styles = Counter(c["kind"] for c in POSITIVES)
+    assert styles["acute_with_guideline_question"] >= 20
     for style in ("acute_abbrev", "acute_typo", "acute_vitals", "acute_runon", "injection", "history_turn"):
         assert styles[style] >= 5, style
     holdout = sum(c["split"] == "holdout" for c in CASES)

@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .topic import patient_referent
+
 _INFORMATIONAL = re.compile(
     r"\bred flags?\b|\bwarning signs?\b|\b(?:signs?|symptoms?|features?|causes?|mechanism|pathophysiology|"
     r"definition|incidence|prevalence|mortality|percentage|risk factors?|contraindications?) (?:of|for|to)\b|"
@@ -186,7 +188,7 @@ def frame(
     return Framing(
         informational=bool(_INFORMATIONAL.search(norm))
         or (bool(_WEAK_INFORMATIONAL.search(norm)) and not _WEAK_ANCHOR.search(norm)),
-        acute_anchor=has_abnormal_vital or bool(_ACUTE_ANCHOR.search(norm)),
+        acute_anchor=has_abnormal_vital or bool(_ACUTE_ANCHOR.search(norm)) or patient_referent(norm),
         managed=established and bool(_SPECIFIC_QUESTION.search(norm)),
         deterioration=now_then_flag or bool(_DETERIORATION.search(norm)),
         general=general,

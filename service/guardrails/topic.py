@@ -55,7 +55,8 @@ _NOUN = (
     r"intracranial (?:bleed|hemorrhage)|intracerebral hemorrhage|ich|thunderclap headache|"
     r"hemorrhages?|bleeds?|bleeding|blood loss|hematomas?|pph|anaphylaxis|anaphylactic reactions?|"
     r"angioedema|airway edema|septic shock|shock|hypotension|urosepsis|sepsis|meningococcal disease|"
-    r"status epilepticus|status|seizures?|cardiac arrest|syncope|overdoses?|self[- ]harm(?:s|ed|ing)?|"
+    r"status epilepticus|status|seizures?|cardiac arrest|syncope|"
+    r"(?:[a-z]+ )?overdoses?|(?:[a-z]+ )?poisoning|self[- ]harm(?:s|ed|ing)?|"
     r"hemoptysis|suicidal ideation|"
     r"suicide|cauda equina(?: syndrome)?|spinal cord compression|cord compression|conus|"
     r"compartment syndrome"
@@ -89,8 +90,8 @@ _GUIDELINE_NOUN_AFTER = re.compile(
 )
 
 # Evidence of a specific patient presenting now. Any one keeps the flag.
-_PATIENT_NOW = re.compile(
-    # a referent with a current state
+# (a) a referent: this patient, with a current state or in a place of care
+_REFERENT = (
     r"\b(?:my|this|our) (?:patient|lady|man|woman|gentleman|guy|chap|boy|girl|child|baby|kid|son|daughter|"
     r"mum|dad|mother|father)\b|"
     r"\bthe (?:man|lady|woman|gentleman|guy|chap|boy|girl|child|baby) (?:in|on|from|who|at)\b|"
@@ -99,17 +100,20 @@ _PATIENT_NOW = re.compile(
     r"feels| went)\b|"
     r"\b(?:he|she)(?:'s| is| has| was| had| just| now| became| developed| took| can't| cannot| keeps| "
     r"won't| isn't| hasn't| wasn't| got| seems| looks| feels| says| said| reports| complains| started| "
-    r"fell| collapsed| vomited| went| appears| remains)\b|"
+    r"fell| collapsed| vomited| went| appears| remains| still)\b|"
     r"\b(?:patient|pt|he|she|man|woman|lady|gentleman|guy|boy|girl|child|baby) (?:in|into|having)\b|"
     r"\b(?:trying|wanting|threatening|refusing|attempting) to\b|"
     r"(?:^|[.?!;:]\s*)(?:should|shall|do|must) i\b|"
     r"\b(?:him|her|his)\b|\b(?:bed|bay|cubicle|room) \d+\b|\bresus\b|\bon the ward\b|\bin recovery\b|"
-    r"\bwaiting room\b|\bon the table\b|\b(?<!a )(?<!an )\d+ year old\b|"
-    # time course of a current problem
+    r"\bwaiting room\b|\bon the table\b|\b(?<!a )(?<!an )\d+ year old\b"
+)
+# (b) the time course of a current problem, a change, a call for help, "is this a ...?"
+_NOW = (
     r"\bnow\b|\bright now\b|\bcurrently\b|\bat the moment\b|\bjust\b|\bsince\b|\bago\b|"
     r"\bthis (?:morning|afternoon|evening)\b|\btonight\b|\btoday\b|\bovernight\b|\bongoing\b|"
     r"\bstill\b(?! (?:need|needed|needs|recommended|indicated|required|have to|has to|use|used|give|given|"
-    r"apply|applies|worth|valid|safe|appropriate|necessary|reasonable|considered|an option)\b)|"
+    r"apply|applies|worth|valid|safe|appropriate|necessary|reasonable|considered|an option|the|a|an|best|"
+    r"first-line|preferred|true|the case|relevant|useful|standard|advised|supported)\b)|"
     r"(?<!be )(?<!been )(?<!being )\bstarted\b|\bbegan\b|\bsudden(?:ly)?\b|"
     r"\b(?:for|in|over) the (?:last|past) (?:\w+ )?(?:minutes?|hours?|days?|night|week|while|few)\b|"
     r"\band counting\b|"
@@ -125,6 +129,8 @@ _PATIENT_NOW = re.compile(
     r"\b(?:is|could|might) (?:this|it) (?:be )?an?\b|\b(?:does|do) (?:this|it|these) (?:look|sound|seem)\b|"
     r"\b(?:looks?|sounds?) like\b"
 )
+_REFERENT_RE = re.compile(_REFERENT)
+_PATIENT_NOW = re.compile(f"{_REFERENT}|{_NOW}")
 
 
 def _framed_as_topic(norm: str, start: int, end: int) -> bool:
@@ -157,6 +163,11 @@ def topic_spans(norm: str) -> list[tuple[int, int]]:
 # "again" about resuming an activity ("before a patient can drive again") is not a recurrence.
 _RESUMING = re.compile(r"\b(?:can|could|may|before|when|safe to|allowed to|able to|resume|return to)\s+"
                        r"(?:[\w-]+\s+){0,2}$")
+
+
+def patient_referent(norm: str) -> bool:
+    """A specific patient is being described ("my patient", "she's", "his calf", "the man in bay 3")."""
+    return bool(_REFERENT_RE.search(norm))
 
 
 def patient_now(norm: str) -> bool:
