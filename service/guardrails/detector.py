@@ -93,7 +93,9 @@ def _detect_piece(text: str) -> RuleResult:
                     general=general_question(norm, active))
     verdict = resolve(active)
     if verdict is None:
-        return RuleResult(norm, None, judged, framing)
+        topic_only = general_question(norm, active, triggers_only=False)
+        why = "general question" if topic_only else None
+        return RuleResult(norm, None, judged, framing, suppressed_by=why)
     if framing.suppresses:
         return RuleResult(norm, None, judged, framing, suppressed_by=framing.suppresses)
     return RuleResult(norm, verdict, judged, framing)

@@ -179,14 +179,17 @@ def patient_now(norm: str) -> bool:
     return False
 
 
-def general_question(norm: str, active: list[Finding]) -> bool:
+def general_question(norm: str, active: list[Finding], *, triggers_only: bool = True) -> bool:
     """True when the only red flags are condition names asked about in general, with no patient now.
 
-    Numeric findings are patient data and never count as a topic, so "sats 84%" keeps the flag."""
-    triggers = [f for f in active if f.is_trigger]
-    if not triggers or any(f.numeric for f in active):
+    `triggers_only=False` asks the same of every active finding, features included: the detector uses it
+    to keep general questions such as "how often should lactate be remeasured in sepsis?" out of the
+    uncertain band, where they would only cost an embedding. Numeric findings are patient data and never
+    count as a topic, so "sats 84%" keeps the flag."""
+    judged = [f for f in active if f.is_trigger] if triggers_only else active
+    if not judged or any(f.numeric for f in active):
         return False
     spans = topic_spans(norm)
-    if not all(any(s <= f.start and f.end <= e for s, e in spans) for f in triggers):
+    if not all(any(s <= f.start and f.end <= e for s, e in spans) for f in judged):
         return False
     return not patient_now(norm)
