@@ -38,7 +38,8 @@ class Snapshot:
     sent_vecs: np.ndarray  # (S, dim) float32, unit rows (or zero)
     sent_bounds: np.ndarray  # (N, 2) int: sentence rows [start, end) of each chunk
     sent_terms: list[frozenset[str]]  # stemmed content words of each sentence (lexical evidence)
-    chunks_collection: object  # the Chroma collection queried for dense retrieval
+    chunks_collection: object  # the Chroma collection: queried for dense retrieval on large corpora
+    chunk_vecs: np.ndarray  # (N, dim) float32 unit rows, the stored passage vectors, for exact dense search
     row_of: dict[str, int] = field(default_factory=dict)
     doc_rows: dict[str, np.ndarray] = field(default_factory=dict)
     loaded_at: float = field(default_factory=time.time)
@@ -95,10 +96,12 @@ def load_snapshot(store: IndexStore, generation: str, corpus_version: str | None
     """Read one generation out of Chroma and build the in-memory indexes (seconds; off the request path)."""
     started = time.perf_counter()
     chunks_col = store.chunks(generation)
-    chunks = _page_all(chunks_col, ["documents", "metadatas"])
+    chunks = _page_all(chunks_col, ["documents", "metadatas", "embeddings"])
     order = sorted(range(len(chunks["ids"])), key=lambda i: chunks["ids"][i])  # stable, doc-grouped rows
     chunk_ids = [chunks["ids"][i] for i in order]
     texts = [chunks["documents"][i] or "" for i in order]
+    vectors = [chunks["embeddings"][i] for i in order]
+    chunk_vecs = np.asarray(vectors, dtype=np.float32).reshape(len(order), -1)
     raw_metas = [chunks["metadatas"][i] or {} for i in order]
     packed_vectors = [m.pop("sentence_vectors", "") for m in raw_metas]  # kept out of per-request metadata
     metas = [_clean_meta(m) for m in raw_metas]
@@ -148,6 +151,7 @@ def load_snapshot(store: IndexStore, generation: str, corpus_version: str | None
         sent_bounds=np.stack([starts, ends], axis=1),
         sent_terms=[frozenset(t) for t in content_terms_batch(sent_texts)],
         chunks_collection=chunks_col,
+        chunk_vecs=chunk_vecs,
         row_of=row_of,
         doc_rows=doc_rows,
     )

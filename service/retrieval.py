@@ -1,4 +1,5 @@
-"""Hybrid retrieval: dense (Chroma, MiniLM query vectors) + BM25 (bm25s) over the same chunks, fused by RRF.
+"""Hybrid retrieval: dense (MiniLM query vectors against the stored passage vectors) + BM25 (bm25s) over the
+same chunks, fused by RRF.
 
 Reciprocal rank fusion uses ranks only, so the two scores (cosine vs. BM25) never need calibrating against
 each other. Several query texts (a follow-up and its context, service/followup.py) are fused the same way,
@@ -27,6 +28,7 @@ Mode = Literal["hybrid", "dense", "bm25"]
 # than BM25 does on clinical terms.
 RRF_K = 10
 DENSE_WEIGHT = 0.85
+EXACT_SEARCH_MAX = 50_000  # passages; beyond this the exact matrix product costs more than Chroma's HNSW
 ARTICLE_BOOST = 1.5
 CITED_BOOST = 1.2
 
@@ -49,8 +51,21 @@ class Retrieval:
 
 
 def dense_ranked(snapshot: Snapshot, vectors: np.ndarray, depth: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(rows, cosine similarities) best first, one pair per query vector, from one Chroma query."""
+    """(rows, cosine similarities) best first, one pair per query vector.
+
+    Up to EXACT_SEARCH_MAX passages, an exact search over the snapshot's copy of the stored vectors (one
+    matrix product: ~0.1 ms for 2k passages, against ~1.5 ms for a Chroma round trip, and it cannot miss a
+    neighbour). Above it, Chroma's HNSW index answers, where approximate search is what scales.
+    """
     n = min(depth, snapshot.size)
+    if snapshot.size <= EXACT_SEARCH_MAX and len(snapshot.chunk_vecs):
+        sims = np.asarray(vectors, dtype=np.float32) @ snapshot.chunk_vecs.T
+        out = []
+        for row_sims in sims:
+            top = np.argpartition(-row_sims, n - 1)[:n] if n < len(row_sims) else np.arange(len(row_sims))
+            top = top[np.argsort(-row_sims[top], kind="stable")]
+            out.append((top.astype(np.int64), row_sims[top]))
+        return out
     try:
         got = snapshot.chunks_collection.query(
             query_embeddings=np.asarray(vectors, dtype=np.float32), n_results=n, include=["distances"]

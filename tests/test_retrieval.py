@@ -131,3 +131,22 @@ def test_clearly_better_passage_elsewhere_still_wins(base_url: str) -> None:
 def test_unknown_article_is_ignored(base_url: str) -> None:
     query = "pulmonary cement embolism management"
     assert retrieve(base_url, query, k=3, article_id="no-such-article") == retrieve(base_url, query, k=3)
+
+
+def test_exact_search_and_chroma_hnsw_agree(corpus_store, monkeypatch) -> None:
+    """Small corpora use an exact search over the snapshot's vectors, large ones Chroma's HNSW query."""
+    import service.retrieval as retrieval
+    from ingest.config import Settings
+    from ingest.embedding import get_embedder
+    from service.live_index import LiveIndex
+
+    live = LiveIndex(Settings(store_dir=corpus_store))
+    assert live.refresh()
+    snapshot = live.current()
+    vectors = get_embedder().encode(["pulmonary cement embolism anticoagulation", "MRI STIR new fracture"])
+    exact = retrieval.dense_ranked(snapshot, vectors, 10)
+    monkeypatch.setattr(retrieval, "EXACT_SEARCH_MAX", 0)
+    hnsw = retrieval.dense_ranked(snapshot, vectors, 10)
+    for (rows_a, sims_a), (rows_b, sims_b) in zip(exact, hnsw, strict=True):
+        assert list(rows_a[:5]) == list(rows_b[:5])
+        assert abs(float(sims_a[0]) - float(sims_b[0])) < 1e-3
