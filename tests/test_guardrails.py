@@ -160,6 +160,8 @@ SCOPE_CASES = [
     ("Dose of alteplase for massive PE? Sats 80%", True),
     ("Which drug for seizures after ICH in a patient who is still fitting?", True),
     ("Is this a STEMI? ST elevation in V1-V4", True),
+    ("what ratio of FFP for the massive haemorrhage in theatre?", True),   # "the": one patient's bleed
+    ("should we thrombolyse the PE", True),
     ("hypertensive pt with CKD, what BP target? but BP now 78/40 after the first ramipril", True),
 ]
 

@@ -67,8 +67,9 @@ _SENTENCE_BREAK = re.compile(r"[.?!;:\n]|\s-\s")
 _PREPOSITION_BEFORE = re.compile(
     r"\b(?:in|for|after|of|with|following|about|from|post|during|on|versus|vs|than|to|against|without|"
     r"complicating|between|exclude|excluding|diagnose|diagnosing|manage|managing|treat|treating|predict|"
-    r"prevent|preventing)\s+(?:an?\s+|the\s+)?$"
+    r"prevent|preventing)\s+(?:an?\s+)?$"
 )
+_SPECIFIC_BEFORE = re.compile(r"\b(?:this|that|the|these|those)\s+$")
 _WH_WORD = re.compile(r"\b(?:what|which|when|how|why|where|who|whom|whose)\b")
 _AUX_OPENING = re.compile(
     r"^\W*(?:should|shall|is|are|does|do|did|can|could|would|will|may|must|has|have|was|were)\b"
@@ -143,6 +144,8 @@ def _framed_as_topic(norm: str, start: int, end: int) -> bool:
             sentence_end = m.start()
             break
     before = norm[sentence_start:start]
+    if _SPECIFIC_BEFORE.search(before):  # "the haemorrhage", "this PE": one patient's condition
+        return False
     heading = (not before.strip() and _HEADING_AFTER.match(norm[end:end + 4]) is not None
                and not _SUSPICION.match(norm[start:end]) and not norm[max(0, start - 2):start].strip())
     return bool(
