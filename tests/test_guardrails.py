@@ -162,6 +162,7 @@ SCOPE_CASES = [
     ("Is this a STEMI? ST elevation in V1-V4", True),
     ("what ratio of FFP for the massive haemorrhage in theatre?", True),   # "the": one patient's bleed
     ("should we thrombolyse the PE", True),
+    ("which reversal agent for ICH on apixaban, GCS dropping", True),  # falling GCS without a number
     ("hypertensive pt with CKD, what BP target? but BP now 78/40 after the first ramipril", True),
 ]
 

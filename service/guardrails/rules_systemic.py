@@ -133,6 +133,8 @@ SYSTEMIC_RULES = [
      r"\bslump(?:ed|ing)\b|\bkeeled over\b|\bblack(?:ed)? ?out\b|\bblackouts?\b|\bout cold\b|\bno response\b|"
      r"\bonly responding to pain\b|\bresponds? only to pain\b|\bfound (?:on the floor|on floor|down)\b|"
      r"\bfainted\b|\bpassed out\b|\bsyncop\w*|\bloss of consciousness\b|\blost consciousness\b|"
+     r"\b(?:gcs|conscious level|level of consciousness) (?:is |has )?(?:dropping|falling|dropped|fallen|fell|"
+     r"deteriorating|decreasing|going down)\b|\b(?:increasingly|more and more) drowsy\b|\bdrowsier\b|"
      r"\bwent floppy\b|\bfloppy\b|\b(?:went|turned|is|going) blue\b|\bpinpoint pupils\b"),
     ("collapse_seizure", "seizure", TRIGGER,
      r"\bseizur\w*|\bseizing\b|\bfitting\b|\b(?:a|had|having|another|first) fit\b|\bfits\b|\bconvuls\w*|"
