@@ -9,6 +9,7 @@ a passage, so the answer reads as the guideline reads rather than as a ranked li
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,8 @@ PASSAGE_PRIOR = 0.12  # how much the passage's fused rank adds to a sentence's o
 LEXICAL_WEIGHT = 0.15  # share of the question's own content words found in the sentence
 RELATIVE_CUTOFF = 0.10  # stop adding sentences clearly weaker than the best one
 MIN_WORDS = 4
-TABLE_ROW_PENALTY = 0.07  # a table row quoted without its header reads badly: only when clearly the answer
+LAYOUT_PENALTY = 0.15  # a table row or flowchart step out of its layout reads badly: only if clearly best
+LAYOUT_LINE = re.compile(r"^\s*(?:\||->|=>|→|[└├│┌┐┘─])")
 NEAR_DUPLICATE = 0.6  # word-set Jaccard above which two sentences say the same (the corpus repeats facts)
 
 
@@ -86,7 +88,7 @@ def select_quotes(
     texts = [snapshot.sent_texts[r] for r in rows]
     ok = np.asarray([usable(t) for t in texts])
     relevance = np.where(ok, relevance, -np.inf)
-    relevance -= TABLE_ROW_PENALTY * np.asarray([t.lstrip().startswith("|") for t in texts])
+    relevance -= LAYOUT_PENALTY * np.asarray([bool(LAYOUT_LINE.match(t)) for t in texts])
     if not np.isfinite(relevance).any():
         return []
 
