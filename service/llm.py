@@ -64,26 +64,36 @@ class LLMClient:
     """One chat-completions endpoint, with a deadline per call and no retries (the fallback is the retry)."""
 
     def __init__(self, settings: Settings):
-        from openai import OpenAI
-
         self.model = settings.llm_model or "default"
         self.timeout_s = settings.llm_timeout_s
-        self._client = OpenAI(
-            base_url=settings.llm_base_url,
-            api_key=settings.llm_api_key or "not-needed",
-            timeout=settings.llm_timeout_s,
-            max_retries=0,
-        )
+        self._settings = settings
+        self._client = None
+
+    def _openai(self):
+        """The client, made on first use; a missing `openai` package is a fallback reason, not a crash."""
+        if self._client is None:
+            try:
+                from openai import OpenAI
+            except ImportError as exc:
+                raise LLMFailed("llm_error", "the `openai` package is not installed") from exc
+            self._client = OpenAI(
+                base_url=self._settings.llm_base_url,
+                api_key=self._settings.llm_api_key or "not-needed",
+                timeout=self.timeout_s,
+                max_retries=0,
+            )
+        return self._client
 
     def chat(
         self, messages: list[dict], timeout_s: float | None = None, max_tokens: int = MAX_ANSWER_TOKENS
     ) -> str:
         """The reply text; raises LLMFailed with a short code for every way the call can go wrong."""
+        client = self._openai()
         import openai
 
         timeout = max(0.05, self.timeout_s if timeout_s is None else timeout_s)
         try:
-            reply = self._client.chat.completions.create(
+            reply = client.chat.completions.create(
                 model=self.model, messages=messages, temperature=0.0, max_tokens=max_tokens, timeout=timeout
             )
         except openai.APITimeoutError as exc:

@@ -24,15 +24,32 @@ QUESTION_WORDS = (
 STOPWORDS = frozenset(STOPWORDS_EN) | {"s", "t"} | frozenset(QUESTION_WORDS.split())
 
 
+class _NltkSnowball:
+    """The same Snowball English stemmer in pure Python (nltk comes with llama-index-core), memoised."""
+
+    def __init__(self) -> None:
+        from nltk.stem.snowball import EnglishStemmer
+
+        self._stem = lru_cache(maxsize=200_000)(EnglishStemmer().stem)
+
+    def stemWords(self, tokens: list[str]) -> list[str]:  # noqa: N802 - PyStemmer's method name
+        return [self._stem(t) for t in tokens]
+
+
 @lru_cache(maxsize=1)
 def _stemmer():
-    """Snowball English via PyStemmer: 'fractures' must match 'fracture'. Without it, exact words only."""
+    """Snowball English: 'fractures' must match 'fracture'. PyStemmer (C) when installed, else nltk's."""
     try:
         import Stemmer
-    except ImportError:  # pragma: no cover - PyStemmer is a declared dependency
-        log.warning("PyStemmer is not installed: BM25 matches exact word forms only")
+
+        return Stemmer.Stemmer("english")
+    except ImportError:
+        pass
+    try:
+        return _NltkSnowball()
+    except ImportError:  # pragma: no cover - nltk is a dependency of llama-index-core
+        log.warning("no Snowball stemmer available: BM25 matches exact word forms only")
         return None
-    return Stemmer.Stemmer("english")
 
 
 def words(text: str) -> list[str]:
