@@ -24,13 +24,22 @@ class QueryText:
     weight: float
 
 
-def previous_user_turn(question: str, history: list[Turn]) -> str | None:
-    """The last user turn before this question (the widget may or may not repeat the question in history)."""
+def context_turns(question: str, history: list[Turn], max_turns: int = 3) -> list[str]:
+    """Earlier user turns this question may refer to, oldest first: back to the last self-contained one.
+
+    "Is it common?" then "How is it confirmed?" both lean on the turn that named the topic, so we walk back
+    past leaning turns (at most `max_turns`). The widget may or may not repeat the question in history.
+    """
     asked = question.strip().lower()
+    turns: list[str] = []
     for turn in reversed(history):
-        if turn.role == "user" and turn.content.strip() and turn.content.strip().lower() != asked:
-            return turn.content.strip()
-    return None
+        text = turn.content.strip()
+        if turn.role != "user" or not text or text.lower() == asked:
+            continue
+        turns.insert(0, text)
+        if len(turns) == max_turns or not depends_on_context(text):
+            break
+    return turns
 
 
 def depends_on_context(question: str) -> bool:
@@ -46,9 +55,9 @@ def depends_on_context(question: str) -> bool:
 def query_texts(question: str, history: list[Turn]) -> list[QueryText]:
     """The texts to retrieve with, best first; the first is always the question as asked."""
     question = question.strip()
-    previous = previous_user_turn(question, history)
-    if previous is None:
+    context = context_turns(question, history)
+    if not context:
         return [QueryText(question, 1.0)]
-    joined = f"{previous} {question}"
+    joined = " ".join([*context, question])
     weight = 1.5 if depends_on_context(question) else 0.35
     return [QueryText(question, 1.0), QueryText(joined, weight)]

@@ -150,3 +150,16 @@ def test_exact_search_and_chroma_hnsw_agree(corpus_store, monkeypatch) -> None:
     for (rows_a, sims_a), (rows_b, sims_b) in zip(exact, hnsw, strict=True):
         assert list(rows_a[:5]) == list(rows_b[:5])
         assert abs(float(sims_a[0]) - float(sims_b[0])) < 1e-3
+
+
+def test_follow_up_of_a_follow_up_reaches_back_to_the_topic(base_url: str) -> None:
+    history = [
+        {"role": "user", "content": ADJACENT_FRACTURE},
+        {"role": "assistant", "content": "A new adjacent-level fracture [1]."},
+        {"role": "user", "content": "Is it common?"},
+        {"role": "assistant", "content": "New fractures are not uncommon after vertebroplasty [1]."},
+    ]
+    passages = retrieve(base_url, "How is it confirmed?", k=3, history=history)
+    assert "STIR" in passages[0]["text"], [p["section"] for p in passages]
+    only_last_turn = retrieve(base_url, "How is it confirmed?", k=3, history=history[2:])
+    assert "STIR" not in only_last_turn[0]["text"]  # the topic was two turns back
