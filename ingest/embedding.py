@@ -18,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -29,7 +31,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-BATCH_SIZE = 64
+BATCH_SIZE = 64  # sentence-transformers (torch) batches
+ONNX_BATCH = 16  # small length-sorted batches: little padding, and enough of them to keep every core busy
 
 
 class Embedder(Protocol):
@@ -233,18 +236,22 @@ class OnnxEmbedder:
             fp32_path, onnx_path = onnx_path, onnx_path.with_suffix(".int8.onnx")
             if not onnx_path.exists():
                 quantize_int8(fp32_path, onnx_path)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, min(os.cpu_count() or 1, 4))
-        opts.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        # One single-threaded session per core, fed whole batches in parallel: on two cores this embeds ~1.5x
+        # faster than one session splitting each (small) matrix product across two threads, and concurrent
+        # service requests each get a session of their own.
+        self._workers = max(1, min(os.cpu_count() or 1, 4))
+        self._sessions: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(self._workers):
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 1
+            opts.inter_op_num_threads = 1
+            self._sessions.put(ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"]))
+        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="embed")
         self._tokenizer = load_tokenizer(model_dir, _max_seq_length(model_dir))
         self._tokenizer.enable_padding()
         self._lock = threading.Lock()
         self.name = f"{model_dir.name}:onnx{'-int8' if int8 else ''}"
-        self.dim = int(self._session.get_outputs()[0].shape[1] or self._probe_dim())
-
-    def _probe_dim(self) -> int:
-        return int(self._run(["probe"]).shape[1])
+        self.dim = int(self._run(["probe"]).shape[1])
 
     def _forward(self, batch: list[str]):
         with self._lock:  # the tokenizer's padding state is shared
@@ -252,13 +259,25 @@ class OnnxEmbedder:
         ids = np.asarray([e.ids for e in enc], dtype=np.int64)
         mask = np.asarray([e.attention_mask for e in enc], dtype=np.int64)
         types = np.asarray([e.type_ids for e in enc], dtype=np.int64)
-        pooled, tokens = self._session.run(
-            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        )
+        session = self._sessions.get()
+        try:
+            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+            pooled, tokens = session.run(None, feed)
+        finally:
+            self._sessions.put(session)
         return enc, pooled.astype(np.float32, copy=False), tokens
 
     def _run(self, batch: list[str]) -> np.ndarray:
         return self._forward(batch)[1]
+
+    def _batched(self, texts: list[str]):
+        """(row indices, forward result) per length-sorted batch, batches run in parallel on the sessions."""
+        order = _length_order(texts)
+        batches = [order[start : start + ONNX_BATCH] for start in range(0, len(texts), ONNX_BATCH)]
+        if len(batches) == 1:
+            return [(batches[0], self._forward([texts[i] for i in batches[0]]))]
+        results = self._pool.map(lambda idx: self._forward([texts[i] for i in idx]), batches)
+        return zip(batches, results, strict=True)
 
     def encode_with_spans(
         self, texts: list[str], spans: list[list[tuple[int, int]]]
@@ -271,10 +290,9 @@ class OnnxEmbedder:
         """
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         span_vecs: list[np.ndarray] = [np.zeros((0, self.dim), dtype=np.float32)] * len(texts)
-        order = _length_order(texts)
-        for start in range(0, len(texts), BATCH_SIZE):
-            idx = order[start : start + BATCH_SIZE]
-            enc, pooled, tokens = self._forward([texts[i] for i in idx])
+        if not texts:
+            return out, span_vecs
+        for idx, (enc, pooled, tokens) in self._batched(texts):
             out[idx] = pooled
             for row, i in enumerate(idx):
                 span_vecs[i] = _span_means(tokens[row], enc[row].offsets, spans[i])
@@ -283,11 +301,9 @@ class OnnxEmbedder:
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        order = _length_order(texts)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(texts), BATCH_SIZE):
-            idx = order[start : start + BATCH_SIZE]
-            out[idx] = self._run([texts[i] for i in idx])
+        for idx, (_, pooled, _) in self._batched(texts):
+            out[idx] = pooled
         return out
 
 
