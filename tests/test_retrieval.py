@@ -94,13 +94,15 @@ def test_self_contained_follow_up_is_not_dragged_to_the_old_topic(base_url: str)
 
 
 def test_article_is_preferred_among_close_candidates(base_url: str) -> None:
+    """A passage of the article within 30% of the top score (a close candidate) moves to the top."""
     query = "how often does cement leak after vertebroplasty"
-    plain = retrieve(base_url, query, k=5)
-    article = "praxis_traumatic_vertebral_fractures_complications_2025"
-    assert plain[0]["doc_id"] != article  # otherwise the test shows nothing
-    assert any(p["doc_id"] == article for p in retrieve(base_url, query, k=30))
-    preferred = retrieve(base_url, query, k=5, article_id=article)
-    assert preferred[0]["doc_id"] == article
+    plain = retrieve(base_url, query, k=10)
+    top = plain[0]
+    close = [p for p in plain[1:6] if p["doc_id"] != top["doc_id"] and p["score"] >= 0.7 * top["score"]]
+    assert close, [(p["doc_id"], p["score"]) for p in plain]
+    for candidate in close:
+        preferred = retrieve(base_url, query, k=5, article_id=candidate["doc_id"])
+        assert preferred[0]["doc_id"] == candidate["doc_id"], (candidate["doc_id"], preferred[0]["doc_id"])
 
 
 def test_cited_documents_are_preferred_too(base_url: str) -> None:
