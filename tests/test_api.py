@@ -199,6 +199,10 @@ def test_not_ready_without_an_index_then_recovers_and_follows_new_generations(tm
             httpx.post(server.url + "/v1/retrieve", json={"query": "cement"}, timeout=10).status_code == 503
         )
         _wait(lambda: "ingest" in httpx.get(server.url + "/readyz").json().get("reason", ""))
+        # an emergency needs no index: the red-flag screen still answers while the index is missing
+        flag = httpx.post(server.url + "/v1/ask", json={"question": RED_FLAG_QUESTION}, timeout=10)
+        assert flag.status_code == 200 and flag.json()["mode"] == "red_flag"
+        assert flag.json()["index_version"] is None
 
         corpus = tmp_path / "corpus"
         corpus.mkdir()
