@@ -16,7 +16,7 @@ from ingest.documents import Document, Problem, load_documents
 from ingest.embedding import get_embedder, get_token_counter
 from ingest.store import IndexStore, encode_meta, encode_vectors
 
-PIPELINE_VERSION = "chunks-v1"  # bump when chunking or embedding changes, so every document re-embeds
+PIPELINE_VERSION = "chunks-v2"  # bump when chunking or embedding changes, so every document re-embeds
 
 
 class InvalidDocuments(Exception):
