@@ -14,12 +14,12 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-import frontmatter
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse
 from markdown_it import MarkdownIt
 
 from ingest.config import PROJECT_ROOT
+from ingest.documents import load_documents
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 CORPUS_DIR = PROJECT_ROOT / "corpus"
@@ -56,8 +56,12 @@ def _article_parts(path: Path) -> dict[str, str]:
             "body": "<p>The demo article is missing from corpus/; the question box below still works.</p>",
             "source": "",
         }
-    post = frontmatter.load(path)
-    lines = post.content.lstrip().splitlines()
+    loaded = load_documents([path])
+    if not loaded.documents:  # invalid article file: same message as a missing one, never a 500
+        return _article_parts(path.with_suffix(".missing"))
+    doc = loaded.documents[0]
+    post = {"title": doc.title, **doc.meta}
+    lines = doc.body.lstrip().splitlines()
     if lines and lines[0].startswith("# "):
         lines = lines[1:]  # the title is shown in the page header
     meta = [str(post.get("organisation") or post.get("journal") or ""), str(post.get("year") or "")]
