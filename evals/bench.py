@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import httpx
 import numpy as np
 
 from evals.bench_retrieval import print_table, retrieval_table
+from evals.server import ServerError, free_port, spawn_server, stop_server, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "open-medicine" / "content"
@@ -82,53 +82,19 @@ def questions(chunks: dict, wanted: int) -> list[str]:
     return out[:wanted] if len(out) >= wanted else out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Service:
     """The real service in a subprocess, the way `make run` starts it."""
 
     def __init__(self, store: Path, port: int):
         port = port or free_port()  # a fixed port may already serve someone else's (not-ready) service
         self.url = f"http://127.0.0.1:{port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GQA_LLM_")}
-        env.update(
-            {"GQA_STORE_DIR": str(store), "GQA_RATE_LIMIT_PER_MINUTE": "0", "GQA_LOG_LEVEL": "WARNING"}
-        )
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "service.app:app_from_env",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None:
-                raise SystemExit(f"the service exited with {self.proc.returncode}")
-            time.sleep(0.3)
-        self.stop()
-        raise SystemExit("the service did not become ready in 180 s")
+        # the extractive path is what is timed: no LLM settings reach the service
+        self.proc = spawn_server(store, port, {"GQA_LOG_LEVEL": "WARNING"}, unset_prefix="GQA_LLM_")
+        try:
+            wait_until_ready(self.proc, self.url, timeout=180)
+        except ServerError as exc:
+            self.stop()
+            raise SystemExit(f"the service did not become ready: {exc}") from exc
 
     def memory_mb(self) -> tuple[float, float]:
         """(current RSS, peak RSS) of the service process, from /proc."""
@@ -139,11 +105,7 @@ class Service:
         return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_server(self.proc)
 
 
 def post(client: httpx.Client, path: str, payload: dict) -> tuple[float, dict]:

@@ -42,12 +42,6 @@ def corpus_fingerprint(corpus: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def ingest(corpus: Path, store: Path) -> None:
     store.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
@@ -62,57 +56,74 @@ def ingest(corpus: Path, store: Path) -> None:
         raise ServerError(f"ingest of {corpus} failed ({proc.returncode}):\n{tail}")
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def spawn_server(
+    store: Path, port: int, env: dict[str, str] | None = None, log=subprocess.DEVNULL, unset_prefix: str = ""
+):
+    """`uvicorn --factory service.app:app_from_env` over `store` on 127.0.0.1:`port`, as `make run` serves."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "service.app:app_from_env",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={
+            **{k: v for k, v in os.environ.items() if not (unset_prefix and k.startswith(unset_prefix))},
+            "GQA_STORE_DIR": str(store),
+            "GQA_RATE_LIMIT_PER_MINUTE": "0",
+            **(env or {}),
+        },
+    )  # fmt: skip
+
+
+def wait_until_ready(proc: subprocess.Popen, url: str, timeout: float, log_tail=lambda: "",
+                     path: str = "/readyz", expect: int = 200) -> None:
+    """Poll `url + path` until it answers `expect`; ServerError with the log tail if the process dies or
+    the deadline passes."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while True:
+        if proc.poll() is not None:
+            raise ServerError(f"server exited with {proc.returncode}: {log_tail()}")
+        try:
+            ready = httpx.get(url + path, timeout=2)
+            if ready.status_code == expect:
+                return
+            last = ready.text[:500]
+        except httpx.HTTPError as exc:
+            last = str(exc)
+        if time.monotonic() > deadline:
+            raise ServerError(f"server not ready after {timeout:.0f}s; {path} said: {last}\n{log_tail()}")
+        time.sleep(0.3)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextmanager
 def started_server(store: Path, timeout: float = 120.0, env: dict[str, str] | None = None) -> Iterator[str]:
     """uvicorn over `store` on a free 127.0.0.1 port; yields its URL and stops it afterwards."""
-    port = _free_port()
+    port = free_port()
     log_path = store / f"evals-server-{port}.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "service.app:app_from_env",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "GQA_STORE_DIR": str(store), "GQA_RATE_LIMIT_PER_MINUTE": "0", **(env or {})},
-        )
+        proc = spawn_server(store, port, env, log)
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + timeout
-            last = "no answer"
-            while True:
-                if proc.poll() is not None:
-                    raise ServerError(f"server exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
-                try:
-                    ready = httpx.get(url + "/readyz", timeout=2)
-                    if ready.status_code == 200:
-                        break
-                    last = ready.text[:500]
-                except httpx.HTTPError as exc:
-                    last = str(exc)
-                if time.monotonic() > deadline:
-                    tail = log_path.read_text()[-2000:]
-                    raise ServerError(f"server not ready after {timeout:.0f}s; /readyz said: {last}\n{tail}")
-                time.sleep(0.3)
+            wait_until_ready(proc, url, timeout, lambda: log_path.read_text()[-2000:])
             yield url
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_server(proc)
 
 
 @contextmanager

@@ -7,15 +7,14 @@ Tests that change the index (re-ingest, crash, pruning) build their own store un
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+
+from evals.server import free_port, spawn_server, stop_server, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -23,12 +22,6 @@ OPEN_MEDICINE = ROOT.parent / "shared" / "corpora" / "open-medicine" / "content"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_ingest(
@@ -50,55 +43,24 @@ def run_ingest(
 
 
 class ServerProcess:
-    """A real `uvicorn` serving the app on 127.0.0.1, stopped at teardown."""
+    """A real `uvicorn` serving the app on 127.0.0.1 (started as the evals start it), stopped at teardown."""
 
     def __init__(self, env: dict[str, str], port: int | None = None):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(Path(env.get("GQA_STORE_DIR", ".")) / f"server-{self.port}.log", "w")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "service.app:app_from_env",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
+        store = Path(env["GQA_STORE_DIR"])
+        self.log = open(store / f"server-{self.port}.log", "w")  # noqa: SIM115
+        self.proc = spawn_server(store, self.port, env, self.log)
 
     def wait_ready(self, path: str = "/readyz", timeout: float = 120.0, expect: int = 200) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.read_log()}")
-            try:
-                if httpx.get(self.url + path, timeout=2).status_code == expect:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise TimeoutError(f"server not ready after {timeout}s: {self.read_log()}")
+        wait_until_ready(self.proc, self.url, timeout, self.read_log, path=path, expect=expect)
 
     def read_log(self) -> str:
         self.log.flush()
         return Path(self.log.name).read_text()[-4000:]
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_server(self.proc)
         self.log.close()
 
 
