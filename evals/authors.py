@@ -1,0 +1,132 @@
+"""Independent-author evaluation batches: one file per author, each with its author, persona and date.
+
+Why a separate loader: the figures that count are per author. A batch written by a helper session that saw
+only the source documents (answers) or the label definition (red flags) is scored once before any change
+(the first look), and thresholds, weights and models are fitted on some authors and reported on the others
+(leave-author-out). Keeping every author's batch in its own file, with its header line, is what makes that
+split possible and auditable.
+
+A batch file starts with a header comment:
+``// author: a1-ed-nurse (independent helper session), persona: ..., date: 2026-12-01``
+followed by JSON lines in the schema of its kind (red flag: ``text, label, category, kind, history?``;
+answers: the QA schema plus ``key_facts``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evals.data import (
+    DATASETS_DIR,
+    DatasetError,
+    QAItem,
+    RedFlagItem,
+    _history,
+    _lines,
+    _qa_item,
+    _require_str,
+)
+
+AUTHORS_DIR = DATASETS_DIR / "authors"
+HEADER = re.compile(r"^//\s*author:\s*(?P<author>[\w.-]+)(?P<rest>.*)$")
+DATE = re.compile(r"date:\s*(\d{4}-\d{2}-\d{2})")
+
+
+@dataclass(frozen=True)
+class KeyFact:
+    """One fact a correct answer must state, and a case-insensitive pattern that recognises it."""
+
+    fact: str
+    pattern: re.Pattern[str]
+
+    def found_in(self, text: str) -> bool:
+        return bool(self.pattern.search(text))
+
+
+@dataclass
+class KeyFactItem(QAItem):
+    """A question with the facts its answer must contain (empty for out-of-scope questions)."""
+
+    key_facts: list[KeyFact] = field(default_factory=list)
+    author: str = ""
+
+
+@dataclass
+class AuthorBatch:
+    """One author's file: who wrote it, when, its hash, and its items."""
+
+    author: str
+    date: str
+    about: str
+    path: Path
+    sha256: str
+    items: list
+
+    def describe(self) -> dict:
+        return {"author": self.author, "date": self.date, "path": str(self.path), "sha256": self.sha256,
+                "n": len(self.items)}
+
+
+def _header(path: Path) -> tuple[str, str, str]:
+    first = path.read_text(encoding="utf-8").split("\n", 1)[0].strip()
+    match = HEADER.match(first)
+    if not match:
+        raise DatasetError(f"{path}:1: an author batch starts with '// author: NAME ..., date: YYYY-MM-DD'")
+    date = DATE.search(first)
+    if not date:
+        raise DatasetError(f"{path}:1: the header line needs 'date: YYYY-MM-DD'")
+    return match["author"], date.group(1), match["rest"].strip(" ,")
+
+
+def _redflag_item(author: str, where: str, row: dict) -> RedFlagItem:
+    if not isinstance(row.get("label"), bool):
+        raise DatasetError(f"{where}: 'label' must be true or false")
+    category = row.get("category")
+    if row["label"] and not isinstance(category, str):
+        raise DatasetError(f"{where}: a red flag (label true) needs its 'category'")
+    return RedFlagItem(
+        id=_require_str(where, row, "id"),
+        text=_require_str(where, row, "text"),
+        label=row["label"],
+        category=category if row["label"] else None,
+        kind=str(row.get("kind") or "unspecified"),
+        split=author,
+        history=_history(where, row.get("history")),
+    )
+
+
+def _key_fact_item(author: str, where: str, row: dict) -> KeyFactItem:
+    base = _qa_item(where, row)
+    facts = []
+    for raw in row.get("key_facts") or []:
+        if not isinstance(raw, dict) or not isinstance(raw.get("pattern"), str):
+            raise DatasetError(f"{where}: each key fact needs 'fact' and 'pattern'")
+        try:
+            pattern = re.compile(raw["pattern"], re.IGNORECASE)
+        except re.error as exc:
+            msg = f"{where}: key-fact pattern {raw['pattern']!r} does not compile: {exc}"
+            raise DatasetError(msg) from exc
+        facts.append(KeyFact(str(raw.get("fact") or raw["pattern"]), pattern))
+    if base.expected_mode == "answer" and not facts:
+        raise DatasetError(f"{where}: an answerable question needs at least one key fact")
+    return KeyFactItem(**base.__dict__, key_facts=facts, author=author)
+
+
+def load_batches(kind: str, root: Path = AUTHORS_DIR) -> list[AuthorBatch]:
+    """Every author batch of `kind` ("redflag" or "answers"), sorted by file name."""
+    make = {"redflag": _redflag_item, "answers": _key_fact_item}[kind]
+    batches = []
+    for path in sorted((root / kind).glob("*.jsonl")):
+        author, date, about = _header(path)
+        sha, rows = _lines(path)
+        items, seen = [], set()
+        for number, row in rows:
+            item = make(author, f"{path}:{number}", row)
+            if item.id in seen:
+                raise DatasetError(f"{path}:{number}: duplicate id {item.id!r}")
+            seen.add(item.id)
+            items.append(item)
+        batches.append(AuthorBatch(author, date, about, path, sha, items))
+    return batches

@@ -1,0 +1,114 @@
+"""Key-fact benchmark over the independent authors' question batches, one row per author.
+
+`python -m evals.keyfacts` ingests each corpus the batches use (shipped `corpus/`, open-medicine), starts
+the service on 127.0.0.1 over each, sends every question to `/v1/ask` (the public interface, history
+included) and the question alone to `/v1/retrieve`, and reports per author: all key facts in the answer,
+share of facts, median words, false abstentions, out-of-scope abstention, red-flag banners, follow-ups, and
+the top retrieved passage alone as the bar the answer must beat. `--record NAME` writes
+`evals/first_look/NAME.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from evals.authors import KeyFactItem, load_batches
+from evals.client import ServiceClient
+from evals.metrics.keyfacts import KeyFactRecord, count_found, keyfact_metrics, words
+from evals.redflag_authors import FIRST_LOOK_DIR, _commit
+from evals.server import ROOT, service
+
+SHIPPED = ROOT / "corpus"
+
+
+def open_medicine_dir() -> Path:
+    """The open-medicine content folder: ../shared beside the checkout, else the installed package."""
+    shared = ROOT.parent / "shared" / "corpora" / "open-medicine" / "content"
+    if shared.is_dir():
+        return shared
+    try:
+        import open_medicine  # type: ignore[import-not-found]
+
+        return Path(open_medicine.__file__).resolve().parent / "guidelines" / "content"
+    except ImportError as exc:  # pragma: no cover - depends on the machine
+        raise SystemExit("open-medicine corpus not found (../shared or the open-medicine package)") from exc
+
+
+def corpus_of(item: KeyFactItem, default: str) -> str:
+    if any("/" in c.doc_id for c in item.reference_contexts) or "open_medicine" in item.tags:
+        return "open-medicine"
+    if item.reference_contexts or "seed" in item.tags:
+        return "shipped"
+    return default
+
+
+def record(client: ServiceClient, item: KeyFactItem) -> KeyFactRecord:
+    call = client.ask(item.question, item.history)
+    body = call.body or {}
+    mode = body.get("mode") if call.body is not None else "error"
+    patterns = [f.pattern for f in item.key_facts]
+    answer = body.get("answer") or ""
+    answered = mode in ("extractive", "llm")
+    top = None
+    if item.expected_mode == "answer" and not item.history:
+        hits = (client.retrieve(item.question, k=1).body or {}).get("passages") or []
+        top = count_found(patterns, hits[0].get("text") or "") if hits else 0
+    return KeyFactRecord(
+        id=item.id, author=item.author, expected_mode=item.expected_mode, mode=mode,
+        n_facts=len(patterns), facts_found=count_found(patterns, answer) if answered else None,
+        words=words(answer) if answered else 0, follow_up=bool(item.history), top_passage_found=top,
+    )
+
+
+def run(authors: set[str] | None = None) -> dict:
+    batches = [b for b in load_batches("answers") if not authors or b.author in authors]
+    plan: dict[str, list[KeyFactItem]] = {"shipped": [], "open-medicine": []}
+    for b in batches:
+        default = "open-medicine" if "open-medicine" in b.about else "shipped"
+        for item in b.items:
+            plan[corpus_of(item, default)].append(item)
+    records: list[KeyFactRecord] = []
+    for corpus_name, items in plan.items():
+        if not items:
+            continue
+        corpus = SHIPPED if corpus_name == "shipped" else open_medicine_dir()
+        with service(None, corpus, None) as url:
+            client = ServiceClient(url)
+            try:
+                records += [record(client, item) for item in items]
+            finally:
+                client.close()
+    per_author = {b.author: keyfact_metrics([r for r in records if r.author == b.author]) for b in batches}
+    for b in batches:
+        per_author[b.author]["sha256"] = b.sha256
+    return {"authors": per_author, "records": [r.__dict__ for r in records]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--authors", help="comma-separated author names (default: all)")
+    parser.add_argument("--record", help="write the figures to evals/first_look/NAME.json")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    result = run(set(args.authors.split(",")) if args.authors else None)
+    for author, m in result["authors"].items():
+        fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))  # noqa: E731
+        print(f"{author:24s} all-facts {fmt(m['all_facts'])} (n={m['n_in_scope']})"
+              f"  facts {fmt(m['fact_share'])}"
+              f"  top-passage {fmt(m['top_passage_all_facts'])}  words {fmt(m['median_words'])}"
+              f"  false-abstain {m['false_abstentions']}  oos-abstain {fmt(m['abstain_rate_out_of_scope'])}"
+              f"  banners {m['red_flag_banners']}  follow-ups {fmt(m['follow_up_all_facts'])}")
+    if args.record:
+        FIRST_LOOK_DIR.mkdir(exist_ok=True)
+        result.update(commit=_commit(), seconds=round(time.perf_counter() - started, 1))
+        out = FIRST_LOOK_DIR / f"{args.record}.json"
+        out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"recorded {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
