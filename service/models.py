@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from service.unicode_clean import clean_text
+
 MAX_QUESTION_CHARS = 2000
 MAX_TURN_CHARS = 4000
 MAX_HISTORY_TURNS = 20
@@ -17,9 +19,16 @@ MAX_K = 50
 
 
 def _not_blank(value: str) -> str:
+    """Cleaned of invisible and look-alike characters first (unicode_clean), so the red-flag screen and
+    retrieval read what a person reads; then it must still hold something."""
+    value = clean_text(value)
     if not value.strip():
         raise ValueError("must contain a question, not only whitespace")
     return value
+
+
+def _clean(value: str) -> str:
+    return clean_text(value)
 
 
 class Turn(BaseModel):
@@ -27,6 +36,8 @@ class Turn(BaseModel):
 
     role: Literal["user", "assistant"]
     content: str = Field(max_length=MAX_TURN_CHARS)
+
+    _content_clean = field_validator("content")(_clean)
 
 
 class AskRequest(BaseModel):

@@ -22,6 +22,7 @@ modify anything.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 from .findings import Finding
@@ -123,15 +124,22 @@ class Modifiers:
         return [name for name, on in vars(self).items() if on]
 
 
-def _bounds(pattern: re.Pattern[str], text: str, pos: int) -> tuple[int, int]:
-    """Start and end of the stretch around `pos` not crossed by `pattern`."""
-    start, end = 0, len(text)
-    for m in pattern.finditer(text):
-        if m.end() <= pos:
-            start = m.end()
-        elif m.start() >= pos:
-            end = m.start()
-            break
+_CHARS_PER_WORD = 24  # a bound on scanning, not a rule: clinical words are far shorter
+
+
+def _breaks(pattern: re.Pattern[str], text: str) -> tuple[list[int], list[int]]:
+    """(ends, starts) of every match of a boundary pattern, in order: found once per text."""
+    found = [(m.end(), m.start()) for m in pattern.finditer(text)]
+    return [e for e, _ in found], [s for _, s in found]
+
+
+def _bounds(breaks: tuple[list[int], list[int]], length: int, pos: int) -> tuple[int, int]:
+    """Start and end of the stretch around `pos` not crossed by a boundary (binary search, not a scan)."""
+    ends, starts = breaks
+    i = bisect_right(ends, pos)  # boundaries ending at or before pos
+    start = ends[i - 1] if i else 0
+    j = bisect_left(starts, pos)  # first boundary starting at or after pos
+    end = starts[j] if j < len(starts) else length
     return start, end
 
 
@@ -144,18 +152,44 @@ class Context:
 
     def __init__(self, norm: str, findings: list[Finding]):
         self.norm = norm
-        self._spans = [(f.start, f.end) for f in findings]
-        self._pseudo = [(m.start(), m.end()) for m in _PSEUDO_NEGATION.finditer(norm)]
+        spans = [(f.start, f.end) for f in findings]
+        spans += [(m.start(), m.end()) for m in _PSEUDO_NEGATION.finditer(norm)]
+        # reach[p] = the furthest end of any span starting at or before p: a match [a, b) lies inside some
+        # span exactly when reach[a] >= b. One pass, so the check is O(1) however many findings there are.
+        reach = [-1] * (len(norm) + 1)
+        for start, end in spans:
+            reach[start] = max(reach[start], end)
+        for p in range(1, len(reach)):
+            reach[p] = max(reach[p], reach[p - 1])
+        self._reach = reach
+        self._found: dict[re.Pattern[str], tuple[list[int], list[re.Match[str]]]] = {}
+        self._clauses = _breaks(_CLAUSE_BREAK, norm)
+        self._commas = _breaks(_COMMA, norm)
+
+    def _in(self, pattern: re.Pattern[str], lo: int, hi: int) -> list[re.Match[str]]:
+        """Matches of `pattern` lying within [lo, hi): the text is searched once per pattern, then each
+        finding looks its window up by binary search, so the screen costs O(text + findings)."""
+        if pattern not in self._found:
+            matches = list(pattern.finditer(self.norm))
+            self._found[pattern] = ([m.start() for m in matches], matches)
+        starts, matches = self._found[pattern]
+        out = []
+        for i in range(bisect_left(starts, lo), bisect_left(starts, hi)):
+            if matches[i].end() <= hi:
+                out.append(matches[i])
+        return out
 
     def _inside_span(self, m: re.Match, own: Finding) -> bool:
         """A trigger word that is part of some finding or of a pseudo-negation modifies nothing."""
-        for s, e in self._spans + self._pseudo:
-            if s <= m.start() and m.end() <= e:
-                return True
+        if self._reach[m.start()] >= m.end():
+            return True
         return own.start <= m.start() < own.end
 
     def _before(self, pattern, f, lo, max_words, stop_at_terminator=True) -> bool:
-        for m in pattern.finditer(self.norm, lo, f.start):
+        # a trigger more than max_words words away cannot count, so never scan further back than that many
+        # (generously long) words: the cost per finding is bounded and the screen stays linear in the text.
+        lo = max(lo, f.start - _CHARS_PER_WORD * (max_words + 2))
+        for m in self._in(pattern, lo, f.start):
             if self._inside_span(m, f):
                 continue
             gap = self.norm[m.end():f.start]
@@ -167,7 +201,8 @@ class Context:
         return False
 
     def _after(self, pattern, f, hi, max_words) -> bool:
-        for m in pattern.finditer(self.norm, f.end, hi):
+        hi = min(hi, f.end + _CHARS_PER_WORD * (max_words + 2))
+        for m in self._in(pattern, f.end, hi):
             if self._inside_span(m, f):
                 continue
             if _words_between(self.norm, f.end, m.start()) <= max_words and not _TERMINATORS.search(
@@ -183,10 +218,9 @@ class Context:
         return _words_between(self.norm, lo, hi) <= 6 and not _NOT_A_LIST_ITEM.search(segment)
 
     def modifiers(self, f: Finding) -> Modifiers:
-        c_lo, c_hi = _bounds(_CLAUSE_BREAK, self.norm, f.start)
-        clause = self.norm[c_lo:c_hi]
-        s_lo, s_hi = _bounds(_COMMA, clause, f.start - c_lo)
-        s_lo, s_hi = s_lo + c_lo, s_hi + c_lo
+        c_lo, c_hi = _bounds(self._clauses, len(self.norm), f.start)
+        s_lo, s_hi = _bounds(self._commas, len(self.norm), f.start)
+        s_lo, s_hi = max(s_lo, c_lo), min(s_hi, c_hi)
         return Modifiers(
             negated=self._before(_NEG_PRE, f, s_lo, 6)
             or (self._before(_NEG_PRE, f, c_lo, 6) and self._list_item(s_lo, s_hi))

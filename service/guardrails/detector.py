@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .combine import Verdict, resolve
 from .context import Context, Modifiers
@@ -41,6 +42,7 @@ class RuleResult:
         return any(mods.active for _, mods in self.findings)
 
 
+MAX_JUDGED = 40  # findings per piece whose negation/history/... context is analysed
 MAX_CHUNK = 800  # characters; long notes are read in sentence-aligned pieces so the cost stays linear
 
 
@@ -68,21 +70,30 @@ def detect(text: str) -> RuleResult:
     """Run every rule on one piece of text (a question or one user turn); any flagged piece flags it all."""
     if len(text) <= MAX_CHUNK:
         return _detect_piece(text)
-    results = [_detect_piece(piece) for piece in chunks(text)]
-    flagged = [r for r in results if r.verdict]
-    if flagged:
-        return flagged[0]
-    seen = [r for r in results if r.findings]
-    return seen[0] if seen else results[0]
+    first_seen: RuleResult | None = None
+    first: RuleResult | None = None
+    for piece in chunks(text):
+        result = _detect_piece(piece)
+        if result.verdict:
+            return result  # the first flagged piece decides; the rest need not be read
+        first = first or result
+        if first_seen is None and result.findings:
+            first_seen = result
+    return first_seen or first or _detect_piece("")
 
 
+@lru_cache(maxsize=2048)
 def _detect_piece(text: str) -> RuleResult:
+    """One piece, memoised: a pure function of its text, so a repeated piece (a pasted note sent again
+    in the history, a flood of the same words) costs one dictionary look-up."""
     norm = normalise(text)
     found = lexical_findings(norm) + vital_findings(norm)
     if not found:
         return RuleResult(norm, None)
     ctx = Context(norm, found)
-    judged = [(f, ctx.modifiers(f)) for f in found]
+    # Bounded work per request: past MAX_JUDGED findings in one piece (no real note has that many), the rest
+    # are taken as unmodified, i.e. current. That can only add flags, never hide one: when unsure, flag.
+    judged = [(f, ctx.modifiers(f) if i < MAX_JUDGED else Modifiers()) for i, f in enumerate(found)]
     active = [f for f, mods in judged if mods.active]
     abnormal_vital = any(f.is_trigger and f.numeric for f in active)
     triggers = [f for f in active if f.is_trigger]

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from service.unicode_clean import clean_text
+
 from .audit import AuditLog
 from .detector import detect
 from .exemplars import ExemplarMatcher, load_exemplars
@@ -94,7 +96,7 @@ class Guardrail:
         if turn is not None:
             candidates.append(("history", turn))
         for source, text in candidates:
-            hit = self._decide_text(text)
+            hit = self._decide_text(clean_text(text))
             if hit:
                 return _Decision(hit[0], hit[1], source, text)
         return None
