@@ -19,6 +19,7 @@ from service.citations import AnswerSentence, passage, render
 from service.extractive import best_sentence_similarity, select_quotes
 from service.followup import QueryText, depends_on_context, query_texts
 from service.index import Snapshot
+from service.lexicon import expand_query
 from service.live_index import LiveIndex, NotReady
 from service.llm import Deadline, LLMClient, LLMFailed, NumberedPassage, answer_messages, condense_messages
 from service.llm_validation import check_answer
@@ -134,7 +135,7 @@ class Answerer:
             except LLMFailed as exc:
                 fallback_reason = f"{exc.code}: {exc.detail} (while condensing the follow-up)"
         prepared = self._prepare(queries, k=self.settings.retrieval_k, article_id=request.article_id)
-        evidence = self._evidence(prepared, queries)
+        evidence = self._evidence(prepared, request.question)
         if not evidence.sufficient:
             response = self._abstain(prepared)
             return response, [response.answer]
@@ -160,8 +161,10 @@ class Answerer:
 
     # --- steps ---------------------------------------------------------------------------------------
     def _prepare(self, queries: list[QueryText], *, k: int, article_id: str | None, mode: str = "hybrid"):
-        vectors = self._embedder.encode([q.text for q in queries])
         snapshot = self.live.current()  # held for the whole request, even if a new generation goes live
+        # Clinical shorthand the corpus itself does not use is expanded (service/lexicon.py).
+        queries = [QueryText(expand_query(q.text, snapshot.uses_term), q.weight) for q in queries]
+        vectors = self._embedder.encode([q.text for q in queries])
         try:
             retrieval = self._retrieve(snapshot, queries, vectors, k, article_id, mode)
         except StoreQueryFailed as exc:
@@ -181,10 +184,10 @@ class Answerer:
         depth = self.settings.candidate_depth
         return retrieve(snapshot, queries, vectors, k=k, depth=depth, mode=mode, article_id=article_id)
 
-    def _evidence(self, prepared: Prepared, queries: list[QueryText]) -> Evidence:
+    def _evidence(self, prepared: Prepared, question: str) -> Evidence:
         # The joined follow-up text counts only when the question leans on it; otherwise an off-topic
         # question asked after an on-topic one would borrow the earlier question's support.
-        leaning = len(queries) > 1 and depends_on_context(queries[0].text)
+        leaning = len(prepared.queries) > 1 and depends_on_context(question)
         sims = prepared.retrieval.top_dense[: 2 if leaning else 1]
         return Evidence(
             passage_sim=max(sims, default=0.0),
