@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ingest.config import Settings
-from service.citations import AnswerSentence, passage, render
-from service.extractive import best_sentence_similarity, select_quotes
+from service.citations import AnswerSentence, passage, render, structured
+from service.composer import compose
+from service.extractive import best_sentence_similarity
 from service.followup import QueryText, depends_on_context, query_texts
 from service.index import Snapshot
 from service.lexicon import expand_query
@@ -32,8 +33,8 @@ from service.models import (
     Topic,
     Turn,
 )
+from service.question_kind import question_kind
 from service.retrieval import Retrieval, StoreQueryFailed, retrieve
-from service.text import content_terms
 
 log = logging.getLogger(__name__)
 
@@ -198,14 +199,16 @@ class Answerer:
 
     def _extractive(self, question: str, prepared: Prepared) -> tuple[AskResponse, list[str]]:
         hits = prepared.retrieval.hits
-        terms = frozenset(content_terms(question))
-        quotes = select_quotes(prepared.snapshot, hits, prepared.query_vec, terms)
-        if not quotes:
+        kind = question_kind(question)
+        quoted = compose(prepared.snapshot, hits, prepared.query_vec, prepared.queries[0].text, kind)
+        if not quoted:
             response = self._abstain(prepared)
             return response, [response.answer]
-        sentences = [AnswerSentence(q.text, (q.hit,)) for q in quotes]
+        sentences = [AnswerSentence(q.text, (q.hit,)) for q in quoted]
         pieces, citations = render(prepared.snapshot, hits, sentences)
-        return self._response(prepared.snapshot, " ".join(pieces), citations, "extractive"), pieces
+        response = self._response(prepared.snapshot, " ".join(pieces), citations, "extractive")
+        response.sentences = structured(sentences)
+        return response, pieces
 
     def _llm_answer(self, question: str, prepared: Prepared, deadline: Deadline):
         hits = prepared.retrieval.hits
@@ -228,7 +231,9 @@ class Answerer:
                 "llm_unsupported", f"no sentence passed validation ({len(checked.dropped)} dropped)"
             )
         pieces, citations = render(snapshot, hits, checked.sentences)
-        return self._response(snapshot, " ".join(pieces), citations, "llm"), pieces
+        response = self._response(snapshot, " ".join(pieces), citations, "llm")
+        response.sentences = structured(checked.sentences)
+        return response, pieces
 
     def _condensed(self, question: str, history: list[Turn], deadline: Deadline) -> str:
         """The follow-up rewritten as a standalone question by the LLM (retrieval and the answer use it)."""
