@@ -36,8 +36,8 @@ from service.text import content_terms
 
 LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 LEXICAL_WEIGHT = 0.30  # IDF-weighted share of the question's content words in the unit
-PASSAGE_PRIOR = 0.10  # how much the passage's fused retrieval score adds when choosing the main passage
-MAIN_MARGIN = 0.12  # units of the main passage within this of its best unit are quoted too
+PASSAGE_PRIOR = 0.25  # how much the passage's fused retrieval score adds when choosing the main passage
+MAIN_MARGIN = 0.25  # units of the main passage within this of its best unit are quoted too
 WORD_BUDGET = 120  # the whole answer: a clinician reads it on a phone between patients
 MAIN_CANDIDATES = 3  # the main passage is chosen among the top hits only
 EXTRA_MIN_NEW_TERMS = 1  # a unit from another passage must add at least this many question words
@@ -83,11 +83,17 @@ def passage_units(snapshot: Snapshot, hit_index: int, row: int) -> list[Unit]:
     units: list[Unit] = []
     open_list: Unit | None = None
     offset = 0
+    last_line_end = -2  # end of the last line that held a stored sentence
     for line in text.split("\n"):
         start, end = offset, offset + len(line)
         offset = end + 1
         inside = [(a, b, r) for (a, b), r in stored if a >= start and b <= end]
         item = LIST_ITEM.match(line)
+        if item and open_list is None and units and last_line_end == start - 1:
+            # Items right after a lead-in that ends in "." ("The service works through these steps."): the
+            # last sentence of the line before opens the list.
+            open_list = units[-1]
+            open_list.is_list = True
         if item and open_list is not None:
             body = line[item.end():].strip()
             if body and len(open_list.pieces) <= MAX_LIST_ITEMS:
@@ -95,6 +101,8 @@ def passage_units(snapshot: Snapshot, hit_index: int, row: int) -> list[Unit]:
                 open_list.rows.extend(r for _, _, r in inside)
             continue
         open_list = None
+        if inside:
+            last_line_end = end
         for a, b, r in inside:
             sentence = text[a:b].strip()
             unit = Unit(hit_index, [sentence], [r], position=len(units))
