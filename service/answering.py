@@ -11,10 +11,12 @@ import logging
 import threading
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
-from ingest.config import Settings
+from ingest.config import Settings, get_settings
+from service.abstention import Evidence, unknown_specialised
 from service.citations import AnswerSentence, passage, render, structured
 from service.composer import compose
 from service.extractive import best_sentence_similarity
@@ -38,24 +40,7 @@ from service.retrieval import Retrieval, StoreQueryFailed, retrieve
 
 log = logging.getLogger(__name__)
 
-# Calibrated on tests/data/abstention.jsonl (26 in-scope, 24 out-of-scope questions over the shipped corpus):
-# the sum of the best passage cosine and the best sentence cosine ranged 1.03–1.68 in scope and 0.11–1.03
-# out of scope (one near-domain question, neck-pain physiotherapy, sits on the line). Held out: the evals'
-# golden set (out of scope ≤ 0.95, in scope ≥ 1.03) and open-medicine questions (in scope ≥ 1.02).
-ABSTAIN_MIN_SUPPORT = 1.0
 TOPICS_LISTED = 3
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """How well the retrieved content matches the question; below the calibrated support we abstain."""
-
-    passage_sim: float
-    sentence_sim: float
-
-    @property
-    def sufficient(self) -> bool:
-        return self.passage_sim + self.sentence_sim >= ABSTAIN_MIN_SUPPORT
 
 
 @dataclass
@@ -71,6 +56,18 @@ def _mix(vectors: np.ndarray, queries: list[QueryText]) -> np.ndarray:
     weights = np.asarray([q.weight for q in queries], dtype=np.float32)[:, None]
     mixed = (vectors * weights).sum(0)
     return (mixed / (np.linalg.norm(mixed) or 1.0)).astype(np.float32)
+
+
+def wordpieces(word: str) -> int:
+    """How many WordPiece pieces the bundled model's tokenizer splits `word` into (abstention evidence)."""
+    return len(_tokenizer().encode(word, add_special_tokens=False).ids)
+
+
+@lru_cache(maxsize=1)
+def _tokenizer():
+    from ingest.embedding import load_tokenizer, resolve_model_dir
+
+    return load_tokenizer(resolve_model_dir(get_settings().embed_model))
 
 
 class Answerer:
@@ -190,11 +187,13 @@ class Answerer:
         # question asked after an on-topic one would borrow the earlier question's support.
         leaning = len(prepared.queries) > 1 and depends_on_context(question)
         sims = prepared.retrieval.top_dense[: 2 if leaning else 1]
+        vocabulary = prepared.snapshot.vocabulary
         return Evidence(
             passage_sim=max(sims, default=0.0),
             sentence_sim=best_sentence_similarity(
                 prepared.snapshot, prepared.retrieval.hits, prepared.query_vec
             ),
+            unknown_words=unknown_specialised(question, vocabulary, wordpieces) if vocabulary else (),
         )
 
     def _extractive(self, question: str, prepared: Prepared) -> tuple[AskResponse, list[str]]:

@@ -17,6 +17,7 @@ import bm25s
 import numpy as np
 
 from ingest.store import IndexStore, decode_vectors
+from service.abstention import Vocabulary
 from service.text import content_terms, content_terms_batch
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class Snapshot:
     row_of: dict[str, int] = field(default_factory=dict)
     doc_rows: dict[str, np.ndarray] = field(default_factory=dict)
     term_df: dict[str, int] = field(default_factory=dict)  # stemmed content word -> passages containing it
+    vocabulary: Vocabulary | None = None  # the corpus's own words (abstention evidence)
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -166,6 +168,9 @@ def load_snapshot(store: IndexStore, generation: str, corpus_version: str | None
         row_of=row_of,
         doc_rows=doc_rows,
         term_df=term_df,
+        vocabulary=Vocabulary.build(
+            f"{m.get('section', '')}\n{t}" for m, t in zip(metas, texts, strict=True)
+        ),
     )
     log.info(
         "loaded generation %s: %d passages, %d sentences in %.2fs",
