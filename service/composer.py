@@ -161,6 +161,8 @@ def compose(
     main = max(candidates, key=passage_value)
     units = per_hit[main]
     best = max(units, key=lambda u: u.relevance)
+    while best.is_list and best.words > WORD_BUDGET and len(best.pieces) > 2:
+        best.pieces.pop()  # a very long list: its first items, within the budget
     chosen = [best]
     used = best.words
     following = [u for u in units if u.position == best.position + 1]
