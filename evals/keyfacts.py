@@ -25,10 +25,12 @@ SHIPPED = ROOT / "corpus"
 
 
 def open_medicine_dir() -> Path:
-    """The open-medicine content folder: ../shared beside the checkout, else the installed package."""
-    shared = ROOT.parent / "shared" / "corpora" / "open-medicine" / "content"
-    if shared.is_dir():
-        return shared
+    """The open-medicine content folder: ../shared beside the checkout (or beside the worktrees' folder, for a
+    git worktree under wt/), else the installed package."""
+    for base in (ROOT.parent, ROOT.parent.parent):
+        shared = base / "shared" / "corpora" / "open-medicine" / "content"
+        if shared.is_dir():
+            return shared
     try:
         import open_medicine  # type: ignore[import-not-found]
 

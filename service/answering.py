@@ -11,14 +11,18 @@ import logging
 import threading
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
-from ingest.config import Settings
-from service.citations import AnswerSentence, passage, render
-from service.extractive import best_sentence_similarity, select_quotes
+from ingest.config import Settings, get_settings
+from service.abstention import Evidence, unknown_specialised
+from service.citations import AnswerSentence, passage, render, structured
+from service.composer import compose
+from service.extractive import best_sentence_similarity
 from service.followup import QueryText, depends_on_context, query_texts
 from service.index import Snapshot
+from service.lexicon import expand_query
 from service.live_index import LiveIndex, NotReady
 from service.llm import Deadline, LLMClient, LLMFailed, NumberedPassage, answer_messages, condense_messages
 from service.llm_validation import check_answer
@@ -31,29 +35,12 @@ from service.models import (
     Topic,
     Turn,
 )
+from service.question_kind import question_kind
 from service.retrieval import Retrieval, StoreQueryFailed, retrieve
-from service.text import content_terms
 
 log = logging.getLogger(__name__)
 
-# Calibrated on tests/data/abstention.jsonl (26 in-scope, 24 out-of-scope questions over the shipped corpus):
-# the sum of the best passage cosine and the best sentence cosine ranged 1.03–1.68 in scope and 0.11–1.03
-# out of scope (one near-domain question, neck-pain physiotherapy, sits on the line). Held out: the evals'
-# golden set (out of scope ≤ 0.95, in scope ≥ 1.03) and open-medicine questions (in scope ≥ 1.02).
-ABSTAIN_MIN_SUPPORT = 1.0
 TOPICS_LISTED = 3
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """How well the retrieved content matches the question; below the calibrated support we abstain."""
-
-    passage_sim: float
-    sentence_sim: float
-
-    @property
-    def sufficient(self) -> bool:
-        return self.passage_sim + self.sentence_sim >= ABSTAIN_MIN_SUPPORT
 
 
 @dataclass
@@ -69,6 +56,18 @@ def _mix(vectors: np.ndarray, queries: list[QueryText]) -> np.ndarray:
     weights = np.asarray([q.weight for q in queries], dtype=np.float32)[:, None]
     mixed = (vectors * weights).sum(0)
     return (mixed / (np.linalg.norm(mixed) or 1.0)).astype(np.float32)
+
+
+def wordpieces(word: str) -> int:
+    """How many WordPiece pieces the bundled model's tokenizer splits `word` into (abstention evidence)."""
+    return len(_tokenizer().encode(word, add_special_tokens=False).ids)
+
+
+@lru_cache(maxsize=1)
+def _tokenizer():
+    from ingest.embedding import load_tokenizer, resolve_model_dir
+
+    return load_tokenizer(resolve_model_dir(get_settings().embed_model))
 
 
 class Answerer:
@@ -134,7 +133,7 @@ class Answerer:
             except LLMFailed as exc:
                 fallback_reason = f"{exc.code}: {exc.detail} (while condensing the follow-up)"
         prepared = self._prepare(queries, k=self.settings.retrieval_k, article_id=request.article_id)
-        evidence = self._evidence(prepared, queries)
+        evidence = self._evidence(prepared, request.question)
         if not evidence.sufficient:
             response = self._abstain(prepared)
             return response, [response.answer]
@@ -160,8 +159,10 @@ class Answerer:
 
     # --- steps ---------------------------------------------------------------------------------------
     def _prepare(self, queries: list[QueryText], *, k: int, article_id: str | None, mode: str = "hybrid"):
-        vectors = self._embedder.encode([q.text for q in queries])
         snapshot = self.live.current()  # held for the whole request, even if a new generation goes live
+        # Clinical shorthand the corpus itself does not use is expanded (service/lexicon.py).
+        queries = [QueryText(expand_query(q.text, snapshot.uses_term), q.weight) for q in queries]
+        vectors = self._embedder.encode([q.text for q in queries])
         try:
             retrieval = self._retrieve(snapshot, queries, vectors, k, article_id, mode)
         except StoreQueryFailed as exc:
@@ -181,28 +182,32 @@ class Answerer:
         depth = self.settings.candidate_depth
         return retrieve(snapshot, queries, vectors, k=k, depth=depth, mode=mode, article_id=article_id)
 
-    def _evidence(self, prepared: Prepared, queries: list[QueryText]) -> Evidence:
+    def _evidence(self, prepared: Prepared, question: str) -> Evidence:
         # The joined follow-up text counts only when the question leans on it; otherwise an off-topic
         # question asked after an on-topic one would borrow the earlier question's support.
-        leaning = len(queries) > 1 and depends_on_context(queries[0].text)
+        leaning = len(prepared.queries) > 1 and depends_on_context(question)
         sims = prepared.retrieval.top_dense[: 2 if leaning else 1]
+        vocabulary = prepared.snapshot.vocabulary
         return Evidence(
             passage_sim=max(sims, default=0.0),
             sentence_sim=best_sentence_similarity(
                 prepared.snapshot, prepared.retrieval.hits, prepared.query_vec
             ),
+            unknown_words=unknown_specialised(question, vocabulary, wordpieces) if vocabulary else (),
         )
 
     def _extractive(self, question: str, prepared: Prepared) -> tuple[AskResponse, list[str]]:
         hits = prepared.retrieval.hits
-        terms = frozenset(content_terms(question))
-        quotes = select_quotes(prepared.snapshot, hits, prepared.query_vec, terms)
-        if not quotes:
+        kind = question_kind(question)
+        quoted = compose(prepared.snapshot, hits, prepared.query_vec, prepared.queries[0].text, kind)
+        if not quoted:
             response = self._abstain(prepared)
             return response, [response.answer]
-        sentences = [AnswerSentence(q.text, (q.hit,)) for q in quotes]
+        sentences = [AnswerSentence(q.text, (q.hit,)) for q in quoted]
         pieces, citations = render(prepared.snapshot, hits, sentences)
-        return self._response(prepared.snapshot, " ".join(pieces), citations, "extractive"), pieces
+        response = self._response(prepared.snapshot, " ".join(pieces), citations, "extractive")
+        response.sentences = structured(sentences)
+        return response, pieces
 
     def _llm_answer(self, question: str, prepared: Prepared, deadline: Deadline):
         hits = prepared.retrieval.hits
@@ -225,7 +230,9 @@ class Answerer:
                 "llm_unsupported", f"no sentence passed validation ({len(checked.dropped)} dropped)"
             )
         pieces, citations = render(snapshot, hits, checked.sentences)
-        return self._response(snapshot, " ".join(pieces), citations, "llm"), pieces
+        response = self._response(snapshot, " ".join(pieces), citations, "llm")
+        response.sentences = structured(checked.sentences)
+        return response, pieces
 
     def _condensed(self, question: str, history: list[Turn], deadline: Deadline) -> str:
         """The follow-up rewritten as a standalone question by the LLM (retrieval and the answer use it)."""

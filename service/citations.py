@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service.index import Snapshot
-from service.models import Citation, Passage
+from service.models import AnswerPart, Citation, Passage
 from service.retrieval import Hit
 
 
@@ -51,13 +51,26 @@ def render(
 
     The answer text is the pieces joined by single spaces; the stream sends the pieces one by one.
     """
-    number: dict[int, int] = {}
-    for sentence in sentences:
-        for h in sentence.hits:
-            number.setdefault(h, len(number) + 1)
+    number = numbering(sentences)
     pieces = []
     for sentence in sentences:
         marks = "".join(f"[{number[h]}]" for h in dict.fromkeys(sentence.hits))
         pieces.append(f"{sentence.text} {marks}")
     citations = [citation(snapshot, hits[h], n) for h, n in number.items()]
     return pieces, citations
+
+
+def numbering(sentences: list[AnswerSentence]) -> dict[int, int]:
+    """hit index -> citation number by first use in the answer (one rule for `render` and `structured`)."""
+    number: dict[int, int] = {}
+    for sentence in sentences:
+        for h in sentence.hits:
+            number.setdefault(h, len(number) + 1)
+    return number
+
+
+def structured(sentences: list[AnswerSentence]) -> list[AnswerPart]:
+    """The answer as `[{text, citations: [n…]}]`, numbered as `render` numbers it, so clients (the widget,
+    the evals) need not parse `[n]` markers back out of `answer`."""
+    number = numbering(sentences)
+    return [AnswerPart(text=s.text, citations=[number[h] for h in dict.fromkeys(s.hits)]) for s in sentences]

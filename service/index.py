@@ -17,10 +17,12 @@ import bm25s
 import numpy as np
 
 from ingest.store import IndexStore, decode_vectors
-from service.text import content_terms_batch
+from service.abstention import Vocabulary
+from service.text import content_terms, content_terms_batch
 
 log = logging.getLogger(__name__)
 
+USES_MIN_PASSAGES = 3  # an abbreviation in fewer passages than this is not the corpus's own word for it
 PAGE = 5000  # Chroma `get` page size: keeps each SQLite query well under its variable limit
 
 
@@ -42,6 +44,8 @@ class Snapshot:
     chunk_vecs: np.ndarray  # (N, dim) float32 unit rows, the stored passage vectors, for exact dense search
     row_of: dict[str, int] = field(default_factory=dict)
     doc_rows: dict[str, np.ndarray] = field(default_factory=dict)
+    term_df: dict[str, int] = field(default_factory=dict)  # stemmed content word -> passages containing it
+    vocabulary: Vocabulary | None = None  # the corpus's own words (abstention evidence)
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -54,6 +58,11 @@ class Snapshot:
     def cites(self, doc_id: str) -> list[str]:
         rows = self.doc_rows.get(doc_id)
         return list(self.metas[int(rows[0])].get("cites", [])) if rows is not None and len(rows) else []
+
+    def uses_term(self, word: str) -> bool:
+        """Whether the corpus writes `word` itself (in at least USES_MIN_PASSAGES passages)."""
+        stems = content_terms(word)
+        return bool(stems) and all(self.term_df.get(s, 0) >= USES_MIN_PASSAGES for s in stems)
 
     def sentences_of(self, row: int) -> range:
         start, end = self.sent_bounds[row]
@@ -117,6 +126,10 @@ def load_snapshot(store: IndexStore, generation: str, corpus_version: str | None
         [f"{m.get('section', '')}\n{t}" for m, t in zip(metas, texts, strict=True)]
     )
     bm25.index([terms or [""] for terms in corpus_terms], show_progress=False)
+    term_df: dict[str, int] = {}
+    for terms in corpus_terms:
+        for term in set(terms):
+            term_df[term] = term_df.get(term, 0) + 1
 
     sent_texts: list[str] = []
     rows_of_sentences: list[int] = []
@@ -154,6 +167,10 @@ def load_snapshot(store: IndexStore, generation: str, corpus_version: str | None
         chunk_vecs=chunk_vecs,
         row_of=row_of,
         doc_rows=doc_rows,
+        term_df=term_df,
+        vocabulary=Vocabulary.build(
+            f"{m.get('section', '')}\n{t}" for m, t in zip(metas, texts, strict=True)
+        ),
     )
     log.info(
         "loaded generation %s: %d passages, %d sentences in %.2fs",

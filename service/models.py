@@ -75,6 +75,13 @@ class Topic(BaseModel):
     section: str
 
 
+class AnswerPart(BaseModel):
+    """One answer sentence (verbatim from its passage for extractive answers) and the `n` it cites."""
+
+    text: str
+    citations: list[int] = Field(default_factory=list)
+
+
 class AskResponse(BaseModel):
     answer: str
     citations: list[Citation] = Field(default_factory=list)
@@ -84,6 +91,11 @@ class AskResponse(BaseModel):
     index_version: str | None = None
     fallback_reason: str | None = None
     closest_topics: list[Topic] = Field(default_factory=list, description="set when mode is 'abstain'")
+    sentences: list[AnswerPart] = Field(
+        default_factory=list,
+        description="the answer's sentences with their citation numbers (extractive and LLM answers); "
+        "`answer` is the same text with `[n]` markers, kept for older clients",
+    )
 
 
 class RetrieveRequest(BaseModel):

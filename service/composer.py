@@ -1,0 +1,201 @@
+"""The extractive composer: decide which passage answers, then which of its sentences, then what else.
+
+Why passage first: the old sentence-level MMR over all retrieved passages picked the *topic* sentence of
+several passages ("Vital signs should be monitored to detect signs of pulmonary embolism.") and dropped the
+sentence after it that held the answer ("Tachycardia, hypoxia and chest pain are the signs …"). Guideline
+passages are written as short arguments; the answer usually sits in the best passage, next to the sentence
+that matches the question best. So:
+
+1. Units. A passage's sentences (verbatim spans stored at ingest); a lead-in ending in ":" is kept together
+   with the list items that follow it (each item quoted as its own piece, even items too short to have been
+   stored as sentences): a lead-in without its items, or items without their lead-in, answer nothing.
+2. Relevance of a unit = cosine(query, stored sentence vector) + weight × IDF-weighted share of the
+   question's content words in it + a bonus when it holds the *kind* of thing asked for
+   (service/question_kind.py: a number with a unit for "how many/what dose/how long", a list for "which
+   drugs/criteria", an action for "what next").
+3. The main passage is the one whose best unit, plus a small prior for its retrieval rank, is best. Its
+   relevant units are quoted in document order: the best unit, the one right after it (where guidelines
+   put the figure, the list or the reason), and any other unit close to the best, within a word budget.
+4. Other passages add a unit only if it covers question words (facets) the answer does not have yet.
+
+Every piece is a verbatim substring of its passage and is cited by the caller.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from service.index import Snapshot
+from service.question_kind import QuestionKind, kind_bonus
+from service.retrieval import Hit
+from service.text import content_terms
+
+LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+LEXICAL_WEIGHT = 0.30  # IDF-weighted share of the question's content words in the unit
+PASSAGE_PRIOR = 0.25  # how much the passage's fused retrieval score adds when choosing the main passage
+MAIN_MARGIN = 0.25  # units of the main passage within this of its best unit are quoted too
+WORD_BUDGET = 120  # the whole answer: a clinician reads it on a phone between patients
+MAIN_CANDIDATES = 3  # the main passage is chosen among the top hits only
+EXTRA_MIN_NEW_TERMS = 1  # a unit from another passage must add at least this many question words
+EXTRA_MIN_RELEVANCE = 0.15  # … and be at least this relevant, relative to the best unit (best - x)
+MAX_EXTRA_UNITS = 2
+MAX_LIST_ITEMS = 12
+
+
+@dataclass
+class Unit:
+    """What a fact needs kept together: one sentence, or a lead-in and its list items."""
+
+    hit: int
+    pieces: list[str]
+    rows: list[int] = field(default_factory=list)  # stored sentence rows covered (vectors, terms)
+    position: int = 0  # order within the passage
+    is_list: bool = False
+    relevance: float = -math.inf
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.pieces)
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One quoted piece of the answer, verbatim from the passage of hit `hit`."""
+
+    text: str
+    hit: int
+
+
+def passage_units(snapshot: Snapshot, hit_index: int, row: int) -> list[Unit]:
+    """The units of one passage, in document order."""
+    text = snapshot.texts[row]
+    spans = snapshot.metas[row].get("sentence_spans") or []
+    sentence_rows = list(snapshot.sentences_of(row))
+    stored = list(zip(spans, sentence_rows, strict=False))
+    units: list[Unit] = []
+    open_list: Unit | None = None
+    offset = 0
+    last_line_end = -2  # end of the last line that held a stored sentence
+    for line in text.split("\n"):
+        start, end = offset, offset + len(line)
+        offset = end + 1
+        inside = [(a, b, r) for (a, b), r in stored if a >= start and b <= end]
+        item = LIST_ITEM.match(line)
+        if item and open_list is None and units and last_line_end == start - 1:
+            # Items right after a lead-in that ends in "." ("The service works through these steps."): the
+            # last sentence of the line before opens the list.
+            open_list = units[-1]
+            open_list.is_list = True
+        if item and open_list is not None:
+            body = line[item.end():].strip()
+            if body and len(open_list.pieces) <= MAX_LIST_ITEMS:
+                open_list.pieces.append(body)
+                open_list.rows.extend(r for _, _, r in inside)
+            continue
+        open_list = None
+        if inside:
+            last_line_end = end
+        for a, b, r in inside:
+            sentence = text[a:b].strip()
+            unit = Unit(hit_index, [sentence], [r], position=len(units))
+            units.append(unit)
+            if sentence.endswith(":"):
+                unit.is_list = True
+                open_list = unit
+        if not inside and item:  # a list item without a lead-in: quote it alone if it says enough
+            body = line[item.end():].strip()
+            if len(body.split()) >= 3:
+                units.append(Unit(hit_index, [body], [], position=len(units)))
+    return [u for u in units if not (u.is_list and len(u.pieces) == 1)]  # a lead-in whose items are gone
+
+
+def _idf_weights(snapshot: Snapshot, terms: list[str]) -> dict[str, float]:
+    n = max(snapshot.size, 1)
+    return {t: math.log(1.0 + n / (snapshot.term_df.get(t, 0) + 0.5)) for t in terms}
+
+
+def _unit_terms(snapshot: Snapshot, unit: Unit) -> frozenset[str]:
+    if unit.rows and not unit.is_list:
+        return snapshot.sent_terms[unit.rows[0]]
+    return frozenset(content_terms(unit.text))
+
+
+def score_units(
+    snapshot: Snapshot, units: list[Unit], query_vec: np.ndarray, idf: dict[str, float], kind: QuestionKind
+) -> None:
+    """Set each unit's relevance (see module docstring, step 2)."""
+    total = sum(idf.values()) or 1.0
+    for unit in units:
+        dense = float((snapshot.sent_vecs[unit.rows] @ query_vec).max()) if unit.rows else 0.0
+        terms = _unit_terms(snapshot, unit)
+        lexical = sum(w for t, w in idf.items() if t in terms) / total
+        unit.relevance = dense + LEXICAL_WEIGHT * lexical + kind_bonus(kind, unit.text, unit.is_list)
+
+
+def compose(
+    snapshot: Snapshot, hits: list[Hit], query_vec: np.ndarray, question: str, kind: QuestionKind
+) -> list[Piece]:
+    """The answer's pieces in reading order: main passage first, then facets from others."""
+    q_terms = list(dict.fromkeys(content_terms(question)))
+    idf = _idf_weights(snapshot, q_terms)
+    per_hit = [passage_units(snapshot, h, hit.row) for h, hit in enumerate(hits)]
+    for units in per_hit:
+        score_units(snapshot, units, query_vec, idf, kind)
+    top_score = max((hit.score for hit in hits), default=1.0) or 1.0
+
+    def passage_value(h: int) -> float:
+        best = max((u.relevance for u in per_hit[h]), default=-math.inf)
+        return best + PASSAGE_PRIOR * hits[h].score / top_score
+
+    candidates = [h for h in range(min(MAIN_CANDIDATES, len(hits))) if per_hit[h]]
+    if not candidates:
+        return []
+    main = max(candidates, key=passage_value)
+    units = per_hit[main]
+    best = max(units, key=lambda u: u.relevance)
+    while best.is_list and best.words > WORD_BUDGET and len(best.pieces) > 2:
+        best.pieces.pop()  # a very long list: its first items, within the budget
+    chosen = [best]
+    used = best.words
+    following = [u for u in units if u.position == best.position + 1]
+    rest = sorted((u for u in units if u is not best), key=lambda u: -u.relevance)
+    for unit in following + rest:
+        if unit in chosen:
+            continue
+        if unit not in following and unit.relevance < best.relevance - MAIN_MARGIN:
+            continue
+        if used + unit.words > WORD_BUDGET:
+            continue
+        chosen.append(unit)
+        used += unit.words
+    chosen.sort(key=lambda u: u.position)
+
+    covered = set().union(*(_unit_terms(snapshot, u) for u in chosen))
+    seen_texts = {u.text for u in chosen}
+    extras: list[Unit] = []
+    others = sorted(
+        (u for h, us in enumerate(per_hit) if h != main for u in us), key=lambda u: -u.relevance
+    )
+    for unit in others:
+        if len(extras) == MAX_EXTRA_UNITS:
+            break
+        if unit.relevance < best.relevance - EXTRA_MIN_RELEVANCE or unit.text in seen_texts:
+            continue
+        terms = _unit_terms(snapshot, unit)
+        new = [t for t in q_terms if t in terms and t not in covered]
+        if len(new) < EXTRA_MIN_NEW_TERMS or used + unit.words > WORD_BUDGET:
+            continue
+        extras.append(unit)
+        covered |= terms
+        seen_texts.add(unit.text)
+        used += unit.words
+    extras.sort(key=lambda u: (u.hit, u.position))
+    return [Piece(text, u.hit) for u in chosen + extras for text in u.pieces]

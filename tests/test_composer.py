@@ -1,0 +1,109 @@
+"""Fast, in-process tests of the composer, question kinds, the shorthand lexicon and abstention evidence.
+
+No server and no model: a tiny hand-built Snapshot stands in for an index generation, so each behaviour
+(list kept with its lead-in, the sentence after the best one quoted, verbatim pieces, structured sentences,
+unknown specialised words) is checked in milliseconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ingest.chunking import split_sentences
+from service.abstention import Evidence, Vocabulary, unknown_specialised
+from service.citations import AnswerSentence, structured
+from service.composer import compose, passage_units
+from service.index import Snapshot
+from service.lexicon import expand_query
+from service.question_kind import QuestionKind, kind_bonus, question_kind
+from service.retrieval import Hit
+from service.text import content_terms
+
+PASSAGES = [
+    "Osteoporosis treatment should be started after vertebroplasty to prevent further fractures.\n"
+    "Appropriate medical options include:\n- bisphosphonates\n- denosumab\n- teriparatide",
+    "Vital signs should be monitored closely after vertebroplasty to detect signs of pulmonary embolism.\n"
+    "Tachycardia, hypoxia and chest pain are the signs that point to a pulmonary embolism of cement.",
+]
+
+
+def _snapshot(texts: list[str]) -> Snapshot:
+    metas, sent_texts, rows = [], [], []
+    for row, text in enumerate(texts):
+        spans = split_sentences(text)
+        metas.append({"doc_id": f"d{row}", "section": "S", "sentence_spans": spans})
+        sent_texts += [text[a:b] for a, b in spans]
+        rows += [row] * len(spans)
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(len(sent_texts), 8)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    sent_rows = np.asarray(rows)
+    bounds = np.stack([np.searchsorted(sent_rows, np.arange(len(texts))),
+                       np.searchsorted(sent_rows, np.arange(len(texts)), side="right")], axis=1)
+    df: dict[str, int] = {}
+    for text in texts:
+        for term in set(content_terms(text)):
+            df[term] = df.get(term, 0) + 1
+    return Snapshot(generation="g", corpus_version=None, chunk_ids=[f"c{i}" for i in range(len(texts))],
+                    texts=texts, metas=metas, bm25=None, sent_texts=sent_texts, sent_vecs=vecs,
+                    sent_bounds=bounds, sent_terms=[frozenset(content_terms(t)) for t in sent_texts],
+                    chunks_collection=None, chunk_vecs=np.zeros((len(texts), 8), np.float32), term_df=df,
+                    vocabulary=Vocabulary.build(texts))  # fmt: skip
+
+
+def test_lead_in_is_kept_with_its_short_list_items() -> None:
+    units = passage_units(_snapshot(PASSAGES), 0, 0)
+    listed = [u for u in units if u.is_list]
+    assert listed and listed[0].pieces == [
+        "Appropriate medical options include:", "bisphosphonates", "denosumab", "teriparatide"
+    ]
+
+
+def test_list_question_gets_the_list_and_every_piece_is_verbatim() -> None:
+    snapshot = _snapshot(PASSAGES)
+    question = "which osteoporosis drugs after vertebroplasty?"
+    kind = question_kind(question)
+    assert kind is QuestionKind.LIST
+    pieces = compose(snapshot, [Hit(0, 1.0), Hit(1, 0.5)], np.zeros(8, np.float32), question, kind)
+    text = " ".join(p.text for p in pieces)
+    assert all(name in text for name in ("bisphosphonates", "denosumab", "teriparatide"))
+    assert all(p.text in snapshot.texts[[0, 1][p.hit]] for p in pieces)
+
+
+def test_the_sentence_after_the_best_match_is_quoted() -> None:
+    snapshot = _snapshot(PASSAGES)
+    question = "which vital sign changes after vertebroplasty point to pulmonary embolism?"
+    pieces = compose(snapshot, [Hit(1, 1.0)], np.zeros(8, np.float32), question, question_kind(question))
+    assert any(p.text.startswith("Tachycardia, hypoxia and chest pain") for p in pieces)
+
+
+def test_question_kinds_and_their_evidence() -> None:
+    assert question_kind("how common is cement PE after VP?") is QuestionKind.QUANTITY
+    assert question_kind("what dose of apixaban?") is QuestionKind.QUANTITY
+    assert question_kind("Wells score 3.5 for PE — what's next?") is QuestionKind.ACTION
+    assert kind_bonus(QuestionKind.QUANTITY, "Leakage occurs in 30% of cases.", False) > 0
+    assert kind_bonus(QuestionKind.QUANTITY, "Leakage is common.", False) == 0
+
+
+def test_shorthand_is_expanded_unless_the_corpus_uses_it() -> None:
+    assert expand_query("signs of cement PE after VP?") == (
+        "signs of cement PE after VP? (pulmonary embolism; vertebroplasty)"
+    )
+    assert expand_query("Apixaban for PE?", lambda word: word == "pe") == "Apixaban for PE?"
+
+
+def test_unknown_specialised_words_need_a_strong_match() -> None:
+    vocab = Vocabulary.build(["Vertebroplasty and kyphoplasty; bisphosphonates (alendronate); glucose."])
+    pieces = {"ibandronate": 4, "vertebroplasy": 5, "glucoes": 3}.get  # others: one piece (everyday words)
+    found = unknown_specialised("usual dose of ibandronate?", vocab, lambda w: pieces(w, 1))
+    assert found == ("ibandronate",)
+    # typos ("vertebroplasy", "glucoes") and prefixes ("kypho") are not unknown
+    assert unknown_specialised("kypho vs vertebroplasy, glucoes?", vocab, lambda w: pieces(w, 4)) == ()
+    assert not Evidence(0.6, 0.6, ("ibandronate",)).sufficient
+    assert Evidence(0.6, 0.6).sufficient
+    assert not Evidence(0.4, 0.4).sufficient
+
+
+def test_structured_sentences_carry_their_citation_numbers() -> None:
+    parts = structured([AnswerSentence("a", (2,)), AnswerSentence("b", (0, 2))])
+    assert [(p.text, p.citations) for p in parts] == [("a", [1]), ("b", [2, 1])]
