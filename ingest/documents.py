@@ -269,6 +269,8 @@ def _parse(path: Path, root: Path, raw: bytes) -> Document | Problem | None:
             where = getattr(exc, "problem_mark", None)
             line = f" (line {where.line + 2})" if where else ""
             return Problem(path, f"invalid YAML front matter{line}: {getattr(exc, 'problem', exc)}")
+        except (ValueError, OverflowError) as exc:  # e.g. an impossible unquoted date: 2025-02-30
+            return Problem(path, f"invalid value in YAML front matter: {_show(str(exc), 120)}")
         if not isinstance(loaded, dict):
             return Problem(path, "front matter is not a YAML mapping")
         meta, body = loaded, match.group(2)
