@@ -251,3 +251,10 @@ def test_file_name_ending_in_newline_does_not_become_an_id(tmp_path: Path) -> No
     (problem,) = result.problems
     assert "evil\n.md" == problem.path.name and "rename the file" in problem.message
     assert "\n" not in str(problem)  # the printed line escapes it: one line per problem
+
+
+def test_a_fifo_named_as_path_is_refused_without_being_opened(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.md")
+    result = load_isolated(tmp_path / "pipe.md")
+    assert result["documents"] == []
+    assert "FIFO" in messages(result)["pipe.md"]
