@@ -1,6 +1,7 @@
-"""`python -m ingest PATH [PATH ...] [--dry-run] [--prune]`: bring the index in line with the documents.
+"""`python -m ingest PATH [PATH ...] [--dry-run] [--prune] [--repair]`: bring the index in line with PATHs.
 
-Exit 0 on success; exit 1 with one line per invalid document (nothing written); exit 2 on a store error.
+Exit 0 on success; exit 1 with one `error: PATH: problem` line per invalid document or refused file (nothing
+written); exit 2 on a store error, with what to do when the store is unreadable (`--repair`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ingest.config import Settings
-from ingest.pipeline import InvalidDocuments, Plan, run
+from ingest.documents import Problem
+from ingest.pipeline import InvalidDocuments, Plan, RepairUnsupported, StoreUnreadable, run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,8 +34,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--prune", action="store_true", help="delete documents of these PATHs no longer present"
     )
+    parser.add_argument(
+        "--repair",
+        action="store_true",
+        help="rebuild the embedded store from these PATHs and move the old one aside "
+        "(GQA_STORE_DIR/chroma.before-repair-<UTC time>, never deleted); for a corrupt or unreadable store",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.repair and args.dry_run:
+        parser.error("--repair and --dry-run cannot be combined (a repair does not read the old store)")
+    return args
+
+
+def print_notices(notices: list[Problem], err: Console) -> None:
+    """Files left out on purpose (FIFOs, devices, sockets, symlinked folders inside PATH), one line each."""
+    for notice in notices:
+        err.print(f"note: {notice}", highlight=False, markup=False)
 
 
 def describe(plan: Plan, console: Console, verbose: bool) -> None:
@@ -79,20 +96,41 @@ def main(argv: list[str] | None = None) -> int:
                 settings,
                 prune=args.prune,
                 dry_run=args.dry_run,
+                repair=args.repair,
                 on_plan=on_plan,
                 progress=lambda n: progress.advance(task, n) if task is not None else None,
             )
     except InvalidDocuments as exc:
+        print_notices(exc.notices, err)
         for problem in exc.problems:
-            err.print(f"error: {problem}", highlight=False)
+            err.print(f"error: {problem}", highlight=False, markup=False)
         err.print(
-            f"{len(exc.problems)} invalid document(s); nothing was written, the live index is unchanged."
+            f"{len(exc.problems)} invalid document(s) or refused file(s); nothing was written, "
+            "the live index is unchanged.",
+            highlight=False,
+            markup=False,
         )
         return 1
-    except Exception as exc:  # noqa: BLE001 - a store or model failure: one clear line, not a traceback
-        err.print(f"error: ingest failed: {type(exc).__name__}: {exc}; the live index is unchanged.")
+    except (StoreUnreadable, RepairUnsupported) as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False)
         return 2
+    except Exception as exc:  # noqa: BLE001 - a store or model failure: one clear line, not a traceback
+        err.print(
+            f"error: ingest failed: {type(exc).__name__}: {exc}; the live index is unchanged.",
+            highlight=False,
+            markup=False,
+        )
+        return 2
+    print_notices(result.notices, err)
     plan = result.plan
+    if result.moved_aside is not None:
+        console.print(f"repair: the previous store was moved aside to {result.moved_aside}", highlight=False)
+    if args.repair:
+        console.print(
+            "repair: the rebuilt index holds only the documents of the given PATHs; "
+            "restart the service to serve it",
+            highlight=False,
+        )
     if args.dry_run:
         console.print("dry run: nothing written", highlight=False)
     elif not plan.has_changes:

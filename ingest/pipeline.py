@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shlex
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,9 +15,16 @@ from pathlib import Path
 
 from ingest.chunking import Chunk, chunk_document
 from ingest.config import Settings
-from ingest.documents import Document, Problem, load_documents
+from ingest.documents import Document, LoadResult, Problem, load_documents
 from ingest.embedding import get_embedder, get_token_counter
-from ingest.store import IndexStore, encode_meta, encode_vectors
+from ingest.store import (
+    IndexStore,
+    clear_client_cache,
+    embedded_path,
+    encode_meta,
+    encode_vectors,
+    open_client,
+)
 
 PIPELINE_VERSION = "chunks-v2"  # bump when chunking or embedding changes, so every document re-embeds
 
@@ -22,9 +32,23 @@ PIPELINE_VERSION = "chunks-v2"  # bump when chunking or embedding changes, so ev
 class InvalidDocuments(Exception):
     """One or more documents failed validation; nothing was written."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem], notices: list[Problem] | None = None):
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
+        self.notices = notices or []
+
+
+class StoreUnreadable(Exception):
+    """The live index cannot be read (corrupt or unreadable store); nothing was written.
+
+    Re-ingesting cannot fix this on its own: every run must read the live generation first (to reuse
+    unchanged vectors and keep other sources' documents), so it fails the same way each time. The message
+    says what to do: `--repair` moves the broken store aside and rebuilds from the given PATHs.
+    """
+
+
+class RepairUnsupported(Exception):
+    """`--repair` was asked for a store it cannot move aside (a Chroma server, or with --dry-run)."""
 
 
 @dataclass
@@ -48,6 +72,8 @@ class Result:
     chunks_copied: int
     seconds: float
     skipped: list[Path]
+    notices: list[Problem] = field(default_factory=list)
+    moved_aside: Path | None = None  # where --repair put the previous store
 
 
 def doc_hash(doc: Document, embedder_name: str) -> str:
@@ -112,23 +138,141 @@ def corpus_version(docs_hashes: dict[str, str]) -> str:
     return h.hexdigest()[:12]
 
 
+def _where(settings: Settings) -> str:
+    return settings.chroma_url or str(embedded_path(settings))
+
+
+def unreadable_message(settings: Settings, paths: list[Path], exc: BaseException) -> str:
+    """What went wrong and what to do about it, for an operator reading a cron log."""
+    detail = f"{type(exc).__name__}: {exc}"
+    detail = detail if len(detail) <= 300 else detail[:299] + "…"
+    if settings.chroma_url:
+        return (
+            f"cannot read the index from the Chroma server at {settings.chroma_url} ({detail}). Check that "
+            "the server is up and its data is intact; --repair works on the embedded store only."
+        )
+    given = " ".join(shlex.quote(str(p)) for p in paths)
+    where = embedded_path(settings)
+    return (
+        f"cannot read the index store at {where} ({detail}). The store is probably corrupt (a disk fault, a "
+        "full disk, or a copy taken mid-write); ingesting again cannot fix it, because every run reads the "
+        f"live index first. To rebuild it: `python -m ingest --repair {given}` builds a new index from these "
+        f"PATHs and moves the broken store aside to {where}.before-repair-<UTC time> (nothing is deleted); "
+        "then restart the service. Or restore a backup of that folder."
+    )
+
+
+def read_live(store: IndexStore, settings: Settings, paths: list[Path]) -> tuple[str | None, dict[str, dict]]:
+    """The live generation and its document table; StoreUnreadable (with what to do) if that fails."""
+    try:
+        live_gen = store.manifest().generation
+        return live_gen, store.doc_table(live_gen)
+    except Exception as exc:  # noqa: BLE001 - any failure to read the live index has the same remedy
+        raise StoreUnreadable(unreadable_message(settings, paths, exc)) from exc
+
+
 def run(
     paths: list[Path],
     settings: Settings,
     *,
     prune: bool = False,
     dry_run: bool = False,
+    repair: bool = False,
     progress: Callable[[int], None] | None = None,
     on_plan: Callable[[Plan, int], None] | None = None,
 ) -> Result:
-    """Ingest `paths`; raises InvalidDocuments (nothing written) if any document is invalid."""
+    """Ingest `paths`; raises InvalidDocuments (nothing written) if any document is invalid.
+
+    Raises StoreUnreadable when the live index cannot be read. With `repair`, the live index is not read
+    at all: a new store is built from `paths` beside the old one and swapped in (see `repair_store`).
+    """
     started = time.perf_counter()
     loaded = load_documents(paths)
     if loaded.problems:
-        raise InvalidDocuments(loaded.problems)
-    store = IndexStore(settings)
-    live_gen = store.manifest().generation
-    live = store.doc_table(live_gen)
+        raise InvalidDocuments(loaded.problems, loaded.notices)
+    if repair:
+        return repair_store(loaded, paths, settings, progress=progress, on_plan=on_plan, started=started)
+    try:
+        store = IndexStore(settings)
+    except Exception as exc:  # noqa: BLE001 - opening a corrupt embedded store fails here
+        raise StoreUnreadable(unreadable_message(settings, paths, exc)) from exc
+    live_gen, live = read_live(store, settings, paths)
+    return _ingest(loaded, store, live_gen, live, paths, settings, prune, dry_run, progress, on_plan, started)
+
+
+def _free_name(path: Path) -> Path:
+    """`path`, or `path-1`, `path-2`, … : a name nothing uses, so nothing is ever overwritten."""
+    candidate, n = path, 0
+    while candidate.exists() or candidate.is_symlink():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
+
+
+def repair_store(
+    loaded: LoadResult,
+    paths: list[Path],
+    settings: Settings,
+    *,
+    progress: Callable[[int], None] | None = None,
+    on_plan: Callable[[Plan, int], None] | None = None,
+    started: float | None = None,
+) -> Result:
+    """Rebuild the embedded store from `paths` and move the old one aside (timestamped, never deleted).
+
+    The new store is built in a sibling folder first and renamed into place only when complete, so a
+    failed or killed repair leaves the old store where it was. The old store is never opened: it may be
+    the very thing that crashes. Feedback and audit files beside it in GQA_STORE_DIR are not touched.
+    """
+    started = time.perf_counter() if started is None else started
+    if settings.chroma_url:
+        raise RepairUnsupported(
+            "--repair works on the embedded store (GQA_STORE_DIR) only; a Chroma server's data is repaired "
+            "or restored on the server"
+        )
+    if not loaded.documents:
+        raise RepairUnsupported("--repair found no documents to rebuild from; the store was not moved")
+    target = embedded_path(settings)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    build = _free_name(target.with_name(f"{target.name}.rebuild-{stamp}"))
+    try:
+        store = IndexStore(settings, client=open_client(settings, build))
+        result = _ingest(loaded, store, None, {}, paths, settings, False, False, progress, on_plan, started)
+    except BaseException:
+        clear_client_cache()
+        shutil.rmtree(build, ignore_errors=True)  # only the half-built replacement, made by this run
+        raise
+    del store
+    clear_client_cache()
+    aside = None
+    if target.exists() or target.is_symlink():
+        aside = _free_name(target.with_name(f"{target.name}.before-repair-{stamp}"))
+        os.rename(target, aside)
+    try:
+        os.rename(build, target)
+    except OSError as exc:
+        raise StoreUnreadable(
+            f"the rebuilt store is complete at {build} but could not be moved to {target} ({exc.strerror}); "
+            f"the old store is at {aside}. Stop the service, then `mv {build} {target}`."
+        ) from exc
+    result.moved_aside = aside
+    return result
+
+
+def _ingest(
+    loaded: LoadResult,
+    store: IndexStore,
+    live_gen: str | None,
+    live: dict[str, dict],
+    paths: list[Path],
+    settings: Settings,
+    prune: bool,
+    dry_run: bool,
+    progress: Callable[[int], None] | None,
+    on_plan: Callable[[Plan, int], None] | None,
+    started: float,
+) -> Result:
+    """Plan against the live table, then embed what changed into a new generation and publish it."""
     roots = sorted(
         {str(p.resolve()) for p in paths if p.resolve().is_dir()} | {d.source_root for d in loaded.documents}
     )
@@ -140,13 +284,16 @@ def run(
     if on_plan:
         on_plan(plan, len(chunks))
     if dry_run or not plan.has_changes:
-        return Result(plan, live_gen, 0, 0, time.perf_counter() - started, loaded.skipped)
+        return Result(plan, live_gen, 0, 0, time.perf_counter() - started, loaded.skipped, loaded.notices)
 
     store.collect_garbage()  # leftovers of an interrupted run
     gen = store.next_generation()
     chunk_col = store.create_generation(gen)
     keep = [d.doc_id for d in plan.unchanged] + plan.kept_elsewhere
-    copied = store.copy_documents(live_gen, chunk_col, keep) if live_gen else 0
+    try:
+        copied = store.copy_documents(live_gen, chunk_col, keep) if live_gen else 0
+    except Exception as exc:  # noqa: BLE001 - the live generation's vectors are unreadable: same remedy
+        raise StoreUnreadable(unreadable_message(settings, paths, exc)) from exc
 
     embedder = get_embedder(settings.embed_model, settings.embed_backend)
     batch = 256
@@ -165,4 +312,6 @@ def run(
     hashes = {d.doc_id: doc_hash(d, embedder_name) for d in loaded.documents}
     hashes.update({k: live[k]["hash"] for k in plan.kept_elsewhere})
     store.publish(gen, corpus_version(hashes), embedder_name)
-    return Result(plan, gen, len(chunks), copied, time.perf_counter() - started, loaded.skipped)
+    return Result(
+        plan, gen, len(chunks), copied, time.perf_counter() - started, loaded.skipped, loaded.notices
+    )

@@ -32,8 +32,26 @@ class StoreUnavailable(RuntimeError):
     """The store cannot be opened or holds no published index; the message says what to do."""
 
 
-def open_client(settings: Settings):
-    """Embedded PersistentClient under GQA_STORE_DIR, or an HttpClient when GQA_CHROMA_URL is set."""
+def clear_client_cache() -> None:
+    """Forget chromadb's per-path client cache, so a path opened again after a move is really reopened."""
+    try:
+        from chromadb.api.client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
+    except Exception:  # noqa: BLE001 - best effort: the CLI process ends right after anyway
+        pass
+
+
+def embedded_path(settings: Settings) -> Path:
+    """The embedded Chroma store: `GQA_STORE_DIR/chroma` (feedback and audit files sit beside it)."""
+    return Path(settings.store_dir) / "chroma"
+
+
+def open_client(settings: Settings, path: Path | None = None):
+    """Embedded PersistentClient under GQA_STORE_DIR, or an HttpClient when GQA_CHROMA_URL is set.
+
+    `path` opens an embedded store elsewhere (`--repair` builds the replacement beside the broken one).
+    """
     chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     if settings.chroma_url:
         url = urlparse(settings.chroma_url)
@@ -43,7 +61,7 @@ def open_client(settings: Settings):
             ssl=url.scheme == "https",
             settings=chroma_settings,
         )
-    path = Path(settings.store_dir) / "chroma"
+    path = path or embedded_path(settings)
     path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 

@@ -221,3 +221,72 @@ def test_shipped_corpus_is_valid() -> None:
     for doc in result.documents:
         for cited in doc.meta.get("cites", []):
             assert cited in ids, f"{doc.doc_id} cites unknown {cited}"
+
+
+def ingest_with_timeout(store: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m ingest` that is killed after `timeout` s, for inputs that used to hang it."""
+    return subprocess.run(
+        [sys.executable, "-m", "ingest", "--quiet", *args],
+        cwd=ROOT,
+        env={**os.environ, "GQA_STORE_DIR": str(store)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_symlink_out_of_path_is_refused_and_index_untouched(tmp_path: Path) -> None:
+    corpus, store = make_corpus(tmp_path / "corpus", 2), tmp_path / "store"
+    run_ingest(store, corpus)
+    before = inspect(store)
+    secret = tmp_path / "elsewhere" / "secret.md"
+    secret.parent.mkdir()
+    secret.write_text(
+        "---\nid: planted_secret\ntitle: Secret\ntype: guideline\norganisation: X\nyear: 2020\n"
+        "source: X\n---\n# Secret\n\nThe database password is hunter2.\n"
+    )
+    (corpus / "innocent.md").symlink_to(secret)
+    os.mkfifo(corpus / "pipe.md")  # skipped with a note, never opened (it would block forever)
+    proc = ingest_with_timeout(store, str(corpus))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "innocent.md" in errors[0] and "outside" in errors[0], proc.stderr
+    assert any(line.startswith("note:") and "pipe.md" in line for line in proc.stderr.splitlines())
+    assert inspect(store) == before  # nothing written; the secret is not in the index
+
+    (corpus / "innocent.md").unlink()
+    ok = ingest_with_timeout(store, str(corpus))
+    assert ok.returncode == 0 and "up to date" in ok.stdout
+    assert "note:" in ok.stderr and "FIFO" in ok.stderr
+
+
+def test_corrupt_store_says_what_to_do_and_repair_rebuilds_it(tmp_path: Path) -> None:
+    corpus, store = make_corpus(tmp_path / "corpus", 2), tmp_path / "store"
+    run_ingest(store, corpus)
+    database = store / "chroma" / "chroma.sqlite3"
+    damaged = bytearray(database.read_bytes())
+    damaged[:4096] = bytes(4096)  # a zeroed first page, as after a disk fault
+    database.write_bytes(damaged)
+    feedback = store / "feedback.sqlite3"
+    feedback.write_bytes(b"operator data that a repair must not touch")
+
+    again = run_ingest(store, corpus, check=False)
+    assert again.returncode == 2
+    assert "corrupt" in again.stderr and f"--repair {corpus}" in again.stderr, again.stderr
+    assert "Traceback" not in again.stderr
+
+    assert run_ingest(store, corpus, extra=("--repair", "--dry-run"), check=False).returncode == 2
+    (corpus / "bad.md").write_text("---\nid: bad\nyear: .inf\n---\n# Bad\nx\n")
+    invalid = run_ingest(store, corpus, extra=("--repair",), check=False)
+    assert invalid.returncode == 1 and "bad.md" in invalid.stderr
+    assert database.read_bytes() == bytes(damaged)  # an invalid corpus moves nothing
+    (corpus / "bad.md").unlink()
+
+    repaired = run_ingest(store, corpus, extra=("--repair",))
+    (aside,) = store.glob("chroma.before-repair-*")
+    assert str(aside) in repaired.stdout
+    assert (aside / "chroma.sqlite3").read_bytes() == bytes(damaged)  # moved aside, not deleted
+    assert feedback.read_bytes() == b"operator data that a repair must not touch"
+    state = inspect(store)  # a fresh process reads the rebuilt store, as the service would
+    assert sorted(state["docs"]) == ["doc_0", "doc_1"] and state["chunks"] == 4
+    assert "up to date: 2 unchanged" in run_ingest(store, corpus).stdout
