@@ -23,7 +23,7 @@ import pytest
 from ingest.config import Settings
 from service.guardrails import Guardrail, RedFlag
 from service.guardrails.calibrate import propose_threshold
-from service.guardrails.combine import CATEGORIES
+from service.guardrails.combine import CATEGORIES, RULE_CATEGORIES
 from service.guardrails.exemplars import MARGIN, THRESHOLD
 from service.guardrails.guidance import GuidanceError, load_guidance
 from service.guardrails.normalise import repair_token
@@ -69,7 +69,7 @@ def test_dataset_shape() -> None:
     ids = [c["id"] for c in CASES]
     assert len(ids) == len(set(ids))
     assert len(CASES) >= 250 and len(POSITIVES) >= 120 and len(NEGATIVES) >= 130
-    assert {c["category"] for c in POSITIVES} == set(CATEGORIES)
+    assert {c["category"] for c in POSITIVES} == set(RULE_CATEGORIES)
     assert all(c["category"] is None for c in NEGATIVES)
     kinds = Counter(c["kind"] for c in NEGATIVES)
     for kind in ("informational", "negated", "history", "resolved", "routine", "hypothetical", "managed"):
@@ -323,7 +323,7 @@ def test_guidance_returned_verbatim_with_version(guard: Guardrail) -> None:
         "uncontrolled_pain": "10/10 back pain despite IV morphine",
         "haemodynamic_instability": "BP 70/40 after the procedure, cause unclear",
     }
-    assert set(examples) == set(CATEGORIES)
+    assert set(examples) == set(RULE_CATEGORIES)
     for category, question in examples.items():
         hit = guard.check(question)
         assert isinstance(hit, RedFlag) and hit.category == category, (question, hit)

@@ -18,7 +18,14 @@ PRIORITY: tuple[str, ...] = (
     "cardiac_chest_pain", "respiratory_embolism", "collapse_seizure", "uncontrolled_pain",
     "haemodynamic_instability",
 )
-CATEGORIES = frozenset(PRIORITY)
+# Categories only the learned layer (learned.py) assigns: the rules have no vocabulary for them, and each has
+# its own fixed guidance text in corpus/guardrails/.
+LEARNED_CATEGORIES: tuple[str, ...] = (
+    "spinal_infection", "neutropenic_sepsis", "metabolic_emergency", "obstetric_emergency",
+    "paediatric_emergency",
+)
+RULE_CATEGORIES = frozenset(PRIORITY)
+CATEGORIES = frozenset(PRIORITY + LEARNED_CATEGORIES)
 
 _SHOCK = "haemodynamic_instability"
 _BREATHING = {"dyspnoea", "hypoxia", "stridor"}

@@ -1,0 +1,304 @@
+"""Train the red-flag learned layer, choose its threshold on training authors, report on held-out authors.
+
+    python -m service.guardrails.train_learned            # train, write model/, print held-out figures
+    python -m service.guardrails.train_learned --loao     # also: leave-one-author-out over all authors
+
+What it learns from (all in the repo): the project's own labelled set (`evals/datasets/redflag.jsonl`), the
+red-flag batches of the TRAIN_AUTHORS, training-only negatives (`evals/datasets/training/`), ordinary
+questions of the golden sets and of the answers author b1, and the section headings of the shipped and
+open-medicine corpora (guideline topics, never emergencies). What it never sees: the HELD_OUT red-flag
+authors and the answers authors b2/b3 — the figures reported on them are the held-out figures.
+
+The threshold is chosen by leave-one-author-out *within* the training authors: the threshold with the
+lowest expected cost on the left-out training authors, a missed emergency weighed as MISS_COST false
+alarms. Recall comes first (a missed emergency is the costly error; a false alarm still gets its cited
+answer in `related_answer`). The model decides alone: the rules' verdict is one of its inputs, and measured
+on held-out authors, "rules or model" only added the rules' false alarms.
+
+Deterministic: fixed data order, lbfgs (no random state), embeddings from the deterministic ONNX embedder.
+Needs scikit-learn (the `train` extra); the service itself needs only numpy to use the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .detector import _detect_piece
+from .learned import MODEL_DIR, TOKEN, LearnedModel, LearnedScreen
+from .rule_features import NAMES as RULE_FEATURE_NAMES
+
+ROOT = Path(__file__).resolve().parents[2]
+DATASETS = ROOT / "evals" / "datasets"
+TRAIN_AUTHORS = ("a1-ed-nurse", "a2-physio-sbar", "a3-gp-phone")
+HELD_OUT = ("a4-nonnative-textspeak", "a5-registrar-pharmacist", "a6-ir-midwife-paeds")
+ORDINARY_TRAIN = ("b1-ward-nurse-physio",)
+ORDINARY_HELD_OUT = ("b2-registrar-gp", "b3-gp-radiologist")
+MISS_COST = 10  # a missed emergency is weighed as ten false alarms when choosing the threshold
+C = 10.0
+EMBEDDING_WEIGHT = 1.0
+MIN_DF = 2
+GRID = tuple(round(x, 2) for x in np.arange(0.05, 0.96, 0.05))
+
+
+@dataclass(frozen=True)
+class Row:
+    """One labelled message: where it came from, its text, the latest user turn if any, label, category."""
+
+    group: str
+    text: str
+    turn: str | None
+    label: bool
+    category: str | None
+
+
+def _latest_turn(history: list[dict]) -> str | None:
+    users = [t["content"] for t in history or [] if t.get("role") == "user" and t.get("content", "").strip()]
+    return users[-1] if users else None
+
+
+def _headings(root: Path) -> list[str]:
+    out = []
+    for path in sorted(root.rglob("*.md")):
+        if path.name == "README.md" or "guardrails" in path.parts:
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            m = re.match(r"^#{2,4}\s+(.*)", line)
+            if m:
+                heading = re.sub(r"^[0-9.]+\s*", "", m.group(1)).strip()
+                if len(heading) > 8:
+                    out.append(heading)
+    return out
+
+
+def load_rows() -> list[Row]:
+    """Every labelled text the training and the held-out report use, tagged with its group (author)."""
+    from evals.authors import load_batches
+    from evals.data import load_qa, load_redflag
+    from evals.keyfacts import open_medicine_dir
+
+    rows = [Row("own", i.text, _latest_turn(i.history), i.label, i.category)
+            for i in load_redflag(DATASETS / "redflag.jsonl").items]
+    for batch in load_batches("redflag"):
+        rows += [Row(batch.author, i.text, _latest_turn(i.history), i.label, i.category) for i in batch.items]
+    for path in sorted((DATASETS / "training").glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip() and not line.lstrip().startswith("//"):
+                item = json.loads(line)
+                rows.append(Row("training", item["text"], None, bool(item["label"]), item.get("category")))
+    for name in ("golden_shipped.jsonl", "retrieval_open_medicine.jsonl"):
+        rows += [Row("ordinary-own", q.question, _latest_turn(q.history), False, None)
+                 for q in load_qa(DATASETS / name).items if q.expected_mode != "red_flag"]
+    for batch in load_batches("answers"):
+        rows += [Row(f"ordinary-{batch.author}", q.question, _latest_turn(q.history), False, None)
+                 for q in batch.items]
+    for root in (ROOT / "corpus", open_medicine_dir()):
+        rows += [Row("headings", h, None, False, None) for h in _headings(root)]
+    return rows
+
+
+def training_units(rows: list[Row]) -> list[tuple[str, bool, str | None]]:
+    """(text, label, category) units. A positive whose emergency may sit in the history contributes its
+    latest user turn, and its question only when the question is long enough to state something itself
+    ("what now?" is not an emergency on its own); every text of a negative is a negative."""
+    units = []
+    for r in rows:
+        if r.turn is None:
+            units.append((r.text, r.label, r.category))
+        elif r.label:
+            units.append((r.turn, True, r.category))
+            if len(r.text) >= 60:
+                units.append((r.text, True, r.category))
+        else:
+            units += [(r.text, False, None), (r.turn, False, None)]
+    return units
+
+
+class Featuriser:
+    """Embeddings (cached per text) and rule results for many texts; TF-IDF vocabulary fitted per model."""
+
+    def __init__(self, embedder):
+        self.embedder = embedder
+        self._emb: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        missing = sorted({t for t in texts if t not in self._emb})
+        if missing:
+            for t, v in zip(missing, self.embedder.encode(missing), strict=True):
+                self._emb[t] = v
+        return np.stack([self._emb[t] for t in texts])
+
+
+Unit = tuple[str, bool, str | None]
+
+
+def fit(units: list[Unit], feats: Featuriser, threshold: float, meta: dict) -> LearnedModel:
+    """A LearnedModel (flag + category heads) fitted on `units`; its arrays are what gets saved."""
+    from scipy import sparse
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    texts = [t for t, _, _ in units]
+    results = [_detect_piece(t) for t in texts]
+    norms = [r.normalised for r in results]
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=MIN_DF, sublinear_tf=True, token_pattern=TOKEN.pattern)
+    vec.fit(norms)
+    vocabulary = [t for t, _ in sorted(vec.vocabulary_.items(), key=lambda kv: kv[1])]
+    probe = LearnedModel._bare(vocabulary, vec.idf_, EMBEDDING_WEIGHT)
+    emb = feats.embed(texts)
+    X = sparse.vstack([probe.row(e, r) for e, r in zip(emb, results, strict=True)]).tocsr()
+    y = np.array([label for _, label, _ in units])
+    flag = LogisticRegression(C=C, max_iter=5000, class_weight="balanced").fit(X, y)
+    pos = np.flatnonzero(y)
+    cats = [units[i][2] or "collapse_seizure" for i in pos]
+    cat = LogisticRegression(C=C, max_iter=5000).fit(X[pos], cats)
+    arrays = {
+        "idf": vec.idf_.astype(np.float32),
+        "coef": flag.coef_[0].astype(np.float32),
+        "intercept": flag.intercept_.astype(np.float32),
+        "cat_coef": cat.coef_.astype(np.float32),
+        "cat_intercept": cat.intercept_.astype(np.float32),
+    }
+    meta = {**meta, "threshold": threshold, "embedding_weight": EMBEDDING_WEIGHT, "vocabulary": vocabulary,
+            "categories": [str(c) for c in cat.classes_], "rule_features": list(RULE_FEATURE_NAMES)}
+    return LearnedModel(arrays, {**meta, "version": meta.get("version", "unsaved")})
+
+
+def _decide(model: LearnedModel, feats: Featuriser, row: Row) -> bool:
+    """The service's decision for one row: the model on the question or the latest user turn (the rules'
+    verdict is one of its inputs)."""
+    screen = LearnedScreen(_CachedEmbedder(feats), model)
+    texts = [row.text] + ([row.turn] if row.turn else [])
+    return any(screen.score(t).probability >= model.threshold for t in texts)
+
+
+class _CachedEmbedder:
+    def __init__(self, feats: Featuriser):
+        self.feats = feats
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.feats.embed(list(texts))
+
+
+def rates(model: LearnedModel, feats: Featuriser, rows: list[Row]) -> dict:
+    pos = [r for r in rows if r.label]
+    neg = [r for r in rows if not r.label]
+    tp = sum(_decide(model, feats, r) for r in pos)
+    fp = sum(_decide(model, feats, r) for r in neg)
+    return {"positives": len(pos), "negatives": len(neg), "caught": tp, "false_alarms": fp,
+            "recall": tp / len(pos) if pos else None, "false_alarm_rate": fp / len(neg) if neg else None}
+
+
+def _scores(model: LearnedModel, feats: Featuriser, rows: list[Row]) -> list[tuple[bool, bool, float]]:
+    """(label, rules flagged, best model probability) per row, to sweep thresholds without refitting."""
+    from .detector import detect
+
+    out = []
+    for r in rows:
+        texts = [r.text] + ([r.turn] if r.turn else [])
+        ruled = any(detect(t).verdict for t in texts)
+        screen = LearnedScreen(_CachedEmbedder(feats), model)
+        out.append((r.label, ruled, max(screen.score(t).probability for t in texts)))
+    return out
+
+
+def choose_threshold(rows: list[Row], authors: tuple[str, ...], feats: Featuriser) -> tuple[float, list]:
+    """Leave-one-author-out within `authors`: the grid threshold with the lowest expected cost on the
+    left-out authors, pooled, where a missed emergency costs MISS_COST false alarms."""
+    pooled = []
+    for left_out in authors:
+        train = [r for r in rows if _in_training(r, exclude=left_out)]
+        model = fit(training_units(train), feats, 0.5, {})
+        pooled += _scores(model, feats, [r for r in rows if r.group == left_out])
+
+    def cost(t: float) -> float:
+        misses = sum(1 for label, _, p in pooled if label and p < t)
+        alarms = sum(1 for label, _, p in pooled if not label and p >= t)
+        return MISS_COST * misses + alarms
+
+    return min(GRID, key=lambda t: (cost(t), -t)), pooled
+
+
+def _in_training(row: Row, exclude: str | None = None) -> bool:
+    """Training data: everything except held-out authors (and `exclude`, for inner leave-one-out)."""
+    if row.group == exclude:
+        return False
+    if row.group in ("own", "training", "headings", "ordinary-own"):
+        return True
+    return row.group in TRAIN_AUTHORS or row.group.removeprefix("ordinary-") in ORDINARY_TRAIN
+
+
+def save(model: LearnedModel, model_dir: Path = MODEL_DIR) -> dict:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, idf=model.idf.astype(np.float32), coef=model.coef.astype(np.float32),
+                        intercept=np.array([model.intercept], dtype=np.float32),
+                        cat_coef=model.cat_coef.astype(np.float32),
+                        cat_intercept=model.cat_intercept.astype(np.float32))
+    raw = buf.getvalue()
+    digest = hashlib.sha256(raw).hexdigest()
+    meta = {**model.meta, "sha256": digest, "version": f"{model.meta['trained']}+{digest[:12]}"}
+    model_dir.mkdir(parents=True, exist_ok=True)
+    (model_dir / "redflag.npz").write_bytes(raw)
+    (model_dir / "redflag.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--loao", action="store_true", help="also leave-one-author-out over every author")
+    parser.add_argument("--sweep", action="store_true", help="diagnostic: held-out figures per threshold")
+    parser.add_argument("--dry-run", action="store_true", help="report only; do not write model/")
+    args = parser.parse_args(argv)
+    from ingest.embedding import get_embedder
+
+    started = time.perf_counter()
+    feats = Featuriser(get_embedder())
+    rows = load_rows()
+    threshold, _ = choose_threshold(rows, TRAIN_AUTHORS, feats)
+    train = [r for r in rows if _in_training(r)]
+    meta = {"trained": time.strftime("%Y-%m-%d"), "trained_on": sorted({r.group for r in train}),
+            "held_out": list(HELD_OUT) + [f"ordinary-{a}" for a in ORDINARY_HELD_OUT],
+            "miss_cost": MISS_COST, "C": C, "min_df": MIN_DF}
+    model = fit(training_units(train), feats, threshold, meta)
+    report = {"threshold": threshold}
+    print(f"threshold chosen on training authors: {threshold}")
+    for group in HELD_OUT + tuple(f"ordinary-{a}" for a in ORDINARY_HELD_OUT):
+        report[group] = rates(model, feats, [r for r in rows if r.group == group])
+        print(f"held out {group:34s} {report[group]}")
+    if args.loao:
+        for author in TRAIN_AUTHORS + HELD_OUT:
+            fold = [r for r in rows if r.group != author and (r.group in TRAIN_AUTHORS + HELD_OUT
+                                                               or _in_training(r))]
+            m = fit(training_units(fold), feats, threshold, {})
+            report[f"loao:{author}"] = rates(m, feats, [r for r in rows if r.group == author])
+            print(f"loao {author:38s} {report[f'loao:{author}']}")
+    if args.sweep:
+        held_groups = set(HELD_OUT) | {f"ordinary-{a}" for a in ORDINARY_HELD_OUT}
+        held = [r for r in rows if r.group in held_groups]
+        sc = _scores(model, feats, held)
+        for t in GRID:
+            for name, rule in (("rules-or-model", True), ("model-alone", False)):
+                flag = [(label, (ruled and rule) or p >= t) for label, ruled, p in sc]
+                pos = [f for lab, f in flag if lab]
+                neg = [f for lab, f in flag if not lab]
+                print(f"sweep t={t:.2f} {name:15s} recall {sum(pos) / len(pos):.3f} "
+                      f"false alarms (incl. ordinary) {sum(neg) / len(neg):.3f}")
+    meta["held_out_figures"] = report
+    model.meta.update(meta)
+    if not args.dry_run:
+        saved = save(model)
+        print(f"wrote {MODEL_DIR}/redflag.npz ({saved['version']}), threshold {threshold}")
+    print(f"{time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
