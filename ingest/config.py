@@ -49,6 +49,21 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="origins allowed to call the API from a browser (comma-separated)"
     )
+    # the HTTP server (service/serve.py, `make serve`): who may set X-Forwarded-*, and connection limits
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="comma-separated proxy addresses trusted to set X-Forwarded-For/-Proto; empty = none "
+        "(uvicorn's own default trusts 127.0.0.1, which lets a local client pick its rate-limit key)",
+    )
+    limit_concurrency: int = Field(default=64, description="open connections + tasks before uvicorn 503s")
+    timeout_keep_alive_s: int = Field(default=5, description="idle keep-alive connections closed after this")
+    max_header_bytes: int = Field(
+        default=16 * 1024, description="request line + headers larger than this get 400 (h11 incomplete event)"
+    )
+    hash_key: str | None = Field(
+        default=None,
+        description="secret for question fingerprints (HMAC-SHA256); unset = generated once into the store",
+    )
     log_level: str = "INFO"
     log_json: bool = Field(default=True, description="structured JSON log lines on stderr")
     log_raw_text: bool = Field(default=False, description="also log question text (never in production)")
