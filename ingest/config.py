@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(
         default=16 * 1024, description="request line + headers larger than this get 400 (h11 incomplete event)"
     )
+    # feedback (service/feedback_store.py): per-client quota, size bound, how long answers are kept for it
+    feedback_per_client_per_hour: int = Field(default=60, description="feedback posts per client; 0 = off")
+    feedback_max_bytes: int = Field(
+        default=64 * 1024 * 1024, description="feedback database bound; new verdicts past it get 507"
+    )
+    answer_record_hours: float = Field(default=24.0, description="answers can be rated for this long")
+    answer_records_max: int = Field(default=5000, description="most answer records kept for feedback")
     hash_key: str | None = Field(
         default=None,
         description="secret for question fingerprints (HMAC-SHA256); unset = generated once into the store",

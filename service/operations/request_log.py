@@ -41,12 +41,14 @@ class RequestMiddleware:
         headers: SecurityHeaders,
         known_paths: Callable[[], set[str]],
         log_raw_text: bool = False,
+        fingerprint: Callable[[str], str] | None = None,
     ):
         self.app = app
         self.metrics = metrics
         self.headers = headers
         self.known_paths = known_paths
         self.log_raw_text = log_raw_text
+        self.fingerprint = fingerprint
         self._known: set[str] | None = None
 
     def endpoint_of(self, scope: dict) -> str:
@@ -67,7 +69,12 @@ class RequestMiddleware:
             return
         started = time.perf_counter()
         incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
-        info = RequestInfo(request_id_from(incoming), metrics=self.metrics, log_raw_text=self.log_raw_text)
+        info = RequestInfo(
+            request_id_from(incoming),
+            metrics=self.metrics,
+            log_raw_text=self.log_raw_text,
+            fingerprint=self.fingerprint,
+        )
         token = bind(info)
         rid = info.request_id.encode()
         path = scope["path"]
