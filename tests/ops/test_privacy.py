@@ -130,3 +130,14 @@ def test_unrecognised_reasons_fall_back_to_a_generic_category(client) -> None:
     client.app.state.answerer.not_ready_reason = lambda: "OperationalError at /etc/gqa/secret.db"
     ready = client.get("/readyz")
     assert ready.json()["category"] == "not_ready" and "/etc" not in ready.text
+
+
+def test_access_log_client_key_is_keyed(tmp_path: Path) -> None:
+    """An unkeyed SHA-256 of an IPv4 address is reversed by hashing all 2^32 of them."""
+    from service.operations.request_log import client_hash
+
+    fingerprint = Fingerprinter.from_settings(Settings(store_dir=tmp_path))
+    scope = {"client": ("203.0.113.7", 5555)}
+    keyed = client_hash(scope, fingerprint)
+    assert keyed != hashlib.sha256(b"203.0.113.7").hexdigest()[:12] and len(keyed) == 12
+    assert keyed == client_hash(scope, fingerprint)  # stable: one client can still be followed
