@@ -29,7 +29,7 @@ ingest: install
 	$(PY) -m ingest corpus
 
 serve: install
-	$(PY) -m uvicorn --factory service.app:app_from_env --host $(HOST) --port $(PORT)
+	$(PY) -m service.serve --host $(HOST) --port $(PORT)  # uvicorn with the limits in docs/operations.md
 
 run: ingest serve
 

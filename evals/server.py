@@ -65,10 +65,11 @@ def free_port() -> int:
 def spawn_server(
     store: Path, port: int, env: dict[str, str] | None = None, log=subprocess.DEVNULL, unset_prefix: str = ""
 ):
-    """`uvicorn --factory service.app:app_from_env` over `store` on 127.0.0.1:`port`, as `make run` serves."""
+    """`python -m service.serve` (uvicorn with the service's limits) over `store` on 127.0.0.1:`port`, as
+    `make run` serves."""
     return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "service.app:app_from_env",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-m", "service.serve", "--host", "127.0.0.1", "--port", str(port),
+         "--log-level", "warning"],
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -49,6 +49,28 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="origins allowed to call the API from a browser (comma-separated)"
     )
+    # the HTTP server (service/serve.py, `make serve`): who may set X-Forwarded-*, and connection limits
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="comma-separated proxy addresses trusted to set X-Forwarded-For/-Proto; empty = none "
+        "(uvicorn's own default trusts 127.0.0.1, which lets a local client pick its rate-limit key)",
+    )
+    limit_concurrency: int = Field(default=64, description="open connections + tasks before uvicorn 503s")
+    timeout_keep_alive_s: int = Field(default=5, description="idle keep-alive connections closed after this")
+    max_header_bytes: int = Field(
+        default=16 * 1024, description="request line + headers larger than this get 400 (h11 incomplete event)"
+    )
+    # feedback (service/feedback_store.py): per-client quota, size bound, how long answers are kept for it
+    feedback_per_client_per_hour: int = Field(default=60, description="feedback posts per client; 0 = off")
+    feedback_max_bytes: int = Field(
+        default=64 * 1024 * 1024, description="feedback database bound; new verdicts past it get 507"
+    )
+    answer_record_hours: float = Field(default=24.0, description="answers can be rated for this long")
+    answer_records_max: int = Field(default=5000, description="most answer records kept for feedback")
+    hash_key: str | None = Field(
+        default=None,
+        description="secret for question fingerprints (HMAC-SHA256); unset = generated once into the store",
+    )
     log_level: str = "INFO"
     log_json: bool = Field(default=True, description="structured JSON log lines on stderr")
     log_raw_text: bool = Field(default=False, description="also log question text (never in production)")

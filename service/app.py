@@ -19,6 +19,8 @@ from ingest.config import Settings, get_settings
 from service.answering import Answerer
 from service.live_index import LiveIndex, NotReady
 from service.operations import install_operations
+from service.operations.context import current_request
+from service.operations.public_errors import not_ready_body
 from service.routes import ask, feedback, health, retrieve, widget
 
 log = logging.getLogger(__name__)
@@ -61,8 +63,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(NotReady)
     async def not_ready(_: Request, exc: NotReady) -> JSONResponse:
-        detail = {"detail": f"service not ready: {exc}"}
-        return JSONResponse(detail, status_code=503, headers={"Retry-After": "5"})
+        # a category and a fixed sentence for the caller; the reason (paths, database errors) to the log
+        info = current_request()
+        body = not_ready_body(str(exc), info.request_id if info else None)
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
 
     for module in (health, ask, retrieve, feedback, widget):
         app.include_router(module.router)

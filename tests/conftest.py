@@ -48,7 +48,7 @@ class ServerProcess:
     def __init__(self, env: dict[str, str], port: int | None = None):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        store = Path(env["GQA_STORE_DIR"])
+        store = self.store_dir = Path(env["GQA_STORE_DIR"])
         self.log = open(store / f"server-{self.port}.log", "w")  # noqa: SIM115
         self.proc = spawn_server(store, self.port, env, self.log)
 

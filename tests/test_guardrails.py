@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from ingest.config import Settings
+from service.fingerprint import Fingerprinter
 from service.guardrails import Guardrail, RedFlag
 from service.guardrails.calibrate import propose_threshold
 from service.guardrails.combine import CATEGORIES, RULE_CATEGORIES
@@ -274,7 +275,8 @@ def test_screen_writes_hashed_audit_line(tmp_path: Path) -> None:
     [entry] = _lines(settings.audit_log_path)
     assert entry["category"] == hit.category == "neuro_deficit"
     assert entry["rule"] == hit.rule and entry["guidance_version"] == hit.version
-    assert entry["question_sha256"] == hashlib.sha256(question.encode()).hexdigest()
+    assert entry["question_hmac"] == Fingerprinter.from_settings(settings)(question)
+    assert entry["question_hmac"] != hashlib.sha256(question.encode()).hexdigest()  # keyed, not guessable
     assert entry["source"] == "question" and entry["time"].endswith("+00:00")
     raw = settings.audit_log_path.read_text()
     assert "groin" not in raw and "question" not in entry
@@ -295,7 +297,7 @@ def test_raw_text_only_when_configured(tmp_path: Path) -> None:
     [entry] = _lines(settings.audit_log_path)
     assert entry["question"] == "what now?" and entry["source"] == "history"
     assert entry["matched_text"] == "he is vomiting fresh blood, HR 125"
-    assert entry["matched_sha256"] == hashlib.sha256(entry["matched_text"].encode()).hexdigest()
+    assert entry["matched_hmac"] == Fingerprinter.from_settings(settings)(entry["matched_text"])
 
 
 def test_unwritable_audit_log_still_returns_guidance(tmp_path: Path) -> None:

@@ -65,7 +65,10 @@ class Guardrail:
     def from_settings(cls, settings, *, use_exemplars: bool = True) -> Guardrail:
         """Guidance from settings.guardrails_dir, audit log at settings.audit_log_path, shared embedder."""
         guidance = load_guidance(settings.guardrails_dir)
-        audit = AuditLog(settings.audit_log_path, raw_text=bool(settings.audit_raw_text))
+        from service.fingerprint import Fingerprinter
+
+        audit = AuditLog(settings.audit_log_path, Fingerprinter.from_settings(settings),
+                         raw_text=bool(settings.audit_raw_text))
         matcher = None
         if use_exemplars:
             try:

@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.middleware.cors import CORSMiddleware
 
 from ingest.config import Settings
+from service.fingerprint import Fingerprinter
 from service.operations.answers import record_answer
 from service.operations.input_limits import BodySizeLimitMiddleware, RateLimitMiddleware
 from service.operations.json_logs import configure_logging
@@ -54,6 +55,7 @@ def install_operations(app: FastAPI, settings: Settings) -> Metrics:
     metrics = Metrics()
     metrics.watch_index(lambda: _live_snapshot(app), lambda: _ready_reason(app))
     app.state.metrics = metrics
+    fingerprint = app.state.fingerprint = Fingerprinter.from_settings(settings)
 
     # add_middleware wraps what is there, so the last added is the outermost
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -78,6 +80,7 @@ def install_operations(app: FastAPI, settings: Settings) -> Metrics:
         headers=SecurityHeaders(settings.cors_origins),
         known_paths=lambda: set(app.openapi().get("paths", {})),  # for requests refused before routing
         log_raw_text=settings.log_raw_text,
+        fingerprint=fingerprint,
     )
 
     app.add_exception_handler(RequestValidationError, validation_error)

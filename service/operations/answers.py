@@ -1,13 +1,12 @@
 """`record_answer`: the one call the ask routes make, so each answer is counted and logged without its text.
 
-The log line carries a SHA-256 and the length of the question (the same hash the red-flag audit log
-writes, so the two can be joined), never the question itself unless `GQA_LOG_RAW_TEXT` is set: clinicians
-type patient details into questions.
+The log line carries a keyed fingerprint (`question_hmac`, service/fingerprint.py: the same function and key
+the red-flag audit log uses, so the two can be joined) and the length of the question, never the question
+itself unless `GQA_LOG_RAW_TEXT` is set: clinicians type patient details into questions.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from service.operations.context import current_request
@@ -27,11 +26,12 @@ def record_answer(request, response) -> None:
         "fallback": fallback_code(response.fallback_reason) if response.fallback_reason else None,
         "index_version": response.index_version,
         "citations": len(response.citations),
-        "question_sha256": hashlib.sha256(request.question.encode("utf-8", "surrogatepass")).hexdigest(),
         "question_chars": len(request.question),
         "history_turns": len(request.history),
     }
     if info is not None:
+        if info.fingerprint is not None:
+            fields["question_hmac"] = info.fingerprint(request.question)
         info.mode = response.mode
         if info.metrics is not None:
             info.metrics.observe_answer(response)

@@ -23,6 +23,7 @@ class RequestInfo:
     mode: str = "none"  # the answer mode for /v1/ask*, "none" for everything else
     metrics: Any = None  # the app's Metrics, so answer counts land in the registry of the app serving it
     log_raw_text: bool = False
+    fingerprint: Any = None  # the deployment's keyed question hash (service/fingerprint.py)
 
 
 _current: ContextVar[RequestInfo | None] = ContextVar("gqa_request", default=None)

@@ -26,9 +26,15 @@ CLIENT_CLOSED = 499  # nginx's code for "the client closed the connection before
 TRACEBACK_FRAMES = 12  # the innermost frames say where it broke; the outer ones are the ASGI stack
 
 
-def client_hash(scope: dict) -> str:
-    """A pseudonymous client key for logs: enough to follow one client, without storing its address."""
+def client_hash(scope: dict, fingerprint: Callable[[str], str] | None = None) -> str:
+    """A pseudonymous client key for logs: enough to follow one client, without storing its address.
+
+    Keyed with the deployment's fingerprint secret when there is one: there are only 2^32 IPv4 addresses,
+    so an unkeyed hash of one is reversed by trying them all.
+    """
     host = (scope.get("client") or ("-",))[0]
+    if fingerprint is not None:
+        return fingerprint("client:" + host)[:12]
     return hashlib.sha256(host.encode()).hexdigest()[:12]
 
 
@@ -41,12 +47,14 @@ class RequestMiddleware:
         headers: SecurityHeaders,
         known_paths: Callable[[], set[str]],
         log_raw_text: bool = False,
+        fingerprint: Callable[[str], str] | None = None,
     ):
         self.app = app
         self.metrics = metrics
         self.headers = headers
         self.known_paths = known_paths
         self.log_raw_text = log_raw_text
+        self.fingerprint = fingerprint
         self._known: set[str] | None = None
 
     def endpoint_of(self, scope: dict) -> str:
@@ -67,7 +75,12 @@ class RequestMiddleware:
             return
         started = time.perf_counter()
         incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
-        info = RequestInfo(request_id_from(incoming), metrics=self.metrics, log_raw_text=self.log_raw_text)
+        info = RequestInfo(
+            request_id_from(incoming),
+            metrics=self.metrics,
+            log_raw_text=self.log_raw_text,
+            fingerprint=self.fingerprint,
+        )
         token = bind(info)
         rid = info.request_id.encode()
         path = scope["path"]
@@ -109,7 +122,7 @@ class RequestMiddleware:
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 2),
                     "mode": info.mode,
-                    "client": client_hash(scope),
+                    "client": client_hash(scope, self.fingerprint),
                 },
             )
             unbind(token)

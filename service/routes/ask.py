@@ -9,24 +9,42 @@ before the stream starts (bad input, not ready) are ordinary 4xx/503 JSON respon
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 from collections.abc import Iterator
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from service.deps import AnswererDep
 from service.models import AskRequest, AskResponse
 from service.operations import record_answer
+from service.routes.feedback import feedback_store
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["answers"])
 NOT_READY = {503: {"description": "the index or model is not loaded; `detail` says why"}}
 STREAM = {200: {"content": {"text/event-stream": {}}, "description": "sentence events, then a final event"}}
 
 
+def keep_for_feedback(http: Request, request: AskRequest, response: AskResponse) -> None:
+    """Record the answer so `POST /v1/feedback` can refer to it by `answer_id` (service/feedback_store.py).
+
+    A failure is logged and swallowed: the clinician gets the answer regardless (a red-flag one above all);
+    only feedback on this answer will be refused as unknown.
+    """
+    try:
+        feedback_store(http.app).record_answer(request, response)
+    except (sqlite3.Error, OSError) as exc:
+        log.warning("answer not recorded for feedback", extra={"answer_id": response.answer_id,
+                                                                "error_type": type(exc).__name__})
+
+
 @router.post("/v1/ask", response_model=AskResponse, responses=NOT_READY)
-def ask(request: AskRequest, answerer: AnswererDep) -> AskResponse:
+def ask(request: AskRequest, answerer: AnswererDep, http: Request) -> AskResponse:
     response, _ = answerer.ask(request)
     record_answer(request, response)
+    keep_for_feedback(http, request, response)
     return response
 
 
@@ -38,9 +56,10 @@ def sse(event: str, data: dict) -> str:
     "/v1/ask/stream",
     responses={**STREAM, **NOT_READY},
 )
-def ask_stream(request: AskRequest, answerer: AnswererDep) -> StreamingResponse:
+def ask_stream(request: AskRequest, answerer: AnswererDep, http: Request) -> StreamingResponse:
     response, pieces = answerer.ask(request)  # computed before the first byte, so errors keep their status
     record_answer(request, response)
+    keep_for_feedback(http, request, response)
 
     def events() -> Iterator[str]:
         for i, piece in enumerate(pieces):

@@ -699,18 +699,10 @@
     var commentSend = el("button", { type: "button", className: "gqa-comment-send", text: "Send comment" });
     var commentBox = el("div", { className: "gqa-comment-box", hidden: true }, [comment, commentSend]);
 
+    /* Only the answer's id and the verdict: the service stores the question, answer and citations from its
+       own record of the answer it gave, so they cannot be forged (or mangled) on the way back. */
     function payload() {
-      var body = {
-        answer_id: response.answer_id,
-        rating: rating,
-        question: asked.question.slice(0, MAX_QUESTION),
-        answer: String(response.answer || ""),
-        citations: response.citations || [],
-        history: asked.history,
-        mode: response.mode,
-        index_version: response.index_version || null,
-        article_id: articleId,
-      };
+      var body = { answer_id: response.answer_id, rating: rating };
       var text = comment.value.trim();
       if (text) body.comment = text;
       return body;
@@ -726,6 +718,9 @@
       } catch (err) {
         var why = "the service cannot be reached";
         if (err instanceof HttpError && err.status === 422) why = "it was refused (" + describeDetail(err.detail) + ")";
+        else if (err instanceof HttpError && err.status === 404) why = "this answer can no longer be rated";
+        else if (err instanceof HttpError && err.status === 429) why = "too much feedback was sent from here recently";
+        else if (err instanceof HttpError && err.status === 507) why = "the feedback store is full";
         else if (err instanceof HttpError) why = "the service answered with error " + err.status;
         note.textContent = "Your feedback could not be saved: " + why + ". Please try again.";
       }

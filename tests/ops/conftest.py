@@ -1,7 +1,9 @@
 """One hardened service for the operations tests: admin token, a small rate limit and a CORS allow-list.
 
-Tests that count against the rate limit each pose as their own client with `X-Forwarded-For` (uvicorn trusts
-it from 127.0.0.1, as it would from a load balancer), so they never eat each other's budget.
+Tests that count against the rate limit each pose as their own client with `X-Forwarded-For`: this server is
+configured as one behind a load balancer on 127.0.0.1 (`GQA_FORWARDED_ALLOW_IPS`), so it trusts the header
+from the test process and the tests never eat each other's budget. The default (no trusted proxy) is tested
+in test_limits.py.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def ops_server(corpus_store: Path, tmp_path_factory) -> Iterator[ServerProcess]:
             "GQA_CORS_ORIGINS": ALLOWED_ORIGIN,
             "GQA_AUDIT_LOG": str(logs / "audit.jsonl"),
             "GQA_LOG_LEVEL": "DEBUG",
+            "GQA_FORWARDED_ALLOW_IPS": "127.0.0.1",
         }
     )
     srv.audit_log = logs / "audit.jsonl"  # type: ignore[attr-defined]
