@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# the CPU build of torch first, so nothing pulls the CUDA wheels
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[eval,test]'
+	$(PY) -m pip install --quiet -e '.[eval,test,train]'
 	touch $(STAMP)
 
 install: $(STAMP)

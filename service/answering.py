@@ -8,6 +8,7 @@ resolve to `citations`, stamped with the index generation that produced it.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import uuid
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from service.models import (
     AskRequest,
     AskResponse,
     RedFlagInfo,
+    RelatedAnswer,
     RetrieveRequest,
     RetrieveResponse,
     Topic,
@@ -50,6 +52,15 @@ class Prepared:
     vectors: np.ndarray
     query_vec: np.ndarray  # the weighted, re-normalised mix used to rank sentences
     retrieval: Retrieval
+
+
+_QUESTION = re.compile(
+    r"\?|^\s*(?:what|which|when|how|should|can|could|do|does|is|are|why|where|who|dose|any)\b", re.I | re.M)
+
+
+def asks_question(text: str) -> bool:
+    """Does the message ask something the guidelines could answer (a question mark or a question word)?"""
+    return bool(_QUESTION.search(text))
 
 
 def _mix(vectors: np.ndarray, queries: list[QueryText]) -> np.ndarray:
@@ -120,7 +131,31 @@ class Answerer:
         flag = self._guard.screen(request.question, [t.model_dump() for t in request.history])
         if flag is not None:  # before anything else: an emergency never waits on retrieval or an LLM
             response = self._red_flag(flag)
+            response.related_answer = self._related_answer(request)
             return response, [response.answer]
+        return self._answer(request)
+
+    def _related_answer(self, request: AskRequest) -> RelatedAnswer | None:
+        """After the screen has decided (and the guidance is fixed), the extractive answer to the guideline
+        question the message also asks, if it asks one and the content covers it. Never the LLM: an
+        emergency response must not wait on one. Any failure here only drops the extra field."""
+        if not asks_question(request.question):
+            return None
+        try:
+            self._require_index()
+            queries = query_texts(request.question, request.history)
+            prepared = self._prepare(queries, k=self.settings.retrieval_k, article_id=request.article_id)
+            if not self._evidence(prepared, request.question).sufficient:
+                return None
+            answer, _ = self._extractive(request.question, prepared)
+        except Exception:  # noqa: BLE001 - the emergency guidance goes out regardless
+            log.exception("related answer for a red-flag response failed")
+            return None
+        return RelatedAnswer(answer=answer.answer, citations=answer.citations, sentences=answer.sentences,
+                             mode="extractive")
+
+    def _answer(self, request: AskRequest) -> tuple[AskResponse, list[str]]:
+        """The cited answer for a message the screen did not flag."""
         self._require_index()
         deadline = Deadline(self.settings.llm_timeout_s) if self.llm else None
         fallback_reason = None

@@ -82,6 +82,16 @@ class AnswerPart(BaseModel):
     citations: list[int] = Field(default_factory=list)
 
 
+class RelatedAnswer(BaseModel):
+    """The cited answer to the guideline question asked alongside a red flag: shown below the emergency
+    banner, collapsed, so a false alarm costs the clinician a click rather than their answer."""
+
+    answer: str
+    citations: list[Citation] = Field(default_factory=list)
+    sentences: list[AnswerPart] = Field(default_factory=list)
+    mode: Literal["extractive", "llm"]
+
+
 class AskResponse(BaseModel):
     answer: str
     citations: list[Citation] = Field(default_factory=list)
@@ -95,6 +105,11 @@ class AskResponse(BaseModel):
         default_factory=list,
         description="the answer's sentences with their citation numbers (extractive and LLM answers); "
         "`answer` is the same text with `[n]` markers, kept for older clients",
+    )
+    related_answer: RelatedAnswer | None = Field(
+        default=None,
+        description="with mode 'red_flag' only: the cited answer to the guideline question the message also "
+        "asks (extractive; absent when the content does not cover it)",
     )
 
 

@@ -19,6 +19,7 @@ from .audit import AuditLog
 from .detector import detect
 from .exemplars import ExemplarMatcher, load_exemplars
 from .guidance import Guidance, load_guidance
+from .learned import LearnedModel, LearnedScreen, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -53,35 +54,58 @@ def _latest_user_turn(history: Iterable[Any] | None) -> str | None:
 
 
 class Guardrail:
-    """Deterministic red-flag screen: rules first, exemplar similarity as a recall safety net."""
+    """Deterministic red-flag screen. With the learned layer loaded (the default), the learned model decides,
+    reading the text's meaning and everything the rules saw; without it (model file missing or refused),
+    the rules decide with exemplar similarity as a recall safety net, and the log says a layer is off."""
 
     def __init__(self, guidance: dict[str, Guidance], audit: AuditLog | None = None,
-                 exemplars: ExemplarMatcher | None = None):
+                 exemplars: ExemplarMatcher | None = None, learned: LearnedScreen | None = None):
         self.guidance = guidance
         self.audit = audit
         self.exemplars = exemplars
+        self.learned = learned
+
+    @property
+    def screen_version(self) -> str:
+        """What decided: the learned model's version, or the rules alone."""
+        return f"learned:{self.learned.version}" if self.learned else "rules"
 
     @classmethod
-    def from_settings(cls, settings, *, use_exemplars: bool = True) -> Guardrail:
+    def from_settings(cls, settings, *, use_exemplars: bool = True, use_learned: bool = True) -> Guardrail:
         """Guidance from settings.guardrails_dir, audit log at settings.audit_log_path, shared embedder."""
         guidance = load_guidance(settings.guardrails_dir)
         from service.fingerprint import Fingerprinter
 
         audit = AuditLog(settings.audit_log_path, Fingerprinter.from_settings(settings),
                          raw_text=bool(settings.audit_raw_text))
-        matcher = None
-        if use_exemplars:
+        matcher = learned = None
+        if use_exemplars or use_learned:
             try:
                 from ingest.embedding import get_embedder
 
-                embedder = get_embedder(settings.embed_model, getattr(settings, "embed_backend", "onnx"))
-                matcher = ExemplarMatcher(embedder, load_exemplars())
+                embedder = get_embedder(settings.embed_model, settings.embed_backend)
+                if use_learned:
+                    try:
+                        learned = LearnedScreen(embedder, LearnedModel.load())
+                    except ModelError:  # the rules and exemplars still screen; say loudly what is off
+                        log.exception("red-flag learned layer disabled: model refused")
+                if use_exemplars and learned is None:
+                    matcher = ExemplarMatcher(embedder, load_exemplars())
             except Exception:  # the rules alone still screen every request; say loudly that a layer is off
-                log.exception("red-flag exemplar layer disabled: embedder could not be loaded")
-        return cls(guidance, audit, matcher)
+                log.exception("red-flag embedding layers disabled: embedder could not be loaded")
+        return cls(guidance, audit, matcher, learned)
 
     def _decide_text(self, text: str) -> tuple[str, str] | None:
         result = detect(text)
+        if self.learned is not None:
+            score = self.learned.score(text)
+            if score.probability < self.learned.model.threshold:
+                return None
+            category = result.verdict.category if result.verdict else score.category
+            if category not in self.guidance:  # every category has guidance (load_guidance checks); be safe
+                category = "haemodynamic_instability"
+            why = f"learned {self.learned.version} p={score.probability:.3f}"
+            return category, why + (f"; rules: {result.verdict.rule}" if result.verdict else "")
         if result.verdict:
             return result.verdict.category, result.verdict.rule
         if self.exemplars is not None and result.uncertain:
