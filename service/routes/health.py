@@ -1,4 +1,8 @@
-"""`/healthz` (the process answers) and `/readyz` (model, guardrail and an index generation are loaded)."""
+"""`/healthz` (the process answers) and `/readyz` (model, guardrail and an index generation are loaded).
+
+Both are `async def`: they only read attributes, so they run on the event loop and never queue for the
+worker threads that /v1/ask uses, however busy those are.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,12 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict:
+async def healthz() -> dict:
     return {"status": "ok"}
 
 
 @router.get("/readyz", responses={503: {"description": "not ready; `reason` says why and what to do"}})
-def readyz(answerer: AnswererDep) -> JSONResponse:
+async def readyz(answerer: AnswererDep) -> JSONResponse:
     reason = answerer.not_ready_reason()
     if reason:
         return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
