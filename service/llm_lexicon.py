@@ -45,6 +45,13 @@ DRUG_SUFFIX = re.compile(
 )
 
 
+# Irregular forms the stemmer leaves apart from their verb ("given" must back "give").
+IRREGULAR = {
+    "gave": "give", "given": "give", "began": "begin", "begun": "begin", "withheld": "withhold",
+    "withdrew": "withdraw", "withdrawn": "withdraw", "held": "hold", "drew": "draw", "drawn": "draw",
+}  # fmt: skip
+
+
 @lru_cache(maxsize=1)
 def _listed() -> frozenset[str]:
     return frozenset(f"{ACTIONS} {ROUTES} {DRUGS}".split())
@@ -61,5 +68,5 @@ def unbacked_critical_words(sentence: str, passage_text: str) -> list[str]:
     critical = critical_words(sentence)
     if not critical:
         return []
-    available = set(stems(words(passage_text)))
+    available = set(stems([IRREGULAR.get(w, w) for w in words(passage_text)]))
     return [w for w, s in zip(critical, stems(critical), strict=True) if s not in available]

@@ -56,7 +56,7 @@ QUANTITY = re.compile(
 )
 IDENTIFIER = re.compile(r"\b[A-Za-z]+\d+[A-Za-z\d]*\b")  # T2, L1, S1, C5, H2O: must appear verbatim
 _WORD_UNITS = "|".join(re.escape(s) for s in UNIT_OF if s.isalpha() and len(s) > 2)
-SMALL_BEFORE_UNIT = re.compile(rf"\b(one|two|three)(?=[\s-]+(?:{_WORD_UNITS})\b)", re.IGNORECASE)
+SMALL_BEFORE_UNIT = re.compile(rf"(?<![\w-])(one|two|three)(?=[\s-]+(?:{_WORD_UNITS})\b)", re.IGNORECASE)
 SMALL = {"one": "1", "two": "2", "three": "3"}
 
 

@@ -75,6 +75,19 @@ REVERSED_AND_INVENTED = [
         id="negated-never",
     ),
     pytest.param(
+        f"Anticoagulation is never used for a symptomatic pulmonary cement embolism {EMBOLISM}.",
+        EMBOLISM_Q,
+        "never used",
+        id="negated-never-used",
+    ),
+    pytest.param(
+        f"Cement extravasation into veins, soft tissue or the disc caused complications in treated vertebrae "
+        f"{LEAK}.",
+        LEAK_Q,
+        "caused complications in",
+        id="asserts-what-the-passage-negates",
+    ),
+    pytest.param(
         f"Avoid anticoagulation in a symptomatic pulmonary cement embolism {EMBOLISM}.",
         EMBOLISM_Q,
         "avoid anticoagulation",
@@ -118,6 +131,12 @@ REVERSED_AND_INVENTED = [
         id="invented-dose",
     ),
     pytest.param(
+        f"Cement extravasation into the disc was treated with 33 mg of morphine {LEAK}.",
+        LEAK_Q,
+        "33 mg",
+        id="33-mg-where-the-passage-has-33-percent",
+    ),
+    pytest.param(
         f"A symptomatic pulmonary cement embolism is managed supportively, with warfarin {EMBOLISM}.",
         EMBOLISM_Q,
         "warfarin",
@@ -143,8 +162,8 @@ def test_reversed_and_invented_claims_are_dropped(
 
 HOSTILE_MARKUP = [
     pytest.param(
-        f'A symptomatic pulmonary cement embolism is managed <img src=x onerror="alert(1)"> with '
-        f"anticoagulation {EMBOLISM}.",
+        f'A symptomatic pulmonary cement embolism is managed <img src=x onerror="alert(document.domain)"> '
+        f"with anticoagulation {EMBOLISM}.",
         ("<img", "onerror"),
         id="img-onerror",
     ),
