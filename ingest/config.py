@@ -30,7 +30,12 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None
-    llm_timeout_s: float = 20.0
+    llm_timeout_s: float = Field(
+        default=20.0, description="one wall-clock deadline for all LLM work in a request (condense + answer)"
+    )
+    llm_max_concurrency: int = Field(
+        default=4, ge=1, description="LLM calls in flight at once; beyond it requests answer extractively"
+    )
 
     admin_token: str | None = None
     guardrails_dir: Path = Field(default=PROJECT_ROOT / "corpus" / "guardrails")

@@ -30,6 +30,7 @@ from service.llm_validation import check_answer
 from service.models import (
     AskRequest,
     AskResponse,
+    FallbackReason,
     RedFlagInfo,
     RelatedAnswer,
     RetrieveRequest,
@@ -157,8 +158,8 @@ class Answerer:
     def _answer(self, request: AskRequest) -> tuple[AskResponse, list[str]]:
         """The cited answer for a message the screen did not flag."""
         self._require_index()
-        deadline = Deadline(self.settings.llm_timeout_s) if self.llm else None
-        fallback_reason = None
+        deadline = Deadline(self.settings.llm_timeout_s)
+        fallback_reason: FallbackReason | None = None
         queries = query_texts(request.question, request.history)
         question = request.question
         if self.llm and request.history:
@@ -166,7 +167,8 @@ class Answerer:
                 question = self._condensed(request.question, request.history, deadline)
                 queries = [QueryText(question, 1.0), *queries[:1]]
             except LLMFailed as exc:
-                fallback_reason = f"{exc.code}: {exc.detail} (while condensing the follow-up)"
+                fallback_reason = exc.code
+                log.warning("LLM condense failed, no LLM answer this time (%s): %s", exc.code, exc.detail)
         prepared = self._prepare(queries, k=self.settings.retrieval_k, article_id=request.article_id)
         evidence = self._evidence(prepared, request.question)
         if not evidence.sufficient:
@@ -176,8 +178,8 @@ class Answerer:
             try:
                 return self._llm_answer(question, prepared, deadline)
             except LLMFailed as exc:
-                fallback_reason = f"{exc.code}: {exc.detail}"
-                log.warning("LLM answer replaced by the extractive one: %s", fallback_reason)
+                fallback_reason = exc.code
+                log.warning("LLM answer replaced by the extractive one (%s): %s", exc.code, exc.detail)
         response, pieces = self._extractive(request.question, prepared)
         response.fallback_reason = fallback_reason if self.llm else None
         return response, pieces
@@ -256,7 +258,7 @@ class Answerer:
             )
             for i, h in enumerate(hits)
         ]
-        text = self.llm.chat(answer_messages(question, numbered), timeout_s=deadline.remaining())
+        text = self.llm.chat(answer_messages(question, numbered), deadline)
         checked = check_answer(text, [p.text for p in numbered])
         for sentence, why in checked.dropped:
             log.info("dropped an LLM sentence (%s), %d chars", why, len(sentence))
@@ -271,9 +273,7 @@ class Answerer:
 
     def _condensed(self, question: str, history: list[Turn], deadline: Deadline) -> str:
         """The follow-up rewritten as a standalone question by the LLM (retrieval and the answer use it)."""
-        text = self.llm.chat(
-            condense_messages(question, history), timeout_s=deadline.remaining(), max_tokens=120
-        )
+        text = self.llm.chat(condense_messages(question, history), deadline, max_tokens=120)
         text = text.strip().strip('"').splitlines()[0].strip()
         if not text or len(text) > 600:
             raise LLMFailed("llm_error", "the condensed question was empty or too long")

@@ -10,11 +10,13 @@ from service.answering import Answerer
 from service.live_index import LiveIndex
 
 
-def get_answerer(request: Request) -> Answerer:
+# `async def` although they only read app state: FastAPI runs a sync dependency in the worker thread pool,
+# so a sync one would make /readyz queue behind busy /v1/ask threads (issue 12).
+async def get_answerer(request: Request) -> Answerer:
     return request.app.state.answerer
 
 
-def get_live_index(request: Request) -> LiveIndex:
+async def get_live_index(request: Request) -> LiveIndex:
     return request.app.state.live_index
 
 

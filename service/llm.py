@@ -1,17 +1,23 @@
 """The optional LLM: an OpenAI-compatible chat-completions endpoint (GQA_LLM_BASE_URL) used to condense
 follow-ups and to write answers from numbered passages. Its output is never trusted: see llm_validation.py.
 
-Why the plain OpenAI client: every OpenAI-compatible server (vLLM, llama.cpp's server, Ollama, hosted APIs)
-speaks this protocol, and the client gives us a hard timeout and no hidden retries, which the fallback needs.
+Why plain HTTP (llm_transport.py) rather than the OpenAI client: every OpenAI-compatible server (vLLM,
+llama.cpp's server, Ollama, hosted APIs) speaks this one POST, and we need what that client cannot give: one
+wall-clock deadline over connect and every read, a bound on the reply size, and a concurrency limit of our
+own so LLM calls never occupy the threads that serve health checks and red-flag answers.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import get_args
 
 from ingest.config import Settings
-from service.models import Turn
+from service.llm_transport import LLMTransport, TransportFailed
+from service.models import FallbackReason, Turn
+
+FALLBACK_REASONS: frozenset[str] = frozenset(get_args(FallbackReason))
 
 ANSWER_SYSTEM = (
     "You answer a clinician's question using ONLY the numbered guideline passages provided. "
@@ -28,11 +34,15 @@ MAX_ANSWER_TOKENS = 400
 
 
 class LLMFailed(RuntimeError):
-    """The LLM call did not produce a usable reply; `code` is what goes into `fallback_reason`."""
+    """The LLM call did not produce a usable reply.
 
-    def __init__(self, code: str, detail: str):
+    `code` is a fixed category and the only thing a client sees (`fallback_reason`); `detail` may hold
+    exception text, URLs or status lines and goes to the log only.
+    """
+
+    def __init__(self, code: FallbackReason, detail: str):
         super().__init__(f"{code}: {detail}")
-        self.code = code
+        self.code: FallbackReason = code if code in FALLBACK_REASONS else "llm_error"
         self.detail = detail
 
 
@@ -60,65 +70,50 @@ def condense_messages(question: str, history: list[Turn]) -> list[dict]:
     ]
 
 
+class Deadline:
+    """One wall-clock budget for everything the LLM does in a request (condense + answer).
+
+    The clock starts at the first LLM call, so retrieval before it does not eat the budget, and time
+    spent between the two calls does count: the request never waits on the LLM longer than `seconds`.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.end: float | None = None
+
+    def remaining(self) -> float:
+        if self.end is None:
+            self.end = time.monotonic() + self.seconds
+        return self.end - time.monotonic()
+
+
 class LLMClient:
-    """One chat-completions endpoint, with a deadline per call and no retries (the fallback is the retry)."""
+    """One chat-completions endpoint: no retries (the extractive answer is the retry), a shared deadline
+    per request and at most `llm_max_concurrency` calls in flight."""
 
     def __init__(self, settings: Settings):
         self.model = settings.llm_model or "default"
         self.timeout_s = settings.llm_timeout_s
-        self._settings = settings
-        self._client = None
+        self._transport = LLMTransport(
+            settings.llm_base_url or "", settings.llm_api_key, settings.llm_max_concurrency
+        )
 
-    def _openai(self):
-        """The client, made on first use; a missing `openai` package is a fallback reason, not a crash."""
-        if self._client is None:
-            try:
-                from openai import OpenAI
-            except ImportError as exc:
-                raise LLMFailed("llm_error", "the `openai` package is not installed") from exc
-            self._client = OpenAI(
-                base_url=self._settings.llm_base_url,
-                api_key=self._settings.llm_api_key or "not-needed",
-                timeout=self.timeout_s,
-                max_retries=0,
-            )
-        return self._client
-
-    def chat(
-        self, messages: list[dict], timeout_s: float | None = None, max_tokens: int = MAX_ANSWER_TOKENS
-    ) -> str:
-        """The reply text; raises LLMFailed with a short code for every way the call can go wrong."""
-        client = self._openai()
-        import openai
-
-        timeout = max(0.05, self.timeout_s if timeout_s is None else timeout_s)
+    def chat(self, messages: list[dict], deadline: Deadline, max_tokens: int = MAX_ANSWER_TOKENS) -> str:
+        """The reply text; raises LLMFailed with a category for every way the call can go wrong."""
+        payload = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": 0.0,
+            "max_tokens": max_tokens,
+        }
         try:
-            reply = client.chat.completions.create(
-                model=self.model, messages=messages, temperature=0.0, max_tokens=max_tokens, timeout=timeout
-            )
-        except openai.APITimeoutError as exc:
-            raise LLMFailed("llm_timeout", f"no reply within {timeout:.1f}s") from exc
-        except openai.APIStatusError as exc:
-            raise LLMFailed("llm_error", f"HTTP {exc.status_code} from the LLM endpoint") from exc
-        except openai.APIConnectionError as exc:
-            raise LLMFailed("llm_unreachable", f"cannot connect to the LLM endpoint: {exc}") from exc
-        except Exception as exc:  # noqa: BLE001 - malformed replies must fall back too, never 500
-            raise LLMFailed("llm_error", f"unusable reply: {type(exc).__name__}: {exc}") from exc
+            reply = self._transport.post_json("/chat/completions", payload, deadline.remaining())
+        except TransportFailed as exc:
+            raise LLMFailed(exc.code, exc.detail) from exc  # type: ignore[arg-type]
         try:
-            content = reply.choices[0].message.content
-        except (AttributeError, IndexError, TypeError) as exc:
-            raise LLMFailed("llm_error", "reply has no message content") from exc
+            content = reply["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise LLMFailed("llm_error", "reply has no choices[0].message.content") from exc
         if not isinstance(content, str) or not content.strip():
-            raise LLMFailed("llm_empty", "the LLM returned an empty answer")
+            raise LLMFailed("llm_error", "the LLM returned an empty answer")
         return content.strip()
-
-
-class Deadline:
-    """One time budget for everything the LLM does in a request (condense + answer)."""
-
-    def __init__(self, seconds: float):
-        self.end = time.monotonic() + seconds
-        self.seconds = seconds
-
-    def remaining(self) -> float:
-        return self.end - time.monotonic()

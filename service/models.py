@@ -92,6 +92,11 @@ class RelatedAnswer(BaseModel):
     mode: Literal["extractive", "llm"]
 
 
+# Why the LLM answer was replaced by the extractive one: a fixed category, never exception text or URLs
+# (the details go to the log with the request id).
+FallbackReason = Literal["llm_timeout", "llm_error", "llm_unreachable", "llm_busy", "llm_unsupported"]
+
+
 class AskResponse(BaseModel):
     answer: str
     citations: list[Citation] = Field(default_factory=list)
@@ -99,7 +104,9 @@ class AskResponse(BaseModel):
     mode: Literal["extractive", "llm", "red_flag", "abstain"]
     answer_id: str
     index_version: str | None = None
-    fallback_reason: str | None = None
+    fallback_reason: FallbackReason | None = Field(
+        default=None, description="set when an LLM is configured but the extractive answer was served"
+    )
     closest_topics: list[Topic] = Field(default_factory=list, description="set when mode is 'abstain'")
     sentences: list[AnswerPart] = Field(
         default_factory=list,

@@ -57,6 +57,12 @@ def words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
+def stems(tokens: list[str]) -> list[str]:
+    """Snowball stems of already-split tokens (stop words kept): the LLM checks compare words this way."""
+    stemmer = _stemmer()
+    return stemmer.stemWords(tokens) if stemmer else list(tokens)
+
+
 def content_terms(text: str) -> list[str]:
     """Stemmed non-stop-word tokens: the BM25 vocabulary."""
     tokens = [w for w in words(text) if w not in STOPWORDS]

@@ -99,11 +99,9 @@ def test_bad_sentences_are_dropped_and_the_rest_kept(clients) -> None:
 def test_failures_fall_back_to_the_extractive_answer(clients, scenario: str, reason: str) -> None:
     body = ask(clients(scenario))
     assert body["mode"] == "extractive"
-    assert body["fallback_reason"].startswith(reason), body["fallback_reason"]
+    assert body["fallback_reason"] == reason, body["fallback_reason"]  # a category: no status, URL or text
     assert_resolves(body)
     assert "750 mg" not in body["answer"]
-    if scenario == "error500":
-        assert "500" in body["fallback_reason"]
 
 
 def test_a_hanging_llm_falls_back_within_the_timeout(clients) -> None:
@@ -192,5 +190,14 @@ def test_validator_drops_invented_numbers_and_unsupported_claims() -> None:
     checked = check_answer(text, PASSAGES)
     assert [s.text for s in checked.sentences] == ["Bed rest for 24 to 48 hours is recommended."]
     reasons = " ".join(why for _, why in checked.dropped)
-    assert "numbers ['85']" in reasons and "too little" in reasons and "not given" in reasons
+    assert "numbers ['85 percent']" in reasons and "too little" in reasons and "not given" in reasons
     assert "no citation" in reasons
+
+
+def test_validator_refuses_an_oversized_reply_whole() -> None:
+    from service.llm_validation import MAX_REPLY_CHARS, check_answer
+
+    sentence = "Bed rest for 24 to 48 hours is recommended [3]. "
+    checked = check_answer(sentence * (MAX_REPLY_CHARS // len(sentence) + 1), PASSAGES)
+    assert not checked.sentences and "over" in checked.dropped[0][1]
+    assert len(check_answer(sentence * 10, PASSAGES).sentences) == 6  # the sentence cap

@@ -1,4 +1,8 @@
-"""`/healthz` (the process answers) and `/readyz` (model, guardrail and an index generation are loaded)."""
+"""`/healthz` (the process answers) and `/readyz` (model, guardrail and an index generation are loaded).
+
+Both are `async def`: they only read attributes, so they run on the event loop and never queue for the
+worker threads that /v1/ask uses, however busy those are.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> dict:
+async def healthz() -> dict:
     return {"status": "ok"}
 
 
@@ -26,7 +30,7 @@ _last_logged: dict[str, str | None] = {"reason": None}
     "/readyz",
     responses={503: {"description": "not ready; `category` and `reason` say why and what to do"}},
 )
-def readyz(answerer: AnswererDep) -> JSONResponse:
+async def readyz(answerer: AnswererDep) -> JSONResponse:
     """Probes may reach this through the public balancer, so a 503 carries the category and a fixed sentence;
     the internal reason (store path, Chroma address, database error) is logged once each time it changes,
     not on every probe."""

@@ -1,4 +1,7 @@
-"""`GET /metrics`: Prometheus text format from the app's own registry (service/operations/metrics.py)."""
+"""`GET /metrics`: Prometheus text format from the app's own registry (service/operations/metrics.py).
+
+`async def` so a scrape runs on the event loop and is answered even when every worker thread is busy.
+"""
 
 from __future__ import annotations
 
@@ -9,5 +12,5 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/metrics", include_in_schema=False)
-def metrics(request: Request) -> Response:
+async def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -11,6 +11,11 @@ the request's `model` (set as GQA_LLM_MODEL), so one server serves every scenari
 * ``error500``  — HTTP 500.
 * ``garbage``   — HTTP 200 with a body that is not JSON.
 * ``hang``      — never answers within any sane timeout (until the server stops).
+* ``trickle``   — a valid ``good`` reply, sent one byte every 0.2 s after the headers: each read succeeds in
+  time, so only a whole-call deadline stops it (every call under this model trickles, condense included).
+* any name given to ``FakeLLM.script(model, template)`` — that exact reply text, where ``{cite:phrase}``
+  becomes the marker `[n]` of the first prompt passage containing `phrase` (`[1]` if none), so a test can
+  make the model say a precise (wrong) thing about a precise passage whatever order retrieval chose.
 
 Condense requests (their system prompt asks for a standalone question) get the conversation's last user turn
 joined with the question, except under ``error500``/``hang``, which fail the same way for every call.
@@ -54,6 +59,20 @@ def answer_for(scenario: str, prompt: str) -> str:
     return f"{first} [1]"
 
 
+CITE = re.compile(r"\{cite:([^}]*)\}")
+
+
+def scripted(template: str, prompt: str) -> str:
+    """`template` with each `{cite:phrase}` replaced by the marker of the passage that contains `phrase`."""
+    passages = passages_of(prompt)
+
+    def number(match: re.Match) -> str:
+        phrase = match.group(1).lower()
+        return f"[{next((n for n, text in sorted(passages.items()) if phrase in text.lower()), 1)}]"
+
+    return CITE.sub(number, template)
+
+
 def condensed(prompt: str) -> str:
     users = re.findall(r"^user: (.+)$", prompt, re.MULTILINE)
     last = re.search(r"Last question: (.+)$", prompt, re.MULTILINE)
@@ -65,6 +84,9 @@ class FakeLLM:
 
     def __init__(self) -> None:
         self.requests: list[dict] = []
+        self.arrivals: list[float] = []  # time.monotonic() of each request, for deadline tests
+        self.scripts: dict[str, str] = {}
+        self.trickle_interval_s = 0.2
         self._release = threading.Event()
         server = self
 
@@ -76,6 +98,7 @@ class FakeLLM:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 server.requests.append(body)
+                server.arrivals.append(time.monotonic())
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     return self._send(404, {"error": {"message": f"no route {self.path}"}})
                 scenario = body.get("model", "good")
@@ -89,8 +112,31 @@ class FakeLLM:
                     return self._send(500, {"error": {"message": "internal error", "type": "server_error"}})
                 if scenario == "garbage":
                     return self._raw(200, b"<html>this is not json")
-                text = condensed(prompt) if "standalone question" in system else answer_for(scenario, prompt)
+                if "standalone question" in system:
+                    text = condensed(prompt)
+                elif scenario in server.scripts:
+                    text = scripted(server.scripts[scenario], prompt)
+                else:
+                    text = answer_for(scenario, prompt)
+                if scenario == "trickle":
+                    return self._trickle(json.dumps(completion(scenario, text)).encode())
                 return self._send(200, completion(scenario, text))
+
+            def _trickle(self, data: bytes) -> None:
+                """Headers at once, then the body one byte at a time: no single read ever times out."""
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                try:
+                    self.wfile.flush()
+                    for i in range(len(data)):
+                        if server._release.wait(server.trickle_interval_s):
+                            return
+                        self.wfile.write(data[i : i + 1])
+                        self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
 
             def _send(self, status: int, payload: dict) -> None:
                 self._raw(status, json.dumps(payload).encode())
@@ -111,6 +157,10 @@ class FakeLLM:
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
+
+    def script(self, model: str, template: str) -> None:
+        """Make `model` reply with `template` (see `scripted`) to every answer request."""
+        self.scripts[model] = template
 
     def close(self) -> None:
         self._release.set()
