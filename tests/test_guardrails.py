@@ -44,8 +44,18 @@ def _settings(tmp: Path, **extra) -> Settings:
 
 @pytest.fixture(scope="module")
 def guard(tmp_path_factory: pytest.TempPathFactory) -> Guardrail:
-    """The guardrail exactly as the service builds it, exemplar layer included."""
+    """The guardrail exactly as the service builds it: the learned layer decides."""
     g = Guardrail.from_settings(_settings(tmp_path_factory.mktemp("guard")))
+    assert g.learned is not None, "the learned layer should load in tests (real embedder, shipped model)"
+    return g
+
+
+@pytest.fixture(scope="module")
+def rules_guard(tmp_path_factory: pytest.TempPathFactory) -> Guardrail:
+    """The fallback screen (rules + exemplars), used when the learned model is refused. The project's own
+    labelled set is what these rules were written against: tests on it are regression tests of the
+    fallback, not figures (those are the held-out authors' in test_guardrail_authors.py)."""
+    g = Guardrail.from_settings(_settings(tmp_path_factory.mktemp("rules")), use_learned=False)
     assert g.exemplars is not None, "the exemplar layer should load in tests (real embedder)"
     return g
 
@@ -90,37 +100,37 @@ def test_dataset_shape() -> None:
 
 
 @pytest.mark.parametrize("case", POSITIVES, ids=[c["id"] for c in POSITIVES])
-def test_every_positive_case_flags(guard: Guardrail, case: dict) -> None:
-    hit = guard.check(case["text"], case.get("history"))
+def test_every_positive_case_flags(rules_guard: Guardrail, case: dict) -> None:
+    hit = rules_guard.check(case["text"], case.get("history"))
     assert hit is not None, f"missed red flag ({case['category']}, {case['kind']}): {case['text']!r}"
 
 
-def test_recall_and_false_alarms_per_split(guard: Guardrail) -> None:
+def test_recall_and_false_alarms_per_split(rules_guard: Guardrail) -> None:
     for split in ("calibration", "holdout"):
         cases = [c for c in CASES if c["split"] == split]
         pos = [c for c in cases if c["label"]]
         neg = [c for c in cases if not c["label"]]
-        missed = [c["id"] for c in pos if guard.check(c["text"], c.get("history")) is None]
-        alarms = [c["id"] for c in neg if guard.check(c["text"], c.get("history")) is not None]
+        missed = [c["id"] for c in pos if rules_guard.check(c["text"], c.get("history")) is None]
+        alarms = [c["id"] for c in neg if rules_guard.check(c["text"], c.get("history")) is not None]
         assert not missed, f"{split}: missed {missed}"
         assert len(alarms) / len(neg) <= 0.03, f"{split}: false alarms {alarms}"
-    all_alarms = [c["id"] for c in NEGATIVES if guard.check(c["text"], c.get("history")) is not None]
+    all_alarms = [c["id"] for c in NEGATIVES if rules_guard.check(c["text"], c.get("history")) is not None]
     assert len(all_alarms) / len(NEGATIVES) <= 0.03, all_alarms
 
 
-def test_category_agrees_with_label(guard: Guardrail) -> None:
+def test_category_agrees_with_label(rules_guard: Guardrail) -> None:
     wrong = []
     for c in POSITIVES:
-        hit = guard.check(c["text"], c.get("history"))
+        hit = rules_guard.check(c["text"], c.get("history"))
         if hit is not None and hit.category != c["category"]:
             wrong.append((c["id"], c["category"], hit.category))
     assert len(wrong) <= 0.05 * len(POSITIVES), wrong
 
 
-def test_exemplar_threshold_is_the_one_calibrated_on_the_calibration_split(guard, rules_only) -> None:
+def test_exemplar_threshold_is_the_one_calibrated_on_the_calibration_split(rules_guard, rules_only) -> None:
     calibration = [c for c in CASES if c["split"] == "calibration"]
-    assert guard.exemplars.threshold == THRESHOLD and guard.exemplars.margin == MARGIN
-    assert propose_threshold(guard.exemplars, rules_only, calibration) <= THRESHOLD
+    assert rules_guard.exemplars.threshold == THRESHOLD and rules_guard.exemplars.margin == MARGIN
+    assert propose_threshold(rules_guard.exemplars, rules_only, calibration) <= THRESHOLD
 
 
 # --- context handling, case by case ----------------------------------------------------------------
@@ -197,9 +207,9 @@ def _ordinary_texts() -> list[tuple[str, str]]:
 ORDINARY = _ordinary_texts()
 
 
-def test_ordinary_guideline_questions_do_not_flag(guard: Guardrail) -> None:
+def test_ordinary_guideline_questions_do_not_flag(rules_guard: Guardrail) -> None:
     assert len(ORDINARY) >= 190
-    alarms = [(i, t, hit.rule) for i, t in ORDINARY if (hit := guard.check(t)) is not None]
+    alarms = [(i, t, hit.rule) for i, t in ORDINARY if (hit := rules_guard.check(t)) is not None]
     assert not alarms, alarms
 
 

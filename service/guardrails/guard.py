@@ -19,7 +19,11 @@ from .audit import AuditLog
 from .detector import detect
 from .exemplars import ExemplarMatcher, load_exemplars
 from .guidance import Guidance, load_guidance
-from .learned import LearnedModel, LearnedScreen, ModelError
+from .learned import TOKEN, LearnedModel, LearnedScreen, ModelError
+
+# Texts with fewer words than this ("?", "help", "what now") carry no meaning of their own for the model;
+# the rules read them (and the latest user turn is screened beside them).
+MIN_MODEL_WORDS = 2
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +99,11 @@ class Guardrail:
                 log.exception("red-flag embedding layers disabled: embedder could not be loaded")
         return cls(guidance, audit, matcher, learned)
 
-    def _decide_text(self, text: str) -> tuple[str, str] | None:
+    def _decide_text(self, text: str) -> tuple[str, str, float] | None:
+        """(category, why, strength) when this text flags. Strength orders candidates: the model's
+        probability, or 1.0 for a rules or exemplar verdict."""
         result = detect(text)
-        if self.learned is not None:
+        if self.learned is not None and len(TOKEN.findall(text)) >= MIN_MODEL_WORDS:
             score = self.learned.score(text)
             if score.probability < self.learned.model.threshold:
                 return None
@@ -105,15 +111,16 @@ class Guardrail:
             if category not in self.guidance:  # every category has guidance (load_guidance checks); be safe
                 category = "haemodynamic_instability"
             why = f"learned {self.learned.version} p={score.probability:.3f}"
-            return category, why + (f"; rules: {result.verdict.rule}" if result.verdict else "")
+            why += f"; rules: {result.verdict.rule}" if result.verdict else ""
+            return category, why, score.probability
         if result.verdict:
-            return result.verdict.category, result.verdict.rule
+            return result.verdict.category, result.verdict.rule, 1.0
         if self.exemplars is not None and result.uncertain:
             match = self.exemplars.match(text)
             if match:
                 ex = match.exemplar
                 why = f"exemplar {ex.id} (cosine {match.similarity:.3f}, margin {match.margin:.3f})"
-                return ex.category, why
+                return ex.category, why, 1.0
         return None
 
     def _decide(self, question: str, history: Iterable[Any] | None) -> _Decision | None:
@@ -122,11 +129,13 @@ class Guardrail:
         turn = _latest_user_turn(history)
         if turn is not None:
             candidates.append(("history", turn))
+        hits = []
         for source, text in candidates:
             hit = self._decide_text(clean_text(text))
             if hit:
-                return _Decision(hit[0], hit[1], source, text)
-        return None
+                hits.append((hit[2], -len(hits), _Decision(hit[0], hit[1], source, text)))
+        # the strongest candidate names the category ("what should I do?" after "she can't feel her legs")
+        return max(hits, key=lambda h: h[:2])[2] if hits else None
 
     def _red_flag(self, decision: _Decision) -> RedFlag:
         g = self.guidance[decision.category]
