@@ -1,0 +1,142 @@
+"""The red-flag screen on independent authors' batches: every labelled case is run through the guardrail the
+service builds (learned layer deciding), and the floors are on the authors the model never saw.
+
+Figures and their history (first look per batch, then after each change) are in docs/guardrails.md; the
+floors here sit just under the held-out figures measured for the shipped model, so a regression fails the
+build. The training authors' cases run too, but nothing is asserted on them beyond what the fallback tests
+do: a figure on data the model was fitted to says little.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evals.authors import load_batches
+from ingest.config import Settings
+from service.guardrails import Guardrail
+from service.guardrails.learned import MODEL_DIR, LearnedModel, ModelError
+from service.guardrails.train_learned import HELD_OUT, ORDINARY_HELD_OUT, TRAIN_AUTHORS
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCHES = {b.author: b for b in load_batches("redflag")}
+ANSWER_BATCHES = {b.author: b for b in load_batches("answers")}
+META = json.loads((MODEL_DIR / "redflag.json").read_text(encoding="utf-8"))
+
+# Regression floors on held-out authors (measured for model 2026-12-01: recall 0.985 / 0.985 / 0.992,
+# false alarms 0.242 / 0.176 / 0.210; ordinary b2 0.173, b3 0.091). Targets are higher: see the README.
+MIN_RECALL_EACH = 0.97
+MIN_RECALL_POOLED = 0.98
+MAX_FALSE_ALARMS_EACH = 0.30
+MAX_ORDINARY_FLAGGED = 0.20
+
+
+@pytest.fixture(scope="module")
+def guard(tmp_path_factory: pytest.TempPathFactory) -> Guardrail:
+    tmp = tmp_path_factory.mktemp("authors")
+    g = Guardrail.from_settings(Settings(store_dir=tmp, audit_log=tmp / "audit.jsonl",
+                                         guardrails_dir=ROOT / "corpus" / "guardrails"))
+    assert g.learned is not None
+    return g
+
+
+@pytest.fixture(scope="module")
+def decisions(guard: Guardrail) -> dict[str, list[tuple[object, bool]]]:
+    """Every case of every red-flag author, decided once."""
+    return {a: [(i, guard.check(i.text, i.history) is not None) for i in b.items] for a, b in BATCHES.items()}
+
+
+def test_the_split_is_the_one_the_model_was_trained_with() -> None:
+    assert set(TRAIN_AUTHORS) | set(HELD_OUT) == set(BATCHES), "every author batch is either train or held out"
+    assert not set(TRAIN_AUTHORS) & set(HELD_OUT)
+    assert all(a not in " ".join(META["trained_on"]) for a in HELD_OUT)
+    assert all(f"ordinary-{a}" not in META["trained_on"] for a in ORDINARY_HELD_OUT)
+    assert len(BATCHES) >= 6 and sum(len(b.items) for b in BATCHES.values()) >= 1500
+
+
+@pytest.mark.parametrize("author", HELD_OUT)
+def test_held_out_author_recall_and_false_alarms(decisions, author: str) -> None:
+    rows = decisions[author]
+    pos = [(i, f) for i, f in rows if i.label]
+    neg = [(i, f) for i, f in rows if not i.label]
+    missed = [i.id for i, f in pos if not f]
+    alarms = [i.id for i, f in neg if f]
+    assert 1 - len(missed) / len(pos) >= MIN_RECALL_EACH, f"{author} missed {missed}"
+    assert len(alarms) / len(neg) <= MAX_FALSE_ALARMS_EACH, f"{author} false alarms {alarms}"
+
+
+def test_held_out_pooled_recall(decisions) -> None:
+    pos = [f for a in HELD_OUT for i, f in decisions[a] if i.label]
+    assert sum(pos) / len(pos) >= MIN_RECALL_POOLED
+
+
+@pytest.mark.parametrize("author", ORDINARY_HELD_OUT)
+def test_held_out_ordinary_questions_rarely_flag(guard: Guardrail, author: str) -> None:
+    items = ANSWER_BATCHES[author].items
+    flagged = [q.id for q in items if guard.check(q.question, q.history) is not None]
+    assert len(flagged) / len(items) <= MAX_ORDINARY_FLAGGED, flagged
+
+
+def test_training_authors_are_run_too(decisions) -> None:
+    """Run, not judged: a crash or an empty decision list on any case fails here."""
+    for author in TRAIN_AUTHORS:
+        assert len(decisions[author]) == len(BATCHES[author].items)
+
+
+def test_model_version_and_hash_are_checked(tmp_path: Path) -> None:
+    model = LearnedModel.load()
+    assert model.version == META["version"] and META["sha256"][:12] in model.version
+    shutil.copytree(MODEL_DIR, tmp_path / "m")
+    raw = bytearray((tmp_path / "m" / "redflag.npz").read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    (tmp_path / "m" / "redflag.npz").write_bytes(bytes(raw))
+    with pytest.raises(ModelError):
+        LearnedModel.load(tmp_path / "m")
+
+
+def test_same_text_same_probability(guard: Guardrail) -> None:
+    text = "his wife says he's not making sense since lunch and his face looks lopsided"
+    a, b = guard.learned.score(text), guard.learned.score(text)
+    assert a == b
+
+
+def test_inference_matches_the_saved_arrays() -> None:
+    """The hand-written dot product equals the logistic regression the arrays describe."""
+    model = LearnedModel.load()
+    with np.load(io.BytesIO((MODEL_DIR / "redflag.npz").read_bytes())) as npz:
+        coef = npz["coef"].astype(np.float64)
+    from service.guardrails.detector import _detect_piece
+
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=384)
+    result = _detect_piece("sats 84% on air and RR 34 after the cement went in")
+    dense, cols, vals = model.features(emb, result)
+    x = np.zeros(len(coef))
+    x[: len(dense)] = dense
+    x[len(dense) + cols] = vals
+    expected = 1 / (1 + np.exp(-(x @ coef + model.intercept)))
+    assert abs(model.score(emb, result).probability - expected) < 1e-9
+
+
+def test_audit_line_names_the_model_version(tmp_path: Path) -> None:
+    g = Guardrail.from_settings(Settings(store_dir=tmp_path, audit_log=tmp_path / "audit.jsonl",
+                                         guardrails_dir=ROOT / "corpus" / "guardrails"))
+    assert g.screen("pt post VP now cannot lift either leg and numb between the legs") is not None
+    line = json.loads((tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    assert META["version"] in line["rule"]
+
+
+def test_a_refused_model_falls_back_to_the_rules(monkeypatch, tmp_path: Path) -> None:
+    def refuse(*_a, **_k):
+        raise ModelError("tampered")
+
+    monkeypatch.setattr(LearnedModel, "load", classmethod(lambda cls, *a, **k: refuse()))
+    g = Guardrail.from_settings(Settings(store_dir=tmp_path, audit_log=tmp_path / "audit.jsonl",
+                                         guardrails_dir=ROOT / "corpus" / "guardrails"))
+    assert g.learned is None and g.exemplars is not None and g.screen_version == "rules"
+    assert g.check("sats 82% on 15L, RR 36, after the cement injection") is not None
