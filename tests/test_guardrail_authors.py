@@ -52,7 +52,7 @@ def decisions(guard: Guardrail) -> dict[str, list[tuple[object, bool]]]:
 
 
 def test_the_split_is_the_one_the_model_was_trained_with() -> None:
-    assert set(TRAIN_AUTHORS) | set(HELD_OUT) == set(BATCHES), "every author batch is either train or held out"
+    assert set(TRAIN_AUTHORS) | set(HELD_OUT) == set(BATCHES), "each author batch is train or held out"
     assert not set(TRAIN_AUTHORS) & set(HELD_OUT)
     assert all(a not in " ".join(META["trained_on"]) for a in HELD_OUT)
     assert all(f"ordinary-{a}" not in META["trained_on"] for a in ORDINARY_HELD_OUT)

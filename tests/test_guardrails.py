@@ -24,7 +24,7 @@ from ingest.config import Settings
 from service.fingerprint import Fingerprinter
 from service.guardrails import Guardrail, RedFlag
 from service.guardrails.calibrate import propose_threshold
-from service.guardrails.combine import CATEGORIES, RULE_CATEGORIES
+from service.guardrails.combine import RULE_CATEGORIES
 from service.guardrails.exemplars import MARGIN, THRESHOLD
 from service.guardrails.guidance import GuidanceError, load_guidance
 from service.guardrails.normalise import repair_token

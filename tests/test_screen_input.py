@@ -23,7 +23,7 @@ GUARDRAILS = ROOT / "corpus" / "guardrails"
 EXAMPLES = {
     "neuro_deficit": ("new leg weakness and saddle numbness since the vertebroplasty", "weakness"),
     "respiratory_embolism": ("patient not breathing properly now, sats 84% after the cement", "breathing"),
-    "cardiac_chest_pain": ("crushing chest pain radiating to the jaw and sweating for 30 minutes", "crushing"),
+    "cardiac_chest_pain": ("crushing chest pain to the jaw and sweating for 30 minutes", "crushing"),
     "stroke": ("sudden facial droop and slurred speech started 20 minutes ago", "slurred"),
     "anaphylaxis": ("lip swelling and wheeze five minutes after the cefazolin", "swelling"),
     "sepsis_unstable": ("febrile 39.5, rigors and BP 85/50 now", "rigors"),
