@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     limit_concurrency: int = Field(default=64, description="open connections + tasks before uvicorn 503s")
     timeout_keep_alive_s: int = Field(default=5, description="idle keep-alive connections closed after this")
     max_header_bytes: int = Field(
-        default=16 * 1024, description="request line + headers larger than this get 400 (h11 incomplete event)"
+        default=16 * 1024, description="request line + headers larger than this are refused (h11)"
     )
     # feedback (service/feedback_store.py): per-client quota, size bound, how long answers are kept for it
     feedback_per_client_per_hour: int = Field(default=60, description="feedback posts per client; 0 = off")
