@@ -511,6 +511,7 @@
       turn.classList.add("gqa-redflag-turn");
       turn.firstChild.textContent = "Safety alert";
       turn.appendChild(this.redFlagBanner(response.red_flag));
+      if (response.related_answer) turn.appendChild(this.relatedAnswer(response.related_answer));
     } else if (response.mode === "abstain") {
       turn.appendChild(this.abstention(response));
     } else {
@@ -531,11 +532,25 @@
       ]),
       el("p", {
         className: "gqa-redflag-lead",
-        text: "The question describes a possible emergency. Act on this fixed safety guidance now; " +
-          "no guideline search was run.",
+        text: "The question describes a possible emergency. Act on this fixed safety guidance now.",
       }),
       renderGuidance(guidance),
       el("p", { className: "gqa-redflag-version", text: "Guidance version " + (flag.version || "unknown") }),
+    ]);
+  };
+
+  /* The cited answer to the guideline question asked alongside the emergency: below the banner, collapsed,
+     so the banner stays first and a false alarm costs one click rather than the answer. */
+  Widget.prototype.relatedAnswer = function (related) {
+    var citations = {};
+    (related.citations || []).forEach(function (c) { citations[c.n] = c; });
+    var body = el("div", { className: "gqa-related-body" }, [
+      this.citedText(String(related.answer || ""), citations, related),
+    ]);
+    if ((related.citations || []).length) body.appendChild(this.sourcesList(related));
+    return el("details", { className: "gqa-related" }, [
+      el("summary", { text: "Guideline answer to the question you asked (after acting on the alert)" }),
+      body,
     ]);
   };
 

@@ -133,6 +133,29 @@ def test_red_flag_is_an_emergency_banner_without_sources(open_page, base_url):
     review_screenshot(page, "desktop-red-flag", full_page=False)
 
 
+RED_FLAG_WITH_QUESTION = ("sats 84% on air and RR 34 since the cement went in an hour ago - "
+                          "how common is pulmonary cement embolism after vertebroplasty?")
+
+
+def test_red_flag_with_a_guideline_question_shows_its_answer_collapsed_below(open_page, base_url):
+    page = open_page(base_url + "/")
+    answer, turn = WidgetPage(page).ask(RED_FLAG_WITH_QUESTION)
+    assert answer["mode"] == "red_flag" and answer["related_answer"], answer
+    related = answer["related_answer"]
+    assert related["mode"] == "extractive" and related["citations"] and related["sentences"]
+    banner = turn.get_by_role("alert")
+    expect(banner).to_be_visible()
+    details = turn.locator("details.gqa-related")
+    expect(details).to_have_count(1)
+    assert details.evaluate("d => d.open") is False  # collapsed: the emergency guidance comes first
+    assert banner.evaluate("b => b.compareDocumentPosition(document.querySelector('details.gqa-related'))") & 4
+    expect(details.locator(".gqa-answer")).not_to_be_visible()
+    details.locator("summary").click()
+    expect(details.locator(".gqa-answer")).to_be_visible()
+    expect(details.locator(".gqa-sources li")).to_have_count(len(related["citations"]))
+    review_screenshot(page, "desktop-red-flag-related", full_page=False)
+
+
 def test_abstention_says_plainly_it_is_not_covered(open_page, base_url):
     page = open_page(base_url + "/")
     answer, turn = WidgetPage(page).ask(OUT_OF_SCOPE)
