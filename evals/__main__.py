@@ -21,26 +21,31 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from rich.console import Console  # noqa: E402
 
 from evals import gates, report, summary  # noqa: E402
+from evals.authors import held_out_items  # noqa: E402
 from evals.client import ServiceClient, ServiceUnavailable  # noqa: E402
-from evals.data import DATASETS_DIR, DatasetError, load_qa, load_redflag, quick_subset  # noqa: E402
+from evals.data import DATASETS_DIR, Dataset, DatasetError, load_qa, load_redflag, quick_subset  # noqa: E402
 from evals.server import ROOT, ServerError, corpus_fingerprint, service  # noqa: E402
 from evals.suites import retrieval  # noqa: E402
 
-SUITES = ("retrieval", "answers", "redflag")
+SUITES = ("retrieval", "answers", "keyfacts", "redflag")
+HELD_OUT = "held-out-authors"  # keyfacts and redflag default: the independent authors nobody tuned on
 SHIPPED_CORPUS = ROOT / "corpus"
 DEFAULTS = {
     "shipped": {
         "retrieval": "golden_shipped.jsonl",
         "answers": "golden_shipped.jsonl",
-        "redflag": "redflag.jsonl",
+        "keyfacts": HELD_OUT,
+        "redflag": HELD_OUT,
     },
     "open-medicine": {
         "retrieval": "retrieval_open_medicine.jsonl",
         "answers": "retrieval_open_medicine.jsonl",
-        "redflag": "redflag.jsonl",
+        "keyfacts": HELD_OUT,
+        "redflag": HELD_OUT,
     },
 }
-QUICK = {"retrieval": 30, "answers": 20, "redflag": None}  # red flags: all, cheap and safety-critical
+# red flags and key facts: all, cheap and what matters most
+QUICK = {"retrieval": 30, "answers": 20, "keyfacts": None, "redflag": None}
 
 EPILOG = """\
 datasets (evals/datasets/, schema in evals/datasets/README.md):
@@ -171,6 +176,14 @@ def dataset_paths(args: argparse.Namespace, suites: list[str]) -> dict[str, Path
     return paths
 
 
+def _load(suite: str, path: Path, corpus: str) -> Dataset:
+    """A suite's dataset: a file, or (keyfacts, redflag) the held-out independent authors' batches."""
+    if path.name == HELD_OUT:
+        about, items = held_out_items("answers" if suite == "keyfacts" else "redflag", corpus)
+        return Dataset(path=path, sha256=about, items=items)
+    return (load_redflag if suite == "redflag" else load_qa)(path)
+
+
 def git_commit() -> dict:
     def git(*cmd: str) -> str:
         proc = subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True)
@@ -200,7 +213,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     ceilings = [gates.parse_threshold(t) for t in args.fail_over]
     previous = gates.load_previous(args.compare) if args.compare else None
     paths = dataset_paths(args, suites)
-    datasets = {s: (load_redflag if s == "redflag" else load_qa)(paths[s]) for s in suites}
+    datasets = {s: _load(s, paths[s], profile(args.corpus)) for s in suites}
     size = args.limit or None
     for suite, ds in datasets.items():
         cap = min(x for x in (size, QUICK[suite] if args.quick else None, len(ds.items)) if x)

@@ -30,6 +30,10 @@ from evals.data import (
 )
 
 AUTHORS_DIR = DATASETS_DIR / "authors"
+# Answer authors nobody tuned the composer, abstention or retrieval on (b1 and b2 were the calibration
+# authors of the answering work): the key-fact suite and its CI floor use these by default.
+ANSWERS_HELD_OUT = ("b3-gp-radiologist",)
+MODEL_META = Path(__file__).resolve().parent.parent / "service" / "guardrails" / "model" / "redflag.json"
 HEADER = re.compile(r"^//\s*author:\s*(?P<author>[\w.-]+)(?P<rest>.*)$")
 DATE = re.compile(r"date:\s*(\d{4}-\d{2}-\d{2})")
 
@@ -130,3 +134,24 @@ def load_batches(kind: str, root: Path = AUTHORS_DIR) -> list[AuthorBatch]:
             items.append(item)
         batches.append(AuthorBatch(author, date, about, path, sha, items))
     return batches
+
+
+def redflag_held_out() -> tuple[str, ...]:
+    """The red-flag authors the shipped model was not trained on (recorded in its metadata)."""
+    import json
+
+    meta = json.loads(MODEL_META.read_text(encoding="utf-8"))
+    return tuple(a for a in meta["held_out"] if not a.startswith("ordinary-"))
+
+
+def held_out_items(kind: str, corpus: str | None = None) -> tuple[str, list]:
+    """(description, items) of the held-out authors of `kind`; for answers, only `corpus`'s questions
+    ("shipped" or "open-medicine", decided as evals.keyfacts.corpus_of does)."""
+    authors = redflag_held_out() if kind == "redflag" else ANSWERS_HELD_OUT
+    batches = [b for b in load_batches(kind) if b.author in authors]
+    items = [i for b in batches for i in b.items]
+    if kind == "answers" and corpus:
+        from evals.keyfacts import corpus_of
+
+        items = [i for i in items if corpus_of(i, "shipped") == corpus]
+    return ",".join(f"{b.author}@{b.sha256[:12]}" for b in batches), items

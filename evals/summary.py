@@ -16,7 +16,7 @@ from evals.corpus_text import CorpusText
 from evals.data import Dataset
 from evals.metrics.latency import LatencyLog
 from evals.report import fmt
-from evals.suites import SuiteResult, answers, redflag, retrieval
+from evals.suites import SuiteResult, answers, keyfacts, redflag, retrieval
 
 
 def run_suites(
@@ -47,6 +47,8 @@ def run_suites(
             results["answers"] = answers.run(
                 client, datasets["answers"].items, corpus, stream, use_ragas=not args.no_ragas, track=track
             )
+        if "keyfacts" in datasets:
+            results["keyfacts"] = keyfacts.run(client, datasets["keyfacts"].items, track)
         if "redflag" in datasets:
             results["redflag"] = redflag.run(client, datasets["redflag"].items, track)
     return results
