@@ -94,7 +94,8 @@ def load_rows() -> list[Row]:
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip() and not line.lstrip().startswith("//"):
                 item = json.loads(line)
-                rows.append(Row("training", item["text"], None, bool(item["label"]), item.get("category")))
+                rows.append(Row("training", item["text"], _latest_turn(item.get("history") or []),
+                                bool(item["label"]), item.get("category")))
     for name in ("golden_shipped.jsonl", "retrieval_open_medicine.jsonl"):
         rows += [Row("ordinary-own", q.question, _latest_turn(q.history), False, None)
                  for q in load_qa(DATASETS / name).items if q.expected_mode != "red_flag"]
