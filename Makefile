@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 export RAGAS_DO_NOT_TRACK := true
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install run ingest serve test lint bench bench-ingest bench-load eval clean browser
+.PHONY: install run ingest serve test lint bench bench-ingest bench-load bench-guardrail eval clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,9 @@ bench: install
 
 bench-load: install
 	$(PY) -m evals.bench_load
+
+bench-guardrail: install
+	$(PY) -m evals.bench_guardrail
 
 eval: install
 	$(PY) -m evals run --suite all
