@@ -25,6 +25,7 @@ import argparse
 import hashlib
 import io
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -37,11 +38,12 @@ from .learned import MODEL_DIR, TOKEN, LearnedModel, LearnedScreen
 from .rule_features import NAMES as RULE_FEATURE_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
+log = logging.getLogger("train_learned")
 DATASETS = ROOT / "evals" / "datasets"
 TRAIN_AUTHORS = ("a1-ed-nurse", "a2-physio-sbar", "a3-gp-phone")
 HELD_OUT = ("a4-nonnative-textspeak", "a5-registrar-pharmacist", "a6-ir-midwife-paeds")
 ORDINARY_TRAIN = ("b1-ward-nurse-physio",)
-ORDINARY_HELD_OUT = ("b2-registrar-gp", "b3-gp-radiologist")
+ORDINARY_HELD_OUT = ("b2-registrar-gp", "b3-gp-radiologist", "b4-pharmacist-physio")
 MISS_COST = 10  # a missed emergency is weighed as ten false alarms when choosing the threshold
 ORDINARY_ALARM_COST = 3  # a banner on an ordinary guideline question, weighed against a look-alike's
 C = 10.0
@@ -234,6 +236,12 @@ def choose_threshold(rows: list[Row], authors: tuple[str, ...], feats: Featurise
         banners = sum(1 for label, _, p, o in pooled if not label and o and p >= t)
         return MISS_COST * misses + alarms + ORDINARY_ALARM_COST * banners
 
+    for t in GRID:
+        pos = [p >= t for label, _, p, _ in pooled if label]
+        neg = [p >= t for label, _, p, o in pooled if not label and not o]
+        orda = [p >= t for label, _, p, o in pooled if not label and o]
+        log.info("inner t=%.2f recall %.3f false alarms %.3f ordinary %.3f cost %.0f", t, sum(pos) / len(pos),
+                 sum(neg) / len(neg), sum(orda) / max(1, len(orda)), cost(t))
     return min(GRID, key=lambda t: (cost(t), -t)), pooled
 
 
@@ -269,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from ingest.embedding import get_embedder
 
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     started = time.perf_counter()
     feats = Featuriser(get_embedder())
     rows = load_rows()

@@ -24,7 +24,7 @@ from tests.conftest import CORPUS, ROOT, ServerProcess, run_ingest
 from tests.ops.conftest import ADMIN_TOKEN
 from tests.support.fake_llm import FakeLLM
 
-QUESTION = "Back pain got worse the day after vertebroplasty, what imaging do I order?"
+QUESTION = "How often does cement leak after vertebroplasty, and is it usually symptomatic?"
 FIRST_DOCS = (
     "vertebroplasty_increased_pain_2025.md",
     "pulmonary_cement_embolism_after_vertebral_augmentation.md",
