@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from rich.console import Console  # noqa: E402
 
-from evals import gates, report, summary  # noqa: E402
+from evals import gates, provenance, report, summary  # noqa: E402
 from evals.authors import held_out_items  # noqa: E402
 from evals.client import ServiceClient, ServiceUnavailable  # noqa: E402
 from evals.data import DATASETS_DIR, Dataset, DatasetError, load_qa, load_redflag, quick_subset  # noqa: E402
@@ -126,6 +126,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     run.add_argument("--limit", type=int, help="at most N items per dataset (evenly spaced)")
     run.add_argument(
+        "--provenance",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="retrieval and answers: only items referencing a --corpus document whose front matter has "
+        "KEY=VALUE (source_kind: guideline|research|summary|answer-page; review_status: "
+        "reviewed|pending-review); repeatable, all must hold",
+    )
+    run.add_argument(
         "--modes",
         default="default",
         help="retrieval modes, comma-separated: default (service's own), hybrid, dense, bm25; "
@@ -215,7 +224,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
     paths = dataset_paths(args, suites)
     datasets = {s: _load(s, paths[s], profile(args.corpus)) for s in suites}
     size = args.limit or None
+    filters = provenance.parse_filters(args.provenance)
+    by_doc = provenance.corpus_provenance(args.corpus) if filters else {}
     for suite, ds in datasets.items():
+        if filters and suite in ("retrieval", "answers"):
+            ds.items = provenance.select(ds.items, by_doc, filters)
         cap = min(x for x in (size, QUICK[suite] if args.quick else None, len(ds.items)) if x)
         items = ds.items
         if suite == "redflag" and args.split != "all":

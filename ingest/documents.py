@@ -37,6 +37,11 @@ import yaml
 
 REQUIRED_FIELDS = ("id", "title", "type", "year", "source")
 DOC_TYPES = ("guideline", "research", "guidance")
+# Provenance (corpus/README.md): optional at ingest (other corpora have none), checked whenever present; the
+# shipped corpus must have them all (tests/ingest/test_corpus_provenance.py).
+SOURCE_KINDS = ("guideline", "research", "summary", "answer-page")
+REVIEW_STATUSES = ("reviewed", "pending-review")
+PROVENANCE_FIELDS = ("source_kind", "review_status", "reviewed", "reviewer_role", "attribution")
 SKIPPED_TYPES = ("guardrail",)  # fixed emergency texts: served verbatim by the guardrail, never retrieved
 ID_PATTERN = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.\-/]*\Z")  # \Z, not $: "$" matches before a final "\n"
 MAX_ID_CHARS = 200
@@ -54,6 +59,8 @@ TEXT_LIMITS = {  # field → longest accepted value in characters
     "organization": 500,
     "journal": 500,
     "source": 4000,
+    "reviewer_role": 200,
+    "attribution": 1000,
 }
 READ_CHUNK = 1 << 20
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -190,7 +197,7 @@ def _check_year(value: Any) -> int | str:
     return year
 
 
-def _check_updated(value: Any) -> str | None:
+def _check_updated(value: Any, key: str = "updated") -> str | None:
     if isinstance(value, dt.date):  # YAML gives date (or datetime, a subclass) for unquoted dates
         day: dt.date | None = value
     elif isinstance(value, str) and DATE_PATTERN.match(value.strip()):
@@ -201,7 +208,7 @@ def _check_updated(value: Any) -> str | None:
     else:
         day = None
     if day is None or not YEAR_MIN <= day.year <= YEAR_MAX:
-        return f"updated must be a date YYYY-MM-DD from {YEAR_MIN} to {YEAR_MAX}, not {_show(value)}"
+        return f"{key} must be a date YYYY-MM-DD from {YEAR_MIN} to {YEAR_MAX}, not {_show(value)}"
     return None
 
 
@@ -213,6 +220,31 @@ def _check_cites(value: Any) -> str | None:
     for item in value:
         if not isinstance(item, str) or _check_id(item):
             return f"cites holds {_show(item)}, which is not a document id"
+    return None
+
+
+def _check_choice(meta: dict, key: str, allowed: tuple[str, ...]) -> str | None:
+    """An optional field that, when present, must name one of `allowed` (stripped in place)."""
+    value = meta.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.strip() not in allowed:
+        return f"{key} must be one of {', '.join(allowed)}, not {_show(value)}"
+    meta[key] = value.strip()
+    return None
+
+
+def _check_provenance(meta: dict) -> str | None:
+    """source_kind, review_status, reviewed (date), reviewer_role, attribution: each checked when present."""
+    for key, allowed in (("source_kind", SOURCE_KINDS), ("review_status", REVIEW_STATUSES)):
+        if problem := _check_choice(meta, key, allowed):
+            return problem
+    if meta.get("reviewed") is not None:
+        if problem := _check_updated(meta["reviewed"], "reviewed"):
+            return problem
+        if meta.get("review_status") != "reviewed":
+            status = _show(meta.get("review_status"))
+            return f"reviewed (a review date) needs review_status: reviewed, not {status}"
     return None
 
 
@@ -237,13 +269,13 @@ def _check_front_matter(meta: dict) -> str | None:
     meta["year"] = year
     for key in TEXT_LIMITS:
         if meta.get(key) is not None:  # optional ones may be present but empty
-            if problem := _check_text(meta, key, single_line=key == "title"):
+            if problem := _check_text(meta, key, single_line=key in ("title", "reviewer_role")):
                 return problem
     if meta.get("updated") is not None and (problem := _check_updated(meta["updated"])):
         return problem
     if meta.get("cites") is not None and (problem := _check_cites(meta["cites"])):
         return problem
-    return None
+    return _check_provenance(meta)
 
 
 def _parse(path: Path, root: Path, raw: bytes) -> Document | Problem | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ingest.chunking import Chunk, chunk_document
 from ingest.config import Settings
-from ingest.documents import Document, LoadResult, Problem, load_documents
+from ingest.documents import PROVENANCE_FIELDS, Document, LoadResult, Problem, load_documents
 from ingest.embedding import get_embedder, get_token_counter
 from ingest.store import (
     IndexStore,
@@ -118,7 +118,7 @@ def chunk_metadata(doc: Document, chunk: Chunk, embedder_name: str) -> dict:
         "path": str(doc.path),
         "sentence_spans": json.dumps(chunk.sentence_spans),
     }
-    for key in ("type", "organisation", "journal", "year", "source", "updated", "cites"):
+    for key in ("type", "organisation", "journal", "year", "source", "updated", "cites", *PROVENANCE_FIELDS):
         if doc.meta.get(key) not in (None, ""):
             meta[key] = encode_meta(doc.meta[key])
     return meta

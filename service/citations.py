@@ -21,6 +21,40 @@ class AnswerSentence:
     hits: tuple[int, ...]
 
 
+KIND_LABELS = {
+    "guideline": "Guideline",
+    "research": "Research article",
+    "summary": "Summary of published sources",
+    "answer-page": "AI-generated answer page",
+}
+
+
+def provenance_fields(meta: dict) -> dict:
+    """The passage's provenance (front matter carried into chunk metadata) and its one-line label."""
+    keys = ("source_kind", "review_status", "reviewed", "reviewer_role", "attribution")
+    fields = {k: str(meta[k]) for k in keys if meta.get(k) not in (None, "")}
+    if fields.get("source_kind") not in KIND_LABELS:  # ingest refuses others; an old store must not 500
+        fields.pop("source_kind", None)
+    if fields.get("review_status") not in ("reviewed", "pending-review"):
+        fields.pop("review_status", None)
+    fields["provenance"] = provenance_label(fields, meta.get("year")) or None
+    return fields
+
+
+def provenance_label(fields: dict, year=None) -> str:
+    """One line for people: e.g. 'Research article, 2011' or 'AI-generated answer page, 2025, pending review'
+    ('' when the document names no source kind)."""
+    kind = KIND_LABELS.get(fields.get("source_kind", ""))
+    if not kind:
+        return ""
+    parts = [kind, str(year)] if year else [kind]
+    if fields.get("review_status") == "pending-review":
+        parts.append("pending review")
+    if fields.get("attribution"):
+        parts.append("statements as another page attributes them")
+    return ", ".join(parts)
+
+
 def passage(snapshot: Snapshot, hit: Hit) -> Passage:
     meta = snapshot.metas[hit.row]
     return Passage(
@@ -30,6 +64,7 @@ def passage(snapshot: Snapshot, hit: Hit) -> Passage:
         section=meta.get("section", ""),
         text=snapshot.texts[hit.row],
         score=round(min(hit.score, 1.0), 4),
+        **provenance_fields(meta),
     )
 
 

@@ -46,6 +46,8 @@ class Snapshot:
     doc_rows: dict[str, np.ndarray] = field(default_factory=dict)
     term_df: dict[str, int] = field(default_factory=dict)  # stemmed content word -> passages containing it
     vocabulary: Vocabulary | None = None  # the corpus's own words (abstention evidence)
+    # documents marked pending review, or whose statements another page attributes (retrieval tie-break)
+    unreviewed_docs: frozenset[str] = frozenset()
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -80,6 +82,11 @@ def _page_all(collection, include: list[str]) -> dict[str, list]:
         for key in include:
             out[key].extend(got[key] if key != "embeddings" else list(got[key]))
         offset += len(got["ids"])
+
+
+def unreviewed(meta: dict) -> bool:
+    """A passage from a source pending review, or holding statements another page attributes to its source."""
+    return meta.get("review_status") == "pending-review" or bool(meta.get("attribution"))
 
 
 def _clean_meta(meta: dict) -> dict:
@@ -168,6 +175,7 @@ def load_snapshot(store: IndexStore, generation: str, corpus_version: str | None
         row_of=row_of,
         doc_rows=doc_rows,
         term_df=term_df,
+        unreviewed_docs=frozenset(m.get("doc_id", "") for m in metas if unreviewed(m)),
         vocabulary=Vocabulary.build(
             f"{m.get('section', '')}\n{t}" for m, t in zip(metas, texts, strict=True)
         ),

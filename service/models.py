@@ -48,7 +48,30 @@ class AskRequest(BaseModel):
     _question_not_blank = field_validator("question")(_not_blank)
 
 
-class Citation(BaseModel):
+class Provenance(BaseModel):
+    """Where a passage comes from and whether that source has been reviewed (front matter, corpus/README.md).
+
+    All optional: documents of other corpora carry none, and older clients ignore them."""
+
+    source_kind: Literal["guideline", "research", "summary", "answer-page"] | None = Field(
+        default=None,
+        description="what the source is ('answer-page': an AI-generated question-and-answer page)",
+    )
+    review_status: Literal["reviewed", "pending-review"] | None = None
+    reviewed: str | None = Field(default=None, description="date of the review (YYYY-MM-DD), where known")
+    reviewer_role: str | None = Field(default=None, description="who reviewed it, by role, where known")
+    attribution: str | None = Field(
+        default=None,
+        description="set when the passage's statements are carried from another page rather than read in the "
+        "source itself: whose attribution they are",
+    )
+    provenance: str | None = Field(
+        default=None,
+        description="the above as one line for people, e.g. 'AI-generated answer page, 2025, pending review'",
+    )
+
+
+class Citation(Provenance):
     n: int
     doc_id: str
     title: str
@@ -133,7 +156,7 @@ class RetrieveRequest(BaseModel):
     _query_not_blank = field_validator("query")(_not_blank)
 
 
-class Passage(BaseModel):
+class Passage(Provenance):
     chunk_id: str
     doc_id: str
     title: str

@@ -246,3 +246,25 @@ def test_an_index_from_another_model_is_refused(corpus_store: Path, tmp_path: Pa
     assert "some-other-model" in live.reason and "re-ingest" in live.reason
     same = LiveIndex(Settings(store_dir=corpus_store))
     assert same.refresh() is True and same.reason is None
+
+
+def test_citations_and_passages_carry_their_provenance(base_url: str) -> None:
+    """The seed page is an AI-generated answer page pending review, and says so wherever it is cited."""
+    passages = post(base_url, "/v1/retrieve", {"query": QUESTION, "k": 20}).json()["passages"]
+    by_doc = {p["doc_id"]: p for p in passages}
+    seed = by_doc["vertebroplasty_increased_pain_2025"]
+    assert seed["source_kind"] == "answer-page" and seed["review_status"] == "pending-review"
+    assert seed["provenance"] == "AI-generated answer page, 2025, pending review"
+    assert all(p["source_kind"] and p["review_status"] and p["provenance"] for p in passages)
+    for p in passages:
+        if p.get("attribution"):
+            assert "statements as another page attributes them" in p["provenance"]
+    body = post(base_url, "/v1/ask", {"question": "what is the most common cause of increased pain after "
+                                      "vertebroplasty?"}).json()
+    assert body["citations"], body
+    for citation in body["citations"]:
+        assert citation["source_kind"] in ("guideline", "research", "summary", "answer-page")
+        assert citation["provenance"].startswith(
+            {"guideline": "Guideline", "research": "Research article", "summary": "Summary",
+             "answer-page": "AI-generated answer page"}[citation["source_kind"]]
+        )

@@ -107,3 +107,23 @@ def test_unknown_specialised_words_need_a_strong_match() -> None:
 def test_structured_sentences_carry_their_citation_numbers() -> None:
     parts = structured([AnswerSentence("a", (2,)), AnswerSentence("b", (0, 2))])
     assert [(p.text, p.citations) for p in parts] == [("a", [1]), ("b", [2, 1])]
+
+
+def test_unreviewed_sources_lose_close_ties_only() -> None:
+    """A passage from a page pending review (or carrying another page's attributions) loses a near tie to a
+    reviewed one, and still wins when it is clearly the better match (service/retrieval.py)."""
+    from service.index import unreviewed
+    from service.retrieval import UNREVIEWED_FACTOR, fuse
+
+    snapshot = _snapshot(PASSAGES)
+    snapshot.metas[0].update(review_status="pending-review", source_kind="answer-page")
+    snapshot.metas[1].update(review_status="reviewed", source_kind="guideline")
+    assert unreviewed(snapshot.metas[0]) and not unreviewed(snapshot.metas[1])
+    assert unreviewed({"review_status": "reviewed", "attribution": "x: what x attributes"})
+    marked = Snapshot(**{**snapshot.__dict__, "unreviewed_docs": frozenset({"d0"})})
+    tie = [(np.asarray([0]), 1.0), (np.asarray([1]), 1.0)]  # each passage first in one list
+    assert [h.row for h in fuse(snapshot, tie, None, 2)] == [0, 1]  # unmarked: stable order
+    assert [h.row for h in fuse(marked, tie, None, 2)] == [1, 0]  # marked: the reviewed passage first
+    clear = [(np.asarray([0, 1]), 1.0), (np.asarray([0, 1]), 1.0)]  # passage 0 first in both lists
+    hits = fuse(marked, clear, None, 2)
+    assert [h.row for h in hits] == [0, 1] and hits[0].score == UNREVIEWED_FACTOR

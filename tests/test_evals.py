@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from evals.corpus_text import CorpusText
-from evals.data import DATASETS_DIR, Context, load_qa, load_redflag
+from evals.data import DATASETS_DIR, Context, DatasetError, load_qa, load_redflag
 from evals.gates import check, deltas, parse_threshold
 from evals.metrics.citations import citation_integrity
 from evals.metrics.guardrail import Decision, guardrail_metrics
@@ -437,3 +437,25 @@ def test_llm_judge_metrics_come_from_the_judge_when_one_is_configured(monkeypatc
         0.0
     )
     assert 0.0 < good["answer_relevancy"] <= 1.0 and bad["answer_relevancy"] < good["answer_relevancy"]
+
+
+# ---------------------------------------------------------------- provenance filter (--provenance KEY=VALUE)
+
+
+def test_items_can_be_filtered_by_the_provenance_of_their_references() -> None:
+    from evals.provenance import corpus_provenance, parse_filters, select
+
+    items = load_qa(DATASETS_DIR / "golden_shipped.jsonl").items
+    by_doc = corpus_provenance(CORPUS)
+    assert by_doc["vertebroplasty_increased_pain_2025"] == {
+        "source_kind": "answer-page", "review_status": "pending-review"
+    }
+    pages = select(items, by_doc, parse_filters(["source_kind=answer-page"]))
+    reviewed = select(items, by_doc, parse_filters(["review_status=reviewed", "source_kind=research"]))
+    assert pages and reviewed and len(pages) < len(items) and len(reviewed) < len(items)
+    assert all(any(by_doc[c.doc_id]["source_kind"] == "answer-page" for c in it.reference_contexts)
+               for it in pages)
+    assert select(items, by_doc, {}) == items
+    for bad in (["source_kind"], ["colour=red"], ["source_kind=blog"], ["review_status=approved"]):
+        with pytest.raises(DatasetError):
+            parse_filters(bad)

@@ -688,6 +688,12 @@
     d.appendChild(el("h3", { id: uid + "-src-title", className: "gqa-dialog-title", text: c.title }));
     if (sectionPath(c)) d.appendChild(el("p", { className: "gqa-dialog-section", text: sectionPath(c) }));
     if (meta) d.appendChild(el("p", { className: "gqa-dialog-meta", text: meta }));
+    /* What kind of source this is and whether it has been reviewed ("AI-generated answer page, 2025,
+       pending review"), and whose attribution the statements are when carried from another page. */
+    if (c.provenance) d.appendChild(el("p", { className: "gqa-dialog-provenance", text: c.provenance }));
+    if (c.attribution) {
+      d.appendChild(el("p", { className: "gqa-dialog-attribution", text: "Attribution: " + c.attribution }));
+    }
     d.appendChild(passageWithHighlights(String(c.text || ""), sentences));
     if (c.source) d.appendChild(el("p", { className: "gqa-dialog-source", text: c.source }));
     d.appendChild(el("p", {

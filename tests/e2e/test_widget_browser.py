@@ -72,6 +72,14 @@ def test_cited_answer_streams_and_opens_its_source(open_page, base_url):
     expect(dialog.locator(".gqa-dialog-section")).to_have_text(section)
     expect(dialog.locator(".gqa-dialog-meta")).to_contain_text(cited["organisation"])
     expect(dialog.locator(".gqa-dialog-meta")).to_contain_text(str(cited["year"]))
+    # what kind of source it is and whether it has been reviewed ("AI-generated answer page, 2025, pending
+    # review"); every shipped document states it
+    assert cited["provenance"], cited
+    expect(dialog.locator(".gqa-dialog-provenance")).to_have_text(cited["provenance"])
+    if cited.get("attribution"):
+        expect(dialog.locator(".gqa-dialog-attribution")).to_contain_text(cited["attribution"])
+    else:
+        expect(dialog.locator(".gqa-dialog-attribution")).to_have_count(0)
     expect(dialog.locator(".gqa-passage")).to_have_text(cited["text"])
     assert dialog.locator(".gqa-passage mark").count() >= 1, "the quoted sentence is not highlighted"
     review_screenshot(page, "desktop-source-dialog")
@@ -148,7 +156,8 @@ def test_red_flag_with_a_guideline_question_shows_its_answer_collapsed_below(ope
     details = turn.locator("details.gqa-related")
     expect(details).to_have_count(1)
     assert details.evaluate("d => d.open") is False  # collapsed: the emergency guidance comes first
-    assert banner.evaluate("b => b.compareDocumentPosition(document.querySelector('details.gqa-related'))") & 4
+    after = "b => b.compareDocumentPosition(document.querySelector('details.gqa-related'))"
+    assert banner.evaluate(after) & 4
     expect(details.locator(".gqa-answer")).not_to_be_visible()
     details.locator("summary").click()
     expect(details.locator(".gqa-answer")).to_be_visible()
