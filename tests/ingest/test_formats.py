@@ -1,0 +1,99 @@
+"""PDF, HTML, DOCX and JATS through their adapters: the same document tree and chunks as Markdown, plus page
+labels, anchors, recommendation numbers and grades; bad files refused by name (no model, no store)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ingest.chunking import SECTION_SEP, Chunk, chunk_document, table_row_text
+from ingest.documents import load_documents
+from ingest.embedding import get_token_counter
+from tests.ingest import format_fixtures as fx
+
+SIDECAR = "id: {id}\ntype: guideline\norganisation: ACC/AHA\nyear: 2017\nsource: ACC/AHA 2017 guideline\n"
+CHROME = [fx.FOOTER, fx.RUNNING_HEADER, "Related guidelines", "Sign in", "Privacy policy", "Cardiology ›"]
+
+
+def norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def chunks_of(path: Path) -> list[Chunk]:
+    result = load_documents([path.parent])
+    assert result.problems == [], [str(p) for p in result.problems]
+    (doc,) = [d for d in result.documents if d.path == path]
+    return chunk_document(doc, get_token_counter())
+
+
+def assert_fidelity(chunks: list[Chunk], title: str = fx.TITLE) -> None:
+    """Every recommendation whole, with its number, grade and section; table rows with headers; no chrome."""
+    ex = fx.expected()
+    by_rec = {c.rec: c for c in chunks if c.rec}
+    for rec in ex["recs"]:
+        assert rec.number in by_rec, f"recommendation {rec.number} lost: {rec.text}"
+        chunk = by_rec[rec.number]
+        assert chunk.grade == fx.normalised_grade(rec.grade), rec.number
+        assert norm(chunk.text) == norm(rec.text), rec.number
+        assert chunk.section == SECTION_SEP.join([title, *rec.section]), rec.number
+    assert len(by_rec) == len(ex["recs"])
+    lines = {norm(line) for c in chunks for line in c.text.split("\n")}
+    head, *rows = ex["table"]
+    for row in rows:
+        assert norm(table_row_text(head, row)) in lines, row
+    text = "\n".join(c.text for c in chunks)
+    for chrome in CHROME:
+        assert chrome not in text
+    sections = {name for c in chunks for name in c.section.split(SECTION_SEP)}
+    assert set(ex["sections"]) <= sections
+
+
+def test_html_publisher_page(tmp_path: Path) -> None:
+    path = tmp_path / "htn.html"
+    path.write_text(fx.publisher_html())
+    (tmp_path / "htn.meta.yaml").write_text("id: acc_aha_htn_2017_html\n")
+    chunks = chunks_of(path)
+    assert_fidelity(chunks)
+    rec = next(c for c in chunks if c.rec == "1.1.1")
+    assert rec.anchor == "rec-1-1-1"
+    assert rec.grade == "Class I, LOE B-NR"
+    assert next(c for c in chunks if "Drug Class: ACE inhibitor" in c.text).anchor == "sec-1"
+    (doc,) = load_documents([tmp_path]).documents
+    assert doc.meta["year"] == 2017 and doc.meta["source"] == "https://doi.org/10.1161/HYP.0000000000000065"
+    assert doc.meta["type"] == "guideline" and doc.meta["id"] == "acc_aha_htn_2017_html"
+
+
+def test_markdown_gains_the_same_conventions(tmp_path: Path) -> None:
+    (tmp_path / "g.md").write_text(
+        "---\nid: g\ntitle: G\ntype: guideline\norganisation: NICE\nyear: 2024\nsource: NG1\n---\n# G\n"
+        "## Pain {#pain}\n<!-- page: 12 -->\n**Rec 1.3.4** [offer (strong)] Offer paracetamol first. "
+        "Review in a week.\nOther text here is ordinary prose.\n"
+        "| Drug | Dose |\n|---|---|\n| Paracetamol | 1 g |\n"
+    )
+    chunks = chunks_of(tmp_path / "g.md")
+    rec = next(c for c in chunks if c.rec)
+    assert (rec.rec, rec.grade, rec.page, rec.anchor) == ("1.3.4", "offer (strong)", "12", "pain")
+    assert rec.text == "Offer paracetamol first. Review in a week."
+    assert any("Drug: Paracetamol; Dose: 1 g" in c.text for c in chunks)
+
+
+def test_file_without_metadata_names_the_missing_fields(tmp_path: Path) -> None:
+    page = fx.publisher_html()
+    page = re.sub(r'<meta name="citation_(?:publisher|publication_date|doi|article_type)"[^>]*>', "", page)
+    (tmp_path / "bare.html").write_text(page)
+    (problem,) = load_documents([tmp_path]).problems
+    assert "bare.html" in str(problem)
+    for name in ("type", "year", "source", "organisation"):
+        assert name in problem.message
+    assert "bare.meta.yaml" in problem.message
+    (tmp_path / "bare.meta.yaml").write_text(SIDECAR.format(id="bare"))
+    result = load_documents([tmp_path])
+    assert result.problems == [] and result.documents[0].meta["year"] == 2017
+
+
+def test_html_without_main_content_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "nav.html").write_text(
+        f"<html><head><title>x</title></head><body>{fx.CHROME_TOP}{fx.CHROME_BOTTOM}</body></html>"
+    )
+    (problem,) = load_documents([tmp_path]).problems
+    assert "nav.html" in str(problem) and "no main content" in problem.message
