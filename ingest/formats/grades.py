@@ -128,6 +128,9 @@ def recommendation(text: str, *, grade_hint: str | None = None) -> tuple[str, st
         return None  # "2.5 mg twice daily" is a dose, not recommendation 2.5
     grade = grade_hint or find_grade(rest)
     body = strip_grade(rest, grade)
+    if (lead := ACC_AHA.match(body)) and (found := find_grade(lead.group(0))):
+        grade = grade or found  # "1.1.1 Class I LOE B-NR Chlorthalidone is…": the badge printed first
+        body = body[lead.end() :].lstrip(" ,;:")
     if not grade:
         grade = nice_strength(body)
     if not grade and not EXPLICIT_REC.match(text):

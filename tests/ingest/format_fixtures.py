@@ -100,7 +100,8 @@ def model() -> list[Block]:
             counters[2] += 1
             number = f"{counters[0]}.{counters[1]}.{counters[2]}"
             body = text[: grade.start()].rstrip(" :") + "."
-            blocks.append(Block("rec", rec=Rec(number, grade.group("grade"), body, list(path))))
+            printed = find_grade(grade.group("grade")) or grade.group("grade")  # "Class I, LOE A"
+            blocks.append(Block("rec", rec=Rec(number, printed, body, list(path))))
         else:
             blocks.append(Block("bullet" if bullet else "para", text=text))
     return blocks
@@ -122,7 +123,7 @@ def normalised_grade(printed: str) -> str:
 
 def _badges(grade: str) -> str:
     cor, _, loe = grade.partition(",")
-    loe = loe.replace("Level of Evidence", "LOE").strip()
+    loe = loe.strip()
     out = f'<span class="badge cor">{html.escape(cor.strip())}</span>'
     return out + (f' <span class="badge loe">{html.escape(loe)}</span>' if loe else "")
 
@@ -206,7 +207,7 @@ body {{ font-family: serif; font-size: 10.5pt; }}
 h1 {{ font-size: 22pt; }} h2 {{ font-size: 15pt; }} h3 {{ font-size: 12.5pt; }}
 .cover, .contents {{ break-after: page; }}
 .two-col {{ column-count: 2; column-gap: 12mm; }}
-.badge {{ font-weight: bold; }}
+.badge {{ font-weight: bold; }} .recommendation p {{ display: inline; }} .recommendation {{ margin: 3pt 0; }}
 table {{ border-collapse: collapse; }} th, td {{ border: 0.6pt solid #000; padding: 2pt; font-size: 9pt; }}
 """
 
@@ -228,9 +229,19 @@ def write_pdf(target: Path, html_text: str | None = None, *, labels: bool = True
         page = Path(tmp) / "doc.html"
         page.write_text(html_text or print_html())
         subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
-             f"--user-data-dir={tmp}/profile", f"--print-to-pdf={target}", page.as_uri()],
-            check=True, capture_output=True, timeout=120,
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-pdf-header-footer",
+                f"--user-data-dir={tmp}/profile",
+                f"--print-to-pdf={target}",
+                page.as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
     if labels:
         from pypdf import PdfReader, PdfWriter
@@ -317,7 +328,9 @@ def write_jats(target: Path) -> Path:
             body.append(
                 '<table-wrap id="T1"><label>Table 1</label>'
                 "<caption><p>Preferred agents and dosing</p></caption>"
-                "<table><thead><tr>" + "".join(f"<th>{e(c)}</th>" for c in head) + "</tr></thead><tbody>"
+                "<table><thead><tr>"
+                + "".join(f"<th>{e(c)}</th>" for c in head)
+                + "</tr></thead><tbody>"
                 + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows)
                 + "</tbody></table></table-wrap>"
             )

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from ingest.chunking import SECTION_SEP, Chunk, chunk_document, table_row_text
 from ingest.documents import load_documents
 from ingest.embedding import get_token_counter
@@ -97,3 +99,47 @@ def test_html_without_main_content_is_refused(tmp_path: Path) -> None:
     )
     (problem,) = load_documents([tmp_path]).problems
     assert "nav.html" in str(problem) and "no main content" in problem.message
+
+
+@pytest.fixture(scope="module")
+def pdf_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The guideline printed by headless Chromium: cover + contents (i-ii), body pages e563…, running
+    header and footer, a two-column section, a ruled table."""
+    return fx.write_pdf(tmp_path_factory.mktemp("pdf") / "htn.pdf").read_bytes()
+
+
+def test_pdf_printed_by_chromium(tmp_path: Path, pdf_bytes: bytes) -> None:
+    path = tmp_path / "htn.pdf"
+    path.write_bytes(pdf_bytes)
+    (tmp_path / "htn.meta.yaml").write_text(SIDECAR.format(id="acc_aha_htn_2017_pdf"))
+    chunks = chunks_of(path)
+    assert_fidelity(chunks)
+    by_rec = {c.rec: c for c in chunks if c.rec}
+    assert by_rec["1.1.1"].page == "e563"
+    assert by_rec["3.0.1"].page == "e564"  # the page the recommendation is printed on
+    pages = {c.page for c in chunks} | {c.page_end for c in chunks if c.page_end}
+    assert pages >= {"i", "ii", "e563", "e564"}  # roman front matter kept, not dropped
+    two_column = [c for c in chunks if "Special Populations" in c.section and c.rec]
+    assert len(two_column) >= 10  # the two-column section read column by column, every rec whole
+    (doc,) = load_documents([tmp_path]).documents
+    assert doc.title == fx.TITLE and doc.meta["format"] == "pdf"
+
+
+def test_bad_pdfs_are_refused_by_name(tmp_path: Path, pdf_bytes: bytes) -> None:
+    from PIL import Image
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(__import__("io").BytesIO(pdf_bytes)))
+    writer.encrypt("secret")
+    with open(tmp_path / "locked.pdf", "wb") as out:
+        writer.write(out)
+    (tmp_path / "truncated.pdf").write_bytes(pdf_bytes[: len(pdf_bytes) // 3])
+    (tmp_path / "notapdf.pdf").write_bytes(b"<html>this is not a PDF</html>")
+    Image.new("RGB", (600, 800), "white").save(tmp_path / "scanned.pdf")
+    for name in ("locked", "truncated", "notapdf", "scanned"):
+        (tmp_path / f"{name}.meta.yaml").write_text(SIDECAR.format(id=name) + "title: T\n")
+    problems = {p.path.name: p.message for p in load_documents([tmp_path]).problems}
+    assert "encrypted" in problems["locked.pdf"]
+    assert "needs OCR" in problems["scanned.pdf"]
+    assert "corrupt PDF" in problems["notapdf.pdf"]
+    assert problems["truncated.pdf"]  # pypdf recovers what it can or refuses; never a traceback
