@@ -143,3 +143,45 @@ def test_bad_pdfs_are_refused_by_name(tmp_path: Path, pdf_bytes: bytes) -> None:
     assert "needs OCR" in problems["scanned.pdf"]
     assert "corrupt PDF" in problems["notapdf.pdf"]
     assert problems["truncated.pdf"]  # pypdf recovers what it can or refuses; never a traceback
+
+
+def test_docx_with_heading_styles(tmp_path: Path) -> None:
+    path = fx.write_docx(tmp_path / "htn.docx")
+    (tmp_path / "htn.meta.yaml").write_text(SIDECAR.format(id="acc_aha_htn_2017_docx"))
+    chunks = chunks_of(path)
+    assert_fidelity(chunks)
+    (doc,) = load_documents([tmp_path]).documents
+    assert doc.title == fx.TITLE and doc.meta["format"] == "docx"
+
+
+def test_jats_article(tmp_path: Path) -> None:
+    path = fx.write_jats(tmp_path / "htn.nxml")
+    (tmp_path / "htn.meta.yaml").write_text("id: acc_aha_htn_2017_jats\n")  # the rest is in <front>
+    chunks = chunks_of(path)
+    assert_fidelity(chunks)
+    assert next(c for c in chunks if c.rec == "1.1.1").anchor == "rec1_1_1"
+    assert next(c for c in chunks if "Drug Class: ARB" in c.text).anchor == "T1"
+    assert not any("Reference list text" in c.text for c in chunks)  # <back> is not guideline body
+    (doc,) = load_documents([tmp_path]).documents
+    assert (doc.meta["year"], doc.meta["type"], doc.meta["organisation"]) == (
+        2017,
+        "guideline",
+        "American Heart Association",
+    )
+
+
+def test_bad_docx_xml_and_oversized_files_are_refused_by_name(tmp_path: Path) -> None:
+    from ingest.formats import MAX_BYTES
+
+    (tmp_path / "old.docx").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600)  # a .doc (OLE2)
+    (tmp_path / "feed.xml").write_text('<?xml version="1.0"?><rss><channel><title>x</title></channel></rss>')
+    (tmp_path / "broken.xml").write_text("<article><body><sec><p>unclosed</sec></article>")
+    with open(tmp_path / "huge.html", "wb") as out:
+        out.truncate(MAX_BYTES["html"] + 1)
+    for name in ("old", "feed", "broken", "huge"):
+        (tmp_path / f"{name}.meta.yaml").write_text(SIDECAR.format(id=name) + "title: T\n")
+    problems = {p.path.name: p.message for p in load_documents([tmp_path]).problems}
+    assert "not a DOCX" in problems["old.docx"]
+    assert "not JATS" in problems["feed.xml"]
+    assert "not well-formed XML" in problems["broken.xml"]
+    assert "larger than" in problems["huge.html"]
