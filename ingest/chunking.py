@@ -7,6 +7,18 @@ own tokenizer, with no overlap (overlap is re-embedded text: pure cost on two co
 
 Each chunk also records its sentences as character spans, so the extractive answerer can quote them verbatim
 and the embedder can give each sentence a vector from the same forward pass as its chunk.
+
+Every format (PDF, HTML, DOCX, JATS; ingest/formats) is turned into this same Markdown, with three optional
+inline conventions that Markdown authors may use too:
+
+- `<!-- page: xii -->` on its own line: the page label of what follows (PDF page labels, roman or "e563");
+- `<!-- anchor: sec-2-1 -->` on its own line, or `## Heading {#sec-2-1}`: the element id of what follows;
+- `**Rec 1.3.4** [Class I, LOE B-R] text`: a numbered recommendation with its grade (the bracket is optional).
+  It becomes a chunk of its own, never split and never packed with other text, so its citation carries one
+  number and one grade.
+
+A pipe table becomes one line per row, each cell prefixed with its column header ("Drug: apixaban; Dose:
+5 mg BID"), so a row retrieved alone still says what its numbers are.
 """
 
 from __future__ import annotations
@@ -22,6 +34,14 @@ MAX_CHUNK_TOKENS = 200  # MiniLM reads 256 word pieces; the section path prefix 
 MIN_SENTENCE_WORDS = 3
 
 HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
+HEADING_ANCHOR = re.compile(r"\s*\{#([A-Za-z][\w.:\-]*)\}\s*$")
+PAGE_MARK = re.compile(r"^\s*<!--\s*page:\s*(.{1,40}?)\s*-->\s*$")
+ANCHOR_MARK = re.compile(r"^\s*<!--\s*anchor:\s*(.{1,200}?)\s*-->\s*$")
+REC_LINE = re.compile(
+    r"^\s*(?:[-*+]\s+)?\*\*Rec(?:ommendation)?\s+(?P<num>[^*\s][^*]{0,30}?)\*\*"
+    r"\s*(?:\[(?P<grade>[^\]]{1,120})\])?\s*(?P<text>.*)$"
+)
+TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 FENCE = re.compile(r"^(```|~~~)")
 TABLE_RULE = re.compile(r"^\|?[\s:|-]+\|[\s:|-]*$")
 LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
@@ -39,6 +59,18 @@ SENTENCE_END = re.compile(ABBREVIATIONS + r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9(\"'
 
 
 @dataclass
+class Line:
+    """One body line and what the document says about where it is (page, anchor) and what it is."""
+
+    text: str
+    page: str | None = None
+    anchor: str | None = None
+    rec: str | None = None
+    grade: str | None = None
+    atomic: bool = False  # a recommendation or a table row: never split into sentences
+
+
+@dataclass
 class Chunk:
     """A passage of one section; `text` is what citations show, `embed_text` what is embedded."""
 
@@ -50,6 +82,11 @@ class Chunk:
     position: int
     text: str
     sentence_spans: list[tuple[int, int]] = field(default_factory=list)
+    page: str | None = None
+    page_end: str | None = None
+    anchor: str | None = None
+    rec: str | None = None
+    grade: str | None = None
 
     @property
     def embed_text(self) -> str:
@@ -72,33 +109,90 @@ def plain(line: str) -> str:
     return line.rstrip()
 
 
-def sections(doc: Document) -> list[tuple[list[str], list[str]]]:
-    """(heading path, body lines) per heading; the document title is the root of every path."""
+def _cells(row: str) -> list[str]:
+    inner = row.strip()
+    inner = inner[1:] if inner.startswith("|") else inner
+    inner = inner[:-1] if inner.endswith("|") and not inner.endswith("\\|") else inner
+    return [plain(c.replace("\\|", "|").strip()) for c in re.split(r"(?<!\\)\|", inner)]
+
+
+def table_row_text(header: list[str], cells: list[str]) -> str:
+    """'Header: cell; Header: cell' for the non-empty cells (a cell without a header stands alone)."""
+    parts = []
+    for i, cell in enumerate(cells):
+        if not cell:
+            continue
+        name = header[i] if i < len(header) else ""
+        parts.append(f"{name}: {cell}" if name and name != cell else cell)
+    return "; ".join(parts)
+
+
+def structure(doc: Document) -> list[tuple[list[str], list[Line]]]:
+    """(heading path, body lines with page/anchor/recommendation) per heading; the title roots every path."""
     path: list[tuple[int, str]] = []
-    out: list[tuple[list[str], list[str]]] = []
-    lines: list[str] = []
+    out: list[tuple[list[str], list[Line]]] = []
+    lines: list[Line] = []
     in_fence = False
+    page: str | None = None
+    anchor: str | None = None
+    raw_lines = doc.body.splitlines()
+    header: list[str] | None = None
 
     def flush() -> None:
-        if any(line.strip() for line in lines):
-            out.append(([h for _, h in path], list(lines)))
+        if any(line.text.strip() for line in lines):
+            out.append(([h for _, h in path], [line for line in lines if line.text.strip()]))
         lines.clear()
 
-    for raw in doc.body.splitlines():
+    for i, raw in enumerate(raw_lines):
         if FENCE.match(raw.strip()):
             in_fence = not in_fence
+            continue
+        if not in_fence and (mark := PAGE_MARK.match(raw)):
+            page = mark.group(1)
+            continue
+        if not in_fence and (mark := ANCHOR_MARK.match(raw)):
+            anchor = mark.group(1)
             continue
         match = None if in_fence else HEADING.match(raw)
         if match:
             flush()
-            level, heading = len(match.group(1)), plain(match.group(2).strip())
+            text = match.group(2).strip()
+            anchor = None
+            if found := HEADING_ANCHOR.search(text):
+                anchor, text = found.group(1), text[: found.start()].strip()
+            level, heading = len(match.group(1)), plain(text)
             while path and path[-1][0] >= level:
                 path.pop()
             path.append((level, heading))
             continue
-        if TABLE_RULE.match(raw.strip()) or raw.strip() in {"---", "***", "___"}:
+        if TABLE_RULE.match(raw.strip()):
+            continue  # the rule under a header row (the header stays in force for the rows below)
+        if not in_fence and TABLE_ROW.match(raw):
+            following = raw_lines[i + 1].strip() if i + 1 < len(raw_lines) else ""
+            if TABLE_RULE.match(following):
+                header = _cells(raw)
+                continue
+            cells = _cells(raw)
+            text = table_row_text(header, cells) if header else " · ".join(c for c in cells if c)
+            lines.append(Line(text, page, anchor, atomic=True))
             continue
-        lines.append(plain(raw))
+        header = None  # any other line ends the table
+        if raw.strip() in {"---", "***", "___"}:
+            continue
+        if not in_fence and (rec := REC_LINE.match(raw)):
+            grade = rec.group("grade")
+            lines.append(
+                Line(
+                    plain(rec.group("text").strip()),
+                    page,
+                    anchor,
+                    rec=rec.group("num").strip(),
+                    grade=grade.strip() if grade else None,
+                    atomic=True,
+                )
+            )
+            continue
+        lines.append(Line(plain(raw), page, anchor))
     flush()
     result = []
     for headings, body in out:
@@ -106,6 +200,11 @@ def sections(doc: Document) -> list[tuple[list[str], list[str]]]:
             headings = headings[1:]
         result.append(([doc.title, *headings], body))
     return result
+
+
+def sections(doc: Document) -> list[tuple[list[str], list[str]]]:
+    """(heading path, body lines) per heading; the document title is the root of every path."""
+    return [(headings, [line.text for line in body]) for headings, body in structure(doc)]
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -126,16 +225,21 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return [(a, b) for a, b in spans if len(text[a:b].split()) >= MIN_SENTENCE_WORDS]
 
 
-def _pack(units: list[str], counts: list[int], budget: int) -> list[list[str]]:
-    groups: list[list[str]] = []
-    current: list[str] = []
+def _pack(units: list[Line], counts: list[int], budget: int) -> list[list[Line]]:
+    """Greedy fill up to `budget` tokens; a recommendation is always a group of its own."""
+    groups: list[list[Line]] = []
+    current: list[Line] = []
     used = 0
     for unit, count in zip(units, counts, strict=True):
-        if current and used + count > budget:
-            groups.append(current)
+        if unit.rec is not None or (current and used + count > budget):
+            if current:
+                groups.append(current)
             current, used = [], 0
         current.append(unit)
         used += count
+        if unit.rec is not None:
+            groups.append(current)
+            current, used = [], 0
     if current:
         groups.append(current)
     return groups
@@ -146,25 +250,24 @@ def chunk_document(
 ) -> list[Chunk]:
     """Chunks of one document in reading order, ids `<doc_id>::<nnnn>` (stable while the document is)."""
     chunks: list[Chunk] = []
-    for headings, body in sections(doc):
+    for headings, body in structure(doc):
         section = SECTION_SEP.join(headings)
-        text = "\n".join(body).strip()
-        text = re.sub(r"\n{2,}", "\n", text)
         budget = max(32, max_tokens - count_tokens([section])[0])
-        lines = text.split("\n")
-        counts = count_tokens(lines)
-        units: list[str] = []
+        counts = count_tokens([line.text for line in body])
+        units: list[Line] = []
         unit_counts: list[int] = []
-        for line, count in zip(lines, counts, strict=True):
-            if count <= budget:
+        for line, count in zip(body, counts, strict=True):
+            if count <= budget or line.atomic:
                 units.append(line)
                 unit_counts.append(count)
                 continue
-            pieces = [line[a:b] for a, b in split_sentences(line)] or [line]
-            units.extend(pieces)
+            pieces = [line.text[a:b] for a, b in split_sentences(line.text)] or [line.text]
+            units.extend(Line(p, line.page, line.anchor) for p in pieces)
             unit_counts.extend(count_tokens(pieces))
         for group in _pack(units, unit_counts, budget):
-            body_text = "\n".join(group)
+            body_text = "\n".join(line.text for line in group)
+            pages = [line.page for line in group if line.page]
+            anchors = [line.anchor for line in group if line.anchor]
             chunks.append(
                 Chunk(
                     chunk_id=f"{doc.doc_id}::{len(chunks):04d}",
@@ -175,6 +278,11 @@ def chunk_document(
                     position=len(chunks),
                     text=body_text,
                     sentence_spans=split_sentences(body_text),
+                    page=pages[0] if pages else None,
+                    page_end=pages[-1] if pages and pages[-1] != pages[0] else None,
+                    anchor=anchors[0] if anchors else None,
+                    rec=group[0].rec,
+                    grade=group[0].grade,
                 )
             )
     return chunks

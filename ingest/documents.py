@@ -35,6 +35,9 @@ from typing import Any
 
 import yaml
 
+from ingest.formats import FORMATS, FormatError, extract
+from ingest.formats import MAX_BYTES as FORMAT_MAX_BYTES
+
 REQUIRED_FIELDS = ("id", "title", "type", "year", "source")
 DOC_TYPES = ("guideline", "research", "guidance")
 # Provenance (corpus/README.md): optional at ingest (other corpora have none), checked whenever present; the
@@ -331,6 +334,80 @@ def _parse(path: Path, root: Path, raw: bytes) -> Document | Problem | None:
     return Document(doc_id, title, body, path, str(root), digest, meta)
 
 
+SIDECAR_SUFFIX = ".meta.yaml"
+MAX_SIDECAR_BYTES = MAX_FRONT_MATTER_BYTES
+
+
+def sidecar_paths(path: Path) -> list[Path]:
+    """Where a file's sidecar metadata may be: `NAME.meta.yaml`, or `NAME.pdf.meta.yaml` when two formats of
+    one name sit side by side."""
+    return [path.with_name(path.name + SIDECAR_SUFFIX), path.with_name(path.stem + SIDECAR_SUFFIX)]
+
+
+def _read_sidecar(path: Path) -> tuple[dict, Path | None] | Problem:
+    for candidate in sidecar_paths(path):
+        if not os.path.lexists(candidate):
+            continue
+        raw = read_regular_file(candidate, MAX_SIDECAR_BYTES)
+        if isinstance(raw, Problem):
+            return Problem(path, f"sidecar {candidate.name}: {raw.message}")
+        try:
+            loaded = load_front_matter(raw.decode("utf-8").lstrip("\ufeff"))
+        except UnicodeDecodeError:
+            return Problem(path, f"sidecar {candidate.name} is not UTF-8")
+        except yaml.YAMLError as exc:
+            reason = getattr(exc, "problem", exc)
+            return Problem(path, f"sidecar {candidate.name} is not valid YAML: {reason}")
+        except (ValueError, OverflowError) as exc:
+            return Problem(path, f"invalid value in sidecar {candidate.name}: {_show(str(exc), 120)}")
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            return Problem(path, f"sidecar {candidate.name} is not a YAML mapping")
+        return loaded, candidate
+    return {}, None
+
+
+def _parse_format(path: Path, root: Path, raw: bytes) -> Document | Problem:
+    """PDF/HTML/DOCX/JATS through its adapter; metadata from the document, gaps filled from the sidecar."""
+    try:
+        extracted = extract(path, raw)
+    except FormatError as exc:
+        return Problem(path, str(exc))
+    sidecar = _read_sidecar(path)
+    if isinstance(sidecar, Problem):
+        return sidecar
+    side, side_path = sidecar
+    meta = dict(side)
+    for key, value in extracted.meta.items():  # what the document itself states wins
+        if not _blank(value):
+            meta[key] = value
+    if _blank(meta.get("id")):
+        doc_id = path.relative_to(root).with_suffix("").as_posix()
+        if problem := _check_id(doc_id):
+            return Problem(path, f"{problem} (the id comes from the file name; rename the file or set id)")
+        meta["id"] = doc_id
+    problem = _check_front_matter(meta)
+    if problem and problem.startswith("missing required front-matter field(s): "):
+        fields = problem.split(": ", 1)[1]
+        where = (
+            f"nor in its sidecar {side_path.name}"
+            if side_path
+            else f"and there is no sidecar {path.stem}{SIDECAR_SUFFIX}"
+        )
+        return Problem(path, f"missing metadata field(s): {fields} (not stated in the document {where})")
+    if problem:
+        return Problem(path, f"{problem} (document or sidecar metadata)")
+    if meta.get("organization") and not meta.get("organisation"):
+        meta["organisation"] = meta.pop("organization")
+    for key, value in list(meta.items()):
+        if hasattr(value, "isoformat"):
+            meta[key] = value.isoformat()
+    meta.setdefault("format", FORMATS[path.suffix.lower()])
+    digest = hashlib.sha256(raw + b"\0" + repr(sorted(side.items())).encode()).hexdigest()
+    return Document(meta["id"], meta["title"], extracted.body, path, str(root), digest, meta)
+
+
 def _file_kind(mode: int) -> str:
     for test, name in (
         (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -344,7 +421,7 @@ def _file_kind(mode: int) -> str:
     return "not a regular file"
 
 
-def read_regular_file(path: Path) -> bytes | Problem:
+def read_regular_file(path: Path, max_bytes: int = MAX_BYTES) -> bytes | Problem:
     """The bytes of a regular file of at most MAX_BYTES, or a Problem; never blocks, never reads more.
 
     The caller has already checked (by stat, without opening) that `path` is a regular file. This re-checks
@@ -363,10 +440,10 @@ def read_regular_file(path: Path) -> bytes | Problem:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             return Problem(path, f"is {_file_kind(info.st_mode)}, not a regular file; refused")
-        if info.st_size > MAX_BYTES:
-            return Problem(path, f"file is larger than {MAX_BYTES} bytes ({info.st_size})")
+        if info.st_size > max_bytes:
+            return Problem(path, f"file is larger than {max_bytes} bytes ({info.st_size})")
         parts: list[bytes] = []
-        remaining = MAX_BYTES + 1
+        remaining = max_bytes + 1
         while remaining > 0:
             data = os.read(fd, min(READ_CHUNK, remaining))
             if not data:
@@ -374,7 +451,7 @@ def read_regular_file(path: Path) -> bytes | Problem:
             parts.append(data)
             remaining -= len(data)
         if remaining <= 0:
-            return Problem(path, f"file is larger than {MAX_BYTES} bytes (it grew while being read)")
+            return Problem(path, f"file is larger than {max_bytes} bytes (it grew while being read)")
         return b"".join(parts)
     except OSError as exc:
         return Problem(path, f"cannot read: {exc.strerror or exc}")
@@ -427,7 +504,8 @@ def _classify(path: Path, root: Path, scan: _Scan) -> None:
 
 
 def _scan(root: Path) -> _Scan:
-    """Every `*.md` under `root`, recursively, without following symlinked folders.
+    """Every `*.md`, .pdf, .html/.htm, .docx, .xml/.nxml under `root`, recursively, not following symlinked
+    folders.
 
     A symlinked folder leaving `root` is refused by name; one pointing inside `root` is skipped with a
     notice, since its files are read at their real location anyway (and following it could loop).
@@ -456,7 +534,7 @@ def _scan(root: Path) -> _Scan:
         for name in filenames:
             if name.lower() == "readme.md":  # never read, so never opened or followed either
                 scan.skipped.append(here / name)
-            elif name.endswith(".md"):
+            elif name.endswith(".md") or Path(name).suffix.lower() in FORMATS:
                 _classify(here / name, root, scan)
     for exc in errors:
         scan.problems.append(Problem(Path(exc.filename or root), f"cannot list: {exc.strerror or exc}"))
@@ -492,17 +570,20 @@ def load_documents(roots: list[Path]) -> LoadResult:
         notices.extend(scan.notices)
         skipped.extend(scan.skipped)
         if not scan.files and not scan.problems:
-            problems.append(Problem(root, "no *.md files found"))
+            problems.append(
+                Problem(root, "no documents found (*.md, *.pdf, *.html, *.htm, *.docx, *.xml, *.nxml)")
+            )
         for path, real in scan.files:
             if path.name.lower() == "readme.md":
                 skipped.append(path)
                 continue
-            raw = read_regular_file(real)
+            kind = FORMATS.get(path.suffix.lower())
+            raw = read_regular_file(real, FORMAT_MAX_BYTES[kind] if kind else MAX_BYTES)
             if isinstance(raw, Problem):
                 result: Document | Problem | None = Problem(path, raw.message)
             else:
                 try:
-                    result = _parse(path, base, raw)
+                    result = _parse_format(path, base, raw) if kind else _parse(path, base, raw)
                 except Exception as exc:  # noqa: BLE001 - whatever a hostile file triggers, name the file
                     result = Problem(path, f"cannot be parsed ({type(exc).__name__})")
             if result is None:

@@ -26,7 +26,7 @@ from ingest.store import (
     open_client,
 )
 
-PIPELINE_VERSION = "chunks-v2"  # bump when chunking or embedding changes, so every document re-embeds
+PIPELINE_VERSION = "chunks-v3"  # bump when chunking or embedding changes, so every document re-embeds
 
 
 class InvalidDocuments(Exception):
@@ -118,9 +118,13 @@ def chunk_metadata(doc: Document, chunk: Chunk, embedder_name: str) -> dict:
         "path": str(doc.path),
         "sentence_spans": json.dumps(chunk.sentence_spans),
     }
-    for key in ("type", "organisation", "journal", "year", "source", "updated", "cites", *PROVENANCE_FIELDS):
+    for key in ("type", "organisation", "journal", "year", "source", "updated", "cites", *PROVENANCE_FIELDS,
+                "format"):
         if doc.meta.get(key) not in (None, ""):
             meta[key] = encode_meta(doc.meta[key])
+    for key in ("page", "page_end", "anchor", "rec", "grade"):  # where the format states them
+        if getattr(chunk, key):
+            meta[key] = getattr(chunk, key)
     return meta
 
 

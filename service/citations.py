@@ -12,6 +12,8 @@ from service.index import Snapshot
 from service.models import AnswerPart, Citation, Passage
 from service.retrieval import Hit
 
+LOCATOR_KEYS = ("page", "page_end", "anchor", "rec", "grade")  # chunk metadata from ingest/formats
+
 
 @dataclass(frozen=True)
 class AnswerSentence:
@@ -65,6 +67,7 @@ def passage(snapshot: Snapshot, hit: Hit) -> Passage:
         text=snapshot.texts[hit.row],
         score=round(min(hit.score, 1.0), 4),
         **provenance_fields(meta),
+        **{key: str(meta[key]) for key in LOCATOR_KEYS if meta.get(key) not in (None, "")},
     )
 
 

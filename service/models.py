@@ -71,7 +71,24 @@ class Provenance(BaseModel):
     )
 
 
-class Citation(Provenance):
+
+
+class Locator(BaseModel):
+    """Where in the source a passage is, where the source format says so (all optional; absent for plain
+    Markdown without the inline conventions). Shown as "p. 12" / "Rec 1.3.4 · Class I, LOE B-R"."""
+
+    page: str | None = Field(default=None, description="printed page label: '12', 'xii', 'e563'")
+    page_end: str | None = Field(default=None, description="last page label when the passage spans pages")
+    anchor: str | None = Field(default=None, description="element id in the HTML/JATS source")
+    rec: str | None = Field(default=None, description="recommendation number as printed, e.g. '1.3.4'")
+    grade: str | None = Field(
+        default=None, description="strength/grade as stated: 'Class I, LOE B-R', 'offer (strong)', 'Grade B'"
+    )
+
+
+
+
+class Citation(Provenance, Locator):
     n: int
     doc_id: str
     title: str
@@ -156,7 +173,7 @@ class RetrieveRequest(BaseModel):
     _query_not_blank = field_validator("query")(_not_blank)
 
 
-class Passage(Provenance):
+class Passage(Provenance, Locator):
     chunk_id: str
     doc_id: str
     title: str

@@ -243,6 +243,15 @@
     return [c.organisation || c.journal, c.year].filter(Boolean).join(" · ");
   }
 
+  /* Where in the source: "p. 12" (or "pp. 12–13"), "Rec 1.3.4 · Class I, LOE B-R"; empty when unknown. */
+  function locatorLine(c) {
+    var parts = [];
+    if (c.page) parts.push(c.page_end ? "pp. " + c.page + "–" + c.page_end : "p. " + c.page);
+    if (c.rec) parts.push("Rec " + c.rec);
+    if (c.grade) parts.push(c.grade);
+    return parts.join(" · ");
+  }
+
   /* Sections arrive as "Title › Section › Subsection"; the title is shown on its own, so drop it here. */
   function sectionPath(c) {
     var section = String(c.section || "");
@@ -636,7 +645,7 @@
           el("span", { className: "gqa-source-title", text: c.title }),
         ]),
         el("span", { className: "gqa-source-section", text: sectionPath(c) }),
-        el("span", { className: "gqa-source-meta", text: metaLine(c) }),
+        el("span", { className: "gqa-source-meta", text: [metaLine(c), locatorLine(c)].filter(Boolean).join(" · ") }),
       ]));
     });
     return el("div", { className: "gqa-sources-box" }, [
@@ -694,6 +703,7 @@
     if (c.attribution) {
       d.appendChild(el("p", { className: "gqa-dialog-attribution", text: "Attribution: " + c.attribution }));
     }
+    if (locatorLine(c)) d.appendChild(el("p", { className: "gqa-dialog-locator", text: locatorLine(c) }));
     d.appendChild(passageWithHighlights(String(c.text || ""), sentences));
     if (c.source) d.appendChild(el("p", { className: "gqa-dialog-source", text: c.source }));
     d.appendChild(el("p", {

@@ -1,0 +1,314 @@
+"""PDF guidelines → Markdown with page labels, via pdfplumber (pdfminer.six, MIT) and pypdf (BSD).
+
+- Page labels come from the PDF's /PageLabels (pypdf): roman front matter ("xii"), e-pages ("e563") and
+  plain numbers stay as printed; without labels the label is the 1-based page number.
+- Headings are lines set larger than the body text (the most common font size); each distinct heading size
+  is a level, largest first. Bold at body size is not a heading (recommendation badges are bold).
+- Two-column pages: a run of lines that do not cross the page's middle is read left column first, then
+  right; a line crossing the middle (a heading or paragraph across the page) ends the run.
+- Running headers and footers: lines in the top/bottom margin band that repeat (digits ignored) on at least
+  half of the pages, and bare page numbers there, are dropped.
+- Tables (pdfplumber's ruling-line finder) become rows under their header; a table continuing on the next
+  page (same columns, its header repeated or not) continues under the same header.
+- Paragraphs start after a vertical gap or after a short line; a paragraph that ends without punctuation
+  and continues in lower case on the next page or column is joined, keeping the page it started on.
+
+Refused: encrypted (password) PDFs, files pypdf cannot open, and PDFs with no text layer ("needs OCR").
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.formats import Extracted, FormatError, MarkdownWriter, emit_paragraph
+
+MAX_PAGES = 2000
+MARGIN_BAND = 0.09  # top/bottom share of the page where running headers and footers live
+MIN_TEXT_CHARS = 40
+REC_START = re.compile(r"(?:Recommendation\s+)?\d{1,3}(?:\.\d{1,3}){1,4}[a-z]?\.?\s+[A-Z]")
+
+
+@dataclass
+class _Line:
+    text: str
+    top: float
+    bottom: float
+    x0: float
+    x1: float
+    size: float
+    page: int
+    lane: str = "full"
+
+
+@dataclass
+class _Table:
+    rows: list[list[str]]
+    top: float
+    page: int
+    x0: float = 0.0
+
+
+@dataclass
+class _Para:
+    text: str
+    page: int
+    size: float
+    kind: str = "text"  # text | heading | table
+    rows: list[list[str]] = field(default_factory=list)
+
+
+def _open(raw: bytes):
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise FormatError("encrypted PDF (password-protected); remove the password to ingest it")
+        pages = len(reader.pages)
+    except FormatError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise FormatError(f"corrupt PDF or not a PDF ({type(exc).__name__}: {str(exc)[:120]})") from exc
+    if reader.is_encrypted:
+        raise FormatError("encrypted PDF; ingest an unencrypted copy")
+    if pages > MAX_PAGES:
+        raise FormatError(f"PDF has {pages} pages, more than {MAX_PAGES}")
+    try:
+        labels = list(reader.page_labels)
+    except Exception:  # noqa: BLE001 - a broken /PageLabels tree: fall back to page numbers
+        labels = []
+    if len(labels) != pages:
+        labels = [str(i + 1) for i in range(pages)]
+    meta = {}
+    try:
+        info = reader.metadata or {}
+        title = str(info.get("/Title") or "").strip()
+        if title and not re.search(r"untitled|\.(docx?|pdf|html?)$|^microsoft word", title, re.I):
+            meta["title"] = title
+    except Exception:  # noqa: BLE001 - unreadable info dictionary: take nothing from it
+        pass
+    return labels, meta
+
+
+def _rows(words: list[dict]) -> list[list[dict]]:
+    rows: list[list[dict]] = []
+    for word in sorted(words, key=lambda w: (round(w["top"]), w["x0"])):
+        if rows and abs(rows[-1][0]["top"] - word["top"]) <= 2.0:
+            rows[-1].append(word)
+        else:
+            rows.append([word])
+    return [sorted(r, key=lambda w: w["x0"]) for r in rows]
+
+
+def _line(words: list[dict], page: int, lane: str = "full") -> _Line:
+    return _Line(
+        text=" ".join(w["text"] for w in words),
+        top=min(w["top"] for w in words),
+        bottom=max(w["bottom"] for w in words),
+        x0=min(w["x0"] for w in words),
+        x1=max(w["x1"] for w in words),
+        size=max(round(w.get("size", 0) * 2) / 2 for w in words),
+        page=page,
+        lane=lane,
+    )
+
+
+def _page_lines(page, index: int) -> tuple[list[_Line | _Table], float]:
+    """The page's lines (and tables) in reading order, two columns read one after the other."""
+    mid = page.width / 2
+    tables = []
+    try:
+        found = page.find_tables()
+    except Exception:  # noqa: BLE001 - a table finder failure must not lose the page's text
+        found = []
+    for table in found:
+        rows = [[(c or "").strip() for c in row] for row in table.extract()]
+        rows = [r for r in rows if any(r)]
+        if len(rows) >= 2:
+            tables.append((table.bbox, _Table(rows, table.bbox[1], index, table.bbox[0])))
+    words = page.extract_words(extra_attrs=["size", "fontname"], use_text_flow=False)
+
+    def in_table(w: dict) -> bool:
+        return any(
+            b[0] - 1 <= w["x0"] and w["x1"] <= b[2] + 1 and b[1] - 1 <= w["top"] <= b[3] + 1
+            for b, _ in tables
+        )
+
+    words = [w for w in words if not in_table(w)]
+    items: list[tuple[float, str, object]] = []  # (top, lane, item) ; lane: full | left | right
+    for row in _rows(words):
+        crossing = any(w["x0"] < mid < w["x1"] for w in row)
+        left = [w for w in row if w["x1"] <= mid]
+        right = [w for w in row if w["x0"] >= mid]
+        gap_ok = left and right and right[0]["x0"] - left[-1]["x1"] > 12
+        if crossing or (left and right and not gap_ok):
+            items.append((row[0]["top"], "full", _line(row, index)))
+        else:
+            if left:
+                items.append((left[0]["top"], "left", _line(left, index, "left")))
+            if right:
+                items.append((right[0]["top"], "right", _line(right, index, "right")))
+    for bbox, table in tables:
+        lane = "full" if bbox[0] < mid < bbox[2] else ("left" if bbox[2] <= mid else "right")
+        items.append((bbox[1], lane, table))
+    items.sort(key=lambda t: t[0])
+    ordered: list[_Line | _Table] = []
+    run: list[tuple[float, str, object]] = []
+
+    def flush() -> None:
+        ordered.extend(i for _, lane, i in run if lane == "left")
+        ordered.extend(i for _, lane, i in run if lane == "right")
+        run.clear()
+
+    for item in items:
+        if item[1] == "full":
+            flush()
+            ordered.append(item[2])
+        else:
+            run.append(item)
+    flush()
+    return ordered, page.height
+
+
+def _chrome(pages: list[tuple[list, float]]) -> set[tuple[int, int]]:
+    """(page, item index) of running headers/footers and bare page numbers in the margin bands."""
+
+    def key(text: str) -> str:
+        return re.sub(r"\d+|\b[ivxlcdm]+\b", "#", text.lower()).strip()
+
+    seen: Counter[str] = Counter()
+    banded: list[tuple[int, int, str]] = []
+    for p, (items, height) in enumerate(pages):
+        keys = set()
+        for i, item in enumerate(items):
+            if isinstance(item, _Line) and (
+                item.top < height * MARGIN_BAND or item.bottom > height * (1 - MARGIN_BAND)
+            ):
+                banded.append((p, i, item.text))
+                keys.add(key(item.text))
+        seen.update(keys)
+    threshold = max(2, (len(pages) + 1) // 2)
+    drop = set()
+    for p, i, text in banded:
+        bare = re.fullmatch(r"(?:page\s*)?[\divxlcdm]+(?:\s*(?:/|of)\s*\d+)?|e\d+", text.strip(), re.I)
+        if bare or (len(pages) >= 2 and seen[key(text)] >= threshold):
+            drop.add((p, i))
+    return drop
+
+
+def _paragraphs(pages: list[tuple[list, float]], drop: set[tuple[int, int]]) -> tuple[list[_Para], float]:
+    sizes: Counter[float] = Counter()
+    for p, (items, _) in enumerate(pages):
+        for i, item in enumerate(items):
+            if isinstance(item, _Line) and (p, i) not in drop:
+                sizes[item.size] += len(item.text)
+    if not sizes:
+        return [], 0.0
+    body = sizes.most_common(1)[0][0]
+    paras: list[_Para] = []
+    prev: _Line | None = None
+    for p, (items, _) in enumerate(pages):
+        lines = [it for i, it in enumerate(items) if (p, i) not in drop]
+        right_edge: dict[str, float] = {}
+        for it in lines:
+            if isinstance(it, _Line):
+                right_edge[it.lane] = max(right_edge.get(it.lane, 0.0), it.x1)
+        for item in lines:
+            if isinstance(item, _Table):
+                last = paras[-1] if paras else None
+                if (
+                    last
+                    and last.kind == "table"
+                    and item.page == last.page + 1
+                    and len(item.rows[0]) == len(last.rows[0])
+                    and prev is None
+                ):
+                    rows = item.rows[1:] if item.rows[0] == last.rows[0] else item.rows
+                    last.rows.extend(rows)  # the same table, continued on the next page
+                else:
+                    paras.append(_Para("", item.page, body, "table", list(item.rows)))
+                prev = None
+                continue
+            heading = item.size >= body * 1.12 and len(item.text.split()) <= 25
+            last = paras[-1] if paras else None
+            if heading:
+                if (
+                    last
+                    and last.kind == "heading"
+                    and last.size == item.size
+                    and prev is not None
+                    and item.top - prev.bottom < item.size
+                ):
+                    last.text += " " + item.text
+                else:
+                    paras.append(_Para(item.text, item.page, item.size, "heading"))
+                prev = item
+                continue
+            new = (
+                last is None
+                or last.kind != "text"
+                or prev is None
+                or item.top - prev.top > max(prev.size, item.size) * 1.5
+                or item.top < prev.top
+                or (prev.x1 < right_edge[prev.lane] - 40 and item.text[:1].isupper())
+                or abs(item.x0 - prev.x0) > 12
+                or {item.lane, prev.lane} == {"left", "right"}
+                or bool(REC_START.match(item.text))
+            )
+            continuation = (
+                last is not None
+                and last.kind == "text"
+                and (prev is None or item.top < prev.top)
+                and not re.search(r"[.:;!?)]$", last.text)
+                and item.text[:1].islower()
+            )
+            if new and not continuation:
+                paras.append(_Para(item.text, item.page, item.size))
+            else:
+                # a line ending in a hyphen keeps it ("decision-" + "making"): the PDF cannot say whether
+                # it was a hyphenation point, and dropping a real hyphen changes a word
+                joined = last.text if last.text.endswith(("-", "\u00ad")) else last.text + " "
+                last.text = joined.replace("\u00ad", "") + item.text
+            prev = item
+        prev = None  # a new page: the first line starts a paragraph unless it continues one
+    return paras, body
+
+
+def extract(path: Path, raw: bytes) -> Extracted:
+    labels, meta = _open(raw)
+    import pdfplumber
+    from pdfminer.pdfparser import PDFSyntaxError
+
+    try:
+        with pdfplumber.open(io.BytesIO(raw)) as pdf:
+            pages = [_page_lines(page, i) for i, page in enumerate(pdf.pages)]
+            images = sum(len(page.images) for page in pdf.pages)
+    except PDFSyntaxError as exc:
+        raise FormatError(f"corrupt PDF ({str(exc)[:120]})") from exc
+    chars = sum(len(it.text) for items, _ in pages for it in items if isinstance(it, _Line))
+    if chars < MIN_TEXT_CHARS:
+        what = f"{len(pages)} page(s) of scanned images" if images else f"{len(pages)} page(s)"
+        raise FormatError(f"PDF has no text layer ({what}, no extractable text); it needs OCR first")
+    paras, _ = _paragraphs(pages, _chrome(pages))
+    heading_sizes = sorted({p.size for p in paras if p.kind == "heading"}, reverse=True)
+    level = {size: min(i + 1, 6) for i, size in enumerate(heading_sizes)}
+    title = meta.get("title")
+    if not title:
+        first = next((p for p in paras if p.kind == "heading"), None)
+        if first:
+            title = meta["title"] = first.text
+    out = MarkdownWriter()
+    for para in paras:
+        out.page(labels[para.page])
+        if para.kind == "heading":
+            out.heading(level[para.size], para.text)
+        elif para.kind == "table":
+            out.table(para.rows)
+        else:
+            emit_paragraph(out, para.text)
+    return Extracted(title, meta, out.text())
