@@ -148,7 +148,8 @@ def test_red_flag_with_a_guideline_question_shows_its_answer_collapsed_below(ope
     details = turn.locator("details.gqa-related")
     expect(details).to_have_count(1)
     assert details.evaluate("d => d.open") is False  # collapsed: the emergency guidance comes first
-    assert banner.evaluate("b => b.compareDocumentPosition(document.querySelector('details.gqa-related'))") & 4
+    related_after = "b => b.compareDocumentPosition(document.querySelector('details.gqa-related'))"
+    assert banner.evaluate(related_after) & 4
     expect(details.locator(".gqa-answer")).not_to_be_visible()
     details.locator("summary").click()
     expect(details.locator(".gqa-answer")).to_be_visible()
