@@ -77,3 +77,32 @@ def test_confirmation_questions_want_tests_and_treatment_questions_actions() -> 
     assert question_kind("how do we confirm it?") is QuestionKind.TEST
     assert question_kind("which scan for it?") is QuestionKind.TEST
     assert question_kind("and how is it treated if they are symptomatic?") is QuestionKind.ACTION
+
+
+def test_one_lexicon_table_serves_queries_and_the_guardrail() -> None:
+    from service.guardrails.normalise import ABBREVIATIONS
+    from service.lexicon import expand_query, lexicon
+    from service.lexicon_table import rows
+
+    uses = {use for _, _, use in rows()}
+    assert uses == {"both", "guardrail", "query"}
+    assert ABBREVIATIONS["vp"] == lexicon()["vp"] == "vertebroplasty"  # a "both" row
+    assert "pe" in lexicon() and "pe" not in ABBREVIATIONS  # retrieval only
+    assert "haemorrhage" in ABBREVIATIONS and "haemorrhage" not in lexicon()  # spelling: guardrail only
+    assert expand_query("signs of cement PE after VP?") == (
+        "signs of cement PE after VP? (pulmonary embolism; vertebroplasty)")
+
+
+def test_malformed_lexicon_rows_are_refused(tmp_path) -> None:
+    import pytest
+
+    from service.lexicon_table import LexiconError, rows
+
+    bad = tmp_path / "lexicon.tsv"
+    bad.write_text("# comment\nterm\texpansion\tuse\n#\tfracture\tquery\npe\tpulmonary embolism\tsometimes\n")
+    with pytest.raises(LexiconError, match=":4:"):
+        rows(bad)
+    dup = tmp_path / "dup.tsv"
+    dup.write_text("term\texpansion\tuse\npe\tpulmonary embolism\tboth\npe\tpleural effusion\tquery\n")
+    with pytest.raises(LexiconError, match="twice"):
+        rows(dup)
