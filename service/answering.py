@@ -21,7 +21,14 @@ from service.abstention import Evidence, unknown_specialised
 from service.citations import AnswerSentence, passage, render, structured
 from service.composer import compose
 from service.extractive import best_sentence_similarity
-from service.followup import QueryText, depends_on_context, query_texts
+from service.followup import (
+    QueryText,
+    context_turns,
+    depends_on_context,
+    previous_answer,
+    query_texts,
+    resolved_question,
+)
 from service.index import Snapshot
 from service.lexicon import expand_query
 from service.live_index import LiveIndex, NotReady
@@ -148,7 +155,7 @@ class Answerer:
             prepared = self._prepare(queries, k=self.settings.retrieval_k, article_id=request.article_id)
             if not self._evidence(prepared, request.question).sufficient:
                 return None
-            answer, _ = self._extractive(request.question, prepared)
+            answer, _ = self._extractive(request.question, prepared, request.history)
         except Exception:  # noqa: BLE001 - the emergency guidance goes out regardless
             log.exception("related answer for a red-flag response failed")
             return None
@@ -180,7 +187,7 @@ class Answerer:
             except LLMFailed as exc:
                 fallback_reason = exc.code
                 log.warning("LLM answer replaced by the extractive one (%s): %s", exc.code, exc.detail)
-        response, pieces = self._extractive(request.question, prepared)
+        response, pieces = self._extractive(request.question, prepared, request.history)
         response.fallback_reason = fallback_reason if self.llm else None
         return response, pieces
 
@@ -223,7 +230,7 @@ class Answerer:
         # The joined follow-up text counts only when the question leans on it; otherwise an off-topic
         # question asked after an on-topic one would borrow the earlier question's support.
         leaning = len(prepared.queries) > 1 and depends_on_context(question)
-        sims = prepared.retrieval.top_dense[: 2 if leaning else 1]
+        sims = prepared.retrieval.top_dense[: len(prepared.queries) if leaning else 1]
         vocabulary = prepared.snapshot.vocabulary
         return Evidence(
             passage_sim=max(sims, default=0.0),
@@ -233,10 +240,20 @@ class Answerer:
             unknown_words=unknown_specialised(question, vocabulary, wordpieces) if vocabulary else (),
         )
 
-    def _extractive(self, question: str, prepared: Prepared) -> tuple[AskResponse, list[str]]:
+    def _extractive(
+        self, question: str, prepared: Prepared, history: list[Turn] | None = None
+    ) -> tuple[AskResponse, list[str]]:
         hits = prepared.retrieval.hits
         kind = question_kind(question)
-        quoted = compose(prepared.snapshot, hits, prepared.query_vec, prepared.queries[0].text, kind)
+        # A follow-up's own words ("how do we confirm it?") name nothing: the composer looks for the words
+        # of the question with its references resolved (service/followup.py).
+        focus, own, said = prepared.queries[0].text, "", ""
+        if history and depends_on_context(question):
+            uses = prepared.snapshot.uses_term
+            focus = expand_query(resolved_question(question, history), uses)
+            own = prepared.queries[0].text
+            said = expand_query(" ".join([*context_turns(question, history), previous_answer(history)]), uses)
+        quoted = compose(prepared.snapshot, hits, prepared.query_vec, focus, kind, own_words=own, said=said)
         if not quoted:
             response = self._abstain(prepared)
             return response, [response.answer]

@@ -44,6 +44,9 @@ EXTRA_MIN_NEW_TERMS = 1  # a unit from another passage must add at least this ma
 EXTRA_MIN_RELEVANCE = 0.15  # … and be at least this relevant, relative to the best unit (best - x)
 MAX_EXTRA_UNITS = 2
 MAX_LIST_ITEMS = 12
+OWN_WORD_WEIGHT = 4.0  # a follow-up's own words count double against the words of what it points back to
+SAID_COVERAGE = 0.7  # a unit whose content words are this much in the conversation so far repeats it
+SAID_DISCOUNT = 0.10  # … is never quoted, and counts this much less when choosing the main passage
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Unit:
     position: int = 0  # order within the passage
     is_list: bool = False
     relevance: float = -math.inf
+    said: bool = False  # repeats the conversation so far: it still marks its passage as on topic, unquoted
 
     @property
     def text(self) -> str:
@@ -128,8 +132,18 @@ def _unit_terms(snapshot: Snapshot, unit: Unit) -> frozenset[str]:
     return frozenset(content_terms(unit.text))
 
 
+def repeats(terms: frozenset[str], said: frozenset[str]) -> bool:
+    """Are most of a unit's content words already in the conversation (it says nothing new)?"""
+    return bool(said) and len(terms) >= 3 and len(terms & said) >= SAID_COVERAGE * len(terms)
+
+
 def score_units(
-    snapshot: Snapshot, units: list[Unit], query_vec: np.ndarray, idf: dict[str, float], kind: QuestionKind
+    snapshot: Snapshot,
+    units: list[Unit],
+    query_vec: np.ndarray,
+    idf: dict[str, float],
+    kind: QuestionKind,
+    said: frozenset[str] = frozenset(),
 ) -> None:
     """Set each unit's relevance (see module docstring, step 2)."""
     total = sum(idf.values()) or 1.0
@@ -138,28 +152,42 @@ def score_units(
         terms = _unit_terms(snapshot, unit)
         lexical = sum(w for t, w in idf.items() if t in terms) / total
         unit.relevance = dense + LEXICAL_WEIGHT * lexical + kind_bonus(kind, unit.text, unit.is_list)
+        unit.said = repeats(terms, said)
 
 
 def compose(
-    snapshot: Snapshot, hits: list[Hit], query_vec: np.ndarray, question: str, kind: QuestionKind
+    snapshot: Snapshot,
+    hits: list[Hit],
+    query_vec: np.ndarray,
+    question: str,
+    kind: QuestionKind,
+    *,
+    own_words: str = "",
+    said: str = "",
 ) -> list[Piece]:
-    """The answer's pieces in reading order: main passage first, then facets from others."""
+    """The answer's pieces in reading order: main passage first, then facets from others.
+
+    For a follow-up, `question` is the resolved text (service/followup.py), `own_words` the question as
+    asked (its words count double) and `said` the conversation so far (units repeating it are demoted)."""
     q_terms = list(dict.fromkeys(content_terms(question)))
     idf = _idf_weights(snapshot, q_terms)
+    own = set(content_terms(own_words))
+    idf = {t: w * (OWN_WORD_WEIGHT if t in own else 1.0) for t, w in idf.items()}
+    said_terms = frozenset(content_terms(said))
     per_hit = [passage_units(snapshot, h, hit.row) for h, hit in enumerate(hits)]
     for units in per_hit:
-        score_units(snapshot, units, query_vec, idf, kind)
+        score_units(snapshot, units, query_vec, idf, kind, said_terms)
     top_score = max((hit.score for hit in hits), default=1.0) or 1.0
 
     def passage_value(h: int) -> float:
-        best = max((u.relevance for u in per_hit[h]), default=-math.inf)
+        best = max((u.relevance - (SAID_DISCOUNT if u.said else 0.0) for u in per_hit[h]), default=-math.inf)
         return best + PASSAGE_PRIOR * hits[h].score / top_score
 
     candidates = [h for h in range(min(MAIN_CANDIDATES, len(hits))) if per_hit[h]]
     if not candidates:
         return []
     main = max(candidates, key=passage_value)
-    units = per_hit[main]
+    units = [u for u in per_hit[main] if not u.said] or per_hit[main]
     best = max(units, key=lambda u: u.relevance)
     while best.is_list and best.words > WORD_BUDGET and len(best.pieces) > 2:
         best.pieces.pop()  # a very long list: its first items, within the budget
@@ -182,7 +210,7 @@ def compose(
     seen_texts = {u.text for u in chosen}
     extras: list[Unit] = []
     others = sorted(
-        (u for h, us in enumerate(per_hit) if h != main for u in us), key=lambda u: -u.relevance
+        (u for h, us in enumerate(per_hit) if h != main for u in us if not u.said), key=lambda u: -u.relevance
     )
     for unit in others:
         if len(extras) == MAX_EXTRA_UNITS:

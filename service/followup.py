@@ -1,13 +1,26 @@
 """Follow-up questions without an LLM: which query texts to retrieve with, and how much each counts.
 
-"And how is that confirmed?" means nothing alone; joined with the previous user turn it names what "that"
-is. We retrieve for both texts and fuse them, weighting the joined text up when the question is short or
-leans on an earlier turn (a pronoun, "and …", "what about …"), and down when it stands on its own, so a
-self-contained new question is not dragged back to the old topic. Deterministic, so tests can rely on it.
+"And how is that confirmed?" means nothing alone. What "that" is lives in the conversation: usually in the
+previous *answer* (after "commonest cause of pain after VP?" → "A new compression fracture at an adjacent
+level.", "how do we confirm it?" is about the new fracture, not about pain after VP), sometimes in the user
+turn that named the topic. So a leaning question gets three query texts, fused like any others:
+
+1. the question as asked;
+2. the user turns it leans on joined with it (walking back past turns that lean themselves);
+3. the question *resolved*: "the second one" / "the last one" / "the latter" replaced by that item of the
+   previous answer's list ("Bisphosphonates, denosumab and teriparatide." → "denosumab"), or else the
+   question followed by the head of the previous answer (the entity it named) and the user turn it answered.
+
+The resolved text is also what the composer ranks sentences against, so "how long can each of them be used
+for?" looks for durations of the drugs just named. Texts 2 and 3 weigh up when the question leans on the
+conversation (a pronoun such as "it"/"that"/"those", an ordinal reference, a continuation such as "and …",
+"what about …", or fewer than four content words) and down otherwise, so a self-contained new question is not
+dragged back to the old topic. Deterministic, so tests can rely on it.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from service.models import Turn
@@ -16,6 +29,31 @@ from service.text import content_terms, words
 ANAPHORA = frozenset("it its this that these those they them their such same".split())
 CONTINUATIONS = ("and ", "also ", "what about", "how about", "but ", "so ", "then ", "or ")
 SHORT_QUESTION_TERMS = 4  # content words; fewer than this rarely says what the question is about
+JOINED_WEIGHT_LEANING = 1.5
+JOINED_WEIGHT_STANDALONE = 0.35
+RESOLVED_WEIGHT_LEANING = 1.0
+RESOLVED_WEIGHT_ORDINAL = 2.5  # "the second one" resolved to a name is the clearest text there is
+ANSWER_HEAD_WORDS = 12  # the previous answer's first words name its entity; the rest is detail
+
+ORDINALS = {"first": 0, "former": 0, "second": 1, "third": 2, "fourth": 3, "last": -1, "latter": -1,
+            "final": -1}
+ORDINAL_REF = re.compile(
+    r"\bthe\s+(first|second|third|fourth|last|final|former|latter)(?:\s+(?:one|option|drug|agent|"
+    r"test|thing|choice))?\b(?![-\w])(?!\s+(?:time|dose|year|week|day|month|line|episode|trimester))",
+    re.IGNORECASE,
+)
+MARKER = re.compile(r"\s*\[\d+(?:\s*[,;–-]\s*\d+)*\]")
+LIST_LINE = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+(.+)$", re.MULTILINE)
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
+ITEM_SPLIT = re.compile(r"\s*(?:,|;|\(|\)|\bor\b|\band\b|\bplus\b|/)\s*", re.IGNORECASE)
+# An enumerated item is a name, not a clause: it does not start with a verb form or a function word.
+NOT_AN_ITEM = re.compile(
+    r"^(?:followed|then|titrated|given|used|started|if|when|with|for|as|at|in|to|by|is|are|was|be|it|"
+    r"which|that|since|because|but|no|not|both|either)\b|^\w+ed\b",
+    re.IGNORECASE,
+)
+ITEM_TAIL = re.compile(r"\s+(?:for|at|in|with|to|from|up|as|if|when|which|that|is|are|can|may|should)\b.*$",
+                       re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -42,22 +80,93 @@ def context_turns(question: str, history: list[Turn], max_turns: int = 3) -> lis
     return turns
 
 
+def previous_answer(history: list[Turn]) -> str:
+    """The latest assistant turn, `[n]` markers removed ("" when there is none)."""
+    for turn in reversed(history):
+        if turn.role == "assistant" and turn.content.strip():
+            return MARKER.sub("", turn.content).strip()
+    return ""
+
+
+def answer_head(answer: str, max_words: int = ANSWER_HEAD_WORDS) -> str:
+    """The previous answer's first sentence (its entity), at most `max_words` words."""
+    first = SENTENCE_END.split(answer.strip(), maxsplit=1)[0] if answer.strip() else ""
+    return " ".join(first.split()[:max_words])
+
+
+def listed_items(answer: str) -> list[str]:
+    """The items the previous answer enumerated: its list lines, or the names in its first sentence
+    ("Teriparatide or abaloparatide for up to 2 years, or romosozumab for 12 months" → three drugs)."""
+    answer = MARKER.sub("", answer)
+    lines = [m.group(1).strip() for m in LIST_LINE.finditer(answer)]
+    if len(lines) >= 2:
+        return lines
+    items = []
+    for part in ITEM_SPLIT.split(answer_head(answer, 60).rstrip(".")):
+        part = ITEM_TAIL.sub("", part.strip(" .:—-"))
+        if part and not NOT_AN_ITEM.match(part) and len(part.split()) <= 5:
+            items.append(part)
+    return items if len(items) >= 2 else []
+
+
+def ordinal_item(question: str, answer: str) -> tuple[re.Match[str], str] | None:
+    """("the second one" in the question, the second item of the previous answer), if both exist."""
+    match = ORDINAL_REF.search(question)
+    if not match:
+        return None
+    items = listed_items(answer)
+    index = ORDINALS[match.group(1).lower()]
+    if not items or index >= len(items):
+        return None
+    return match, items[index]
+
+
 def depends_on_context(question: str) -> bool:
-    """Short, or opens with a continuation, or points back with a pronoun or determiner."""
+    """Short, or opens with a continuation, or points back with a pronoun, determiner or ordinal."""
     lowered = question.strip().lower()
     if lowered.startswith(CONTINUATIONS):
         return True
     if len(content_terms(question)) < SHORT_QUESTION_TERMS:
         return True
+    if ORDINAL_REF.search(lowered) and re.search(r"\b(?:one|latter|former)\b", lowered):
+        return True
     return any(w in ANAPHORA for w in words(lowered))
+
+
+def resolved_question(question: str, history: list[Turn]) -> str:
+    """The question with what it points back to made explicit (itself when nothing in history helps).
+
+    An ordinal reference becomes the item it names; any other leaning question is followed by the previous
+    answer's head and the user turns it leans on, so its content words name the entity.
+    """
+    question = question.strip()
+    if not history or not depends_on_context(question):
+        return question
+    answer = previous_answer(history)
+    found = ordinal_item(question, answer) if answer else None
+    if found:
+        match, item = found
+        return f"{question[: match.start()]}{item}{question[match.end():]}"
+    context = context_turns(question, history)
+    parts = [question, answer_head(answer), *reversed(context)]
+    return " ".join(p for p in parts if p)
 
 
 def query_texts(question: str, history: list[Turn]) -> list[QueryText]:
     """The texts to retrieve with, best first; the first is always the question as asked."""
     question = question.strip()
     context = context_turns(question, history)
-    if not context:
+    answer = previous_answer(history)
+    if not context and not answer:
         return [QueryText(question, 1.0)]
-    joined = " ".join([*context, question])
-    weight = 1.5 if depends_on_context(question) else 0.35
-    return [QueryText(question, 1.0), QueryText(joined, weight)]
+    leaning = depends_on_context(question)
+    texts = [QueryText(question, 1.0)]
+    if context:
+        joined = " ".join([*context, question])
+        texts.append(QueryText(joined, JOINED_WEIGHT_LEANING if leaning else JOINED_WEIGHT_STANDALONE))
+    if leaning:
+        resolved = resolved_question(question, history)
+        if resolved != question and all(resolved != t.text for t in texts):
+            ordinal = answer and ordinal_item(question, answer) is not None
+            texts.append(QueryText(resolved, RESOLVED_WEIGHT_ORDINAL if ordinal else RESOLVED_WEIGHT_LEANING))
+    return texts

@@ -6,9 +6,10 @@ retrieved weakly and were abstained on although a section answers them. The expa
 ("cement PE after VP (pulmonary embolism vertebroplasty)"), never substituted, so the clinician's own words
 still match a passage that uses the abbreviation.
 
-One table: the red-flag guardrail's unambiguous abbreviations (service/guardrails/normalise.py) plus the few
-below that only retrieval needs (the guardrail does not look for them). British→American spelling entries of
-the guardrail's table are skipped: appending "hemorrhage" to a British question adds nothing.
+One table, service/data/lexicon.tsv (reviewable data, loaded by service/lexicon_table.py), shared with the
+red-flag guardrail's normaliser: rows marked `both` serve both, `query` rows only retrieval (the guardrail
+does not look for them), `guardrail` rows only the guardrail (British→American spellings, contractions and
+typos: appending "hemorrhage" to a British question adds nothing).
 """
 
 from __future__ import annotations
@@ -17,43 +18,15 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
-from service.guardrails.normalise import ABBREVIATIONS as GUARDRAIL_ABBREVIATIONS
-
-# Retrieval-only shorthand: unambiguous in a guideline question (checked against both corpora's wording).
-QUERY_ABBREVIATIONS: dict[str, str] = {
-    "#": "fracture", "#s": "fractures", "#'s": "fractures", "pe": "pulmonary embolism",
-    "ga": "general anaesthesia", "neuro": "neurological",
-    "ovcf": "osteoporotic vertebral compression fracture", "vcf": "vertebral compression fracture",
-    "af": "atrial fibrillation", "mi": "myocardial infarction", "dvt": "deep vein thrombosis",
-    "vte": "venous thromboembolism", "doac": "direct oral anticoagulant",
-    "doacs": "direct oral anticoagulants",
-    "dapt": "dual antiplatelet therapy", "copd": "chronic obstructive pulmonary disease",
-    "ckd": "chronic kidney disease", "aki": "acute kidney injury", "t2dm": "type 2 diabetes",
-    "dka": "diabetic ketoacidosis", "cap": "community-acquired pneumonia", "uti": "urinary tract infection",
-    "ie": "infective endocarditis", "sah": "subarachnoid haemorrhage", "ich": "intracerebral haemorrhage",
-    "tbi": "traumatic brain injury", "tia": "transient ischaemic attack",
-    "hfref": "heart failure reduced ejection fraction",
-    "ctpa": "ct pulmonary angiography", "cxr": "chest x-ray", "physio": "physiotherapy",
-    "fls": "fracture liaison service", "cea": "carotid endarterectomy",
-    "pci": "percutaneous coronary intervention",
-    "abx": "antibiotics", "meds": "medications", "med": "medication", "tx": "treatment", "rx": "treatment",
-    "obs": "observations", "hypo": "hypoglycaemia", "trigs": "triglycerides", "bd": "twice daily",
-    "od": "once daily", "tds": "three times daily", "post-vp": "after vertebroplasty",
-    "cement in the lungs": "pulmonary cement embolism",
-}
-
-# Guardrail entries that are spelling variants or contractions, not shorthand: no retrieval value.
-_SKIP = re.compile(
-    r"^(?:hemo|hema|hemor|dyspne|anesth|pares|edema|tachypne|hypoxe|fecal|melena|[a-z]+'[a-z]+$)"
-)
+from service.lexicon_table import table
 
 
 @lru_cache(maxsize=1)
 def lexicon() -> dict[str, str]:
-    """The merged table: retrieval-only entries win over the guardrail's where both define a word."""
-    merged = {k: v for k, v in GUARDRAIL_ABBREVIATIONS.items() if v != k and not _SKIP.match(v)}
-    merged.update(QUERY_ABBREVIATIONS)
-    return merged
+    """term → expansion for queries: the rows of service/data/lexicon.tsv marked `both` or `query` (the
+    guardrail's spelling variants and contractions are `guardrail` rows: appending "hemorrhage" to a British
+    question adds nothing)."""
+    return table("query")
 
 
 @lru_cache(maxsize=1)

@@ -16,6 +16,7 @@ class QuestionKind(StrEnum):
     QUANTITY = "quantity"  # how common / how many / what dose / how long / what threshold
     LIST = "list"  # which drugs / tests / criteria / signs
     ACTION = "action"  # when / what next / should I
+    TEST = "test"  # how is it confirmed / diagnosed / which scan
     OTHER = "other"
 
 
@@ -36,7 +37,20 @@ LIST_Q = re.compile(
 )
 ACTION_Q = re.compile(
     r"\bwhat(?:'s| is)? next\b|\bnext step\b|\bwhat (?:do|should) (?:i|we)\b|\bshould (?:i|we|he|she|they)\b"
-    r"|\bwhen (?:can|should|do|is|to)\b|\bhow (?:do|should) (?:i|we) (?:manage|treat)\b|\bmanage",
+    r"|\bwhen (?:can|should|do|is|to)\b|\bhow (?:do|should) (?:i|we) (?:manage|treat)\b|\bmanage"
+    r"|\bhow (?:is|are) (?:\w+ ){1,3}?(?:treated|managed)\b",
+    re.IGNORECASE,
+)
+
+TEST_Q = re.compile(
+    r"\bhow (?:do|does|is|are|can|should|would) (?:\w+ ){0,3}?(?:confirm|diagnos|detect|identif|investigat|"
+    r"prove|show|tell|exclude|rule)\w*|\bwhich (?:scan|imaging|test|investigation|sequence)s?\b"
+    r"|\bwhat (?:scan|imaging|test|investigation)s?\b",
+    re.IGNORECASE,
+)
+TEST_WORDS = re.compile(
+    r"\b(?:MRI|CT|CTPA|x-?rays?|radiograph\w*|scan\w*|ultrasound|imaging|STIR|sequences?|ECG|echo\w*|"
+    r"biops\w+|D-dimer|blood tests?|angiogra\w+|culture\w*|serology|confirm\w*|diagnos\w+)\b",
     re.IGNORECASE,
 )
 
@@ -49,15 +63,18 @@ NUMBER_UNIT = re.compile(
 ENUMERATION = re.compile(r"\w+, [\w -]+,? (?:and|or) \w+")
 ACTION_WORDS = re.compile(
     r"\b(?:should|must|recommend(?:s|ed)?|requires?|needs?|start(?:ed)?|stop(?:ped)?|give|refer(?:ral)?|"
-    r"repeat|urgent(?:ly)?|immediately|consider(?:ed)?|indicated)\b",
+    r"repeat|urgent(?:ly)?|immediately|consider(?:ed)?|indicated|managed|management|treated)\b",
     re.IGNORECASE,
 )
 
 KIND_BONUS = 0.10  # a unit with the asked-for form beats a topic sentence within about this much cosine
+TEST_BONUS = 0.20  # "how do we confirm it?" shares no word with "MRI with STIR … should be obtained"
 
 
 def question_kind(question: str) -> QuestionKind:
     """The first matching kind, most specific first: a dose question with "which" wants the number."""
+    if TEST_Q.search(question):
+        return QuestionKind.TEST
     if QUANTITY_Q.search(question):
         return QuestionKind.QUANTITY
     if LIST_Q.search(question):
@@ -75,4 +92,6 @@ def kind_bonus(kind: QuestionKind, text: str, is_list: bool) -> float:
         return KIND_BONUS if is_list or ENUMERATION.search(text) else 0.0
     if kind is QuestionKind.ACTION:
         return KIND_BONUS if ACTION_WORDS.search(text) else 0.0
+    if kind is QuestionKind.TEST:
+        return TEST_BONUS if TEST_WORDS.search(text) else 0.0
     return 0.0

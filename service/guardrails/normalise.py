@@ -22,6 +22,8 @@ from functools import lru_cache
 
 from rapidfuzz.distance import OSA
 
+from service.lexicon_table import table
+
 # Multi-character forms that contain punctuation: expanded before tokenising.
 _SLASH_FORMS: tuple[tuple[str, str], ...] = (
     (r"\bw/o\b", " without "),
@@ -44,39 +46,8 @@ _SLASH_FORMS: tuple[tuple[str, str], ...] = (
 )
 
 # One word -> its expansion. Only unambiguous clinical shorthand; ambiguous ones are handled in _CONTEXTUAL.
-ABBREVIATIONS: dict[str, str] = {
-    "pt": "patient", "pts": "patients", "sob": "short of breath", "sobar": "short of breath at rest",
-    "doe": "dyspnoea on exertion", "dib": "difficulty in breathing", "cp": "chest pain",
-    "le": "lower extremity", "les": "lower extremities", "lle": "left lower extremity",
-    "rle": "right lower extremity", "lles": "lower extremities", "ue": "upper extremity",
-    "bilat": "bilateral", "vp": "vertebroplasty", "kp": "kyphoplasty", "sats": "saturation",
-    "sat": "saturation", "rr": "respiratory rate", "bp": "blood pressure", "sbp": "systolic blood pressure",
-    "dbp": "diastolic blood pressure", "loc": "loss of consciousness", "hx": "history",
-    "pmhx": "past medical history", "pmh": "past medical history", "fhx": "family history",
-    "fh": "family history", "sz": "seizure", "szr": "seizure", "abx": "antibiotics", "tachy": "tachycardic",
-    "brady": "bradycardic", "desatting": "desaturating", "desating": "desaturating", "resp": "respiratory",
-    "obs": "observations", "yo": "year old", "yr": "year", "yrs": "years", "mets": "metastases",
-    "cva": "stroke", "ces": "cauda equina syndrome", "mscc": "malignant spinal cord compression",
-    "norad": "norepinephrine", "norepi": "norepinephrine", "noradrenaline": "norepinephrine",
-    "lkw": "last known well", "ra": "room air", "nrb": "non rebreather",
-    "ugib": "upper gastrointestinal bleed",
-    "gib": "gastrointestinal bleed", "unresp": "unresponsive", "incont": "incontinent",
-    "haemoptysis": "hemoptysis", "haematemesis": "hematemesis", "melaena": "melena",
-    "haemorrhage": "hemorrhage", "haematoma": "hematoma", "dyspnoea": "dyspnea", "dyspnoeic": "dyspneic",
-    "anaesthesia": "anesthesia", "paraesthesia": "paresthesia", "paraesthesiae": "paresthesia",
-    "oedema": "edema", "haemodynamically": "hemodynamically", "haemorrhagic": "hemorrhagic",
-    "tachypnoeic": "tachypneic", "tachypnoea": "tachypnea", "hypoxaemia": "hypoxemia",
-    "hypoxaemic": "hypoxemic", "faecal": "fecal", "oozing": "oozing", "wont": "won't", "cant": "can't",
-    "couldnt": "couldn't", "doesnt": "doesn't", "isnt": "isn't", "hasnt": "hasn't", "dont": "don't",
-    "hes": "he's", "shes": "she's", "whats": "what's", "sepsis-3": "sepsis 3", "gtn": "nitrate",
-    "od'd": "overdosed", "o/d": "overdose", "st-elevation": "st elevation", "nstemi": "nstemi",
-    "mins": "minutes", "min": "minutes", "hrs": "hours", "wks": "weeks", "hb": "hemoglobin",
-    "hgb": "hemoglobin", "temps": "temperatures", "pvr": "post void residual",
-    # well-known misspellings that are more than one simple edit away
-    "tounge": "tongue", "fevr": "fever", "feverish": "fever", "brething": "breathing", "seizue": "seizure",
-    "siezure": "seizure", "unconcious": "unconscious",
-    "anaphylaxsis": "anaphylaxis", "haemorage": "hemorrhage", "hemorage": "hemorrhage",
-}
+# The table: service/data/lexicon.tsv (rows marked "both" or "guardrail"), shared with query expansion.
+ABBREVIATIONS: dict[str, str] = table("guardrail")
 
 # Abbreviations whose meaning depends on a neighbouring number.
 _CONTEXTUAL: tuple[tuple[str, str], ...] = (

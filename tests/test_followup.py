@@ -1,0 +1,108 @@
+"""Fast, in-process tests of follow-up resolution (service/followup.py) and of the composer not repeating the
+conversation: no server, no model."""
+
+from __future__ import annotations
+
+from service.composer import repeats
+from service.followup import (
+    depends_on_context,
+    listed_items,
+    ordinal_item,
+    query_texts,
+    resolved_question,
+)
+from service.models import Turn
+from service.question_kind import QuestionKind, question_kind
+from service.text import content_terms
+
+DRUGS_Q = "Which osteoporosis drugs are options after VP?"
+DRUGS_A = "Bisphosphonates, denosumab and teriparatide."
+
+
+def _history(user: str, assistant: str) -> list[Turn]:
+    return [Turn(role="user", content=user), Turn(role="assistant", content=assistant)]
+
+
+def test_ordinal_reference_resolves_to_the_listed_item() -> None:
+    history = _history(DRUGS_Q, DRUGS_A)
+    question = "what about the second one - anything we need to watch for?"
+    assert resolved_question(question, history) == "what about denosumab - anything we need to watch for?"
+    texts = query_texts(question, history)
+    assert texts[0].text == question  # the question as asked always comes first
+    assert any(t.text.startswith("what about denosumab") and t.weight > 1.5 for t in texts)
+
+
+def test_listed_items_drop_clauses_and_qualifiers() -> None:
+    answer = ("Teriparatide or abaloparatide for up to 2 years, or romosozumab for 12 months, "
+              "followed by an antiresorptive.")
+    assert listed_items(answer) == ["Teriparatide", "abaloparatide", "romosozumab"]
+    found = ordinal_item("is the last one still an option for her?", answer)
+    assert found is not None and found[1] == "romosozumab"
+    assert listed_items("- aspirin\n- clopidogrel [2]") == ["aspirin", "clopidogrel"]
+
+
+def test_pronoun_follow_up_names_the_previous_answers_entity() -> None:
+    history = _history("what's the commonest cause of increased pain after VP?",
+                       "A new compression fracture at an adjacent vertebral level. [1]")
+    resolved = resolved_question("how do we confirm it?", history)
+    assert "compression fracture" in resolved and "[1]" not in resolved
+    assert "commonest cause" in resolved  # the user turn it answered, too
+    weights = [t.weight for t in query_texts("how do we confirm it?", history)]
+    assert len(weights) == 3 and weights[0] == 1.0
+
+
+def test_self_contained_question_is_not_resolved() -> None:
+    history = _history(DRUGS_Q, DRUGS_A)
+    question = "What imaging is needed for suspected cauda equina syndrome after kyphoplasty?"
+    assert not depends_on_context(question)
+    assert resolved_question(question, history) == question
+    texts = query_texts(question, history)
+    assert all(t.weight < 1.0 for t in texts[1:])
+    # "first" in an ordinary phrase is not a reference to a list
+    listed = "Amoxicillin, doxycycline or clarithromycin."
+    assert ordinal_item("what is the first-line treatment?", listed) is None
+
+
+def test_units_repeating_the_conversation_are_recognised() -> None:
+    said = frozenset(content_terms("commonest cause of increased pain after vertebroplasty? "
+                                   "A new compression fracture at an adjacent vertebral level."))
+    restated = frozenset(content_terms(
+        "A new compression fracture at an adjacent vertebral level is the common cause of increased pain."))
+    new = frozenset(content_terms("MRI with STIR sequences should be obtained to identify an acute fracture"))
+    assert repeats(restated, said)
+    assert not repeats(new, said)
+
+
+def test_confirmation_questions_want_tests_and_treatment_questions_actions() -> None:
+    assert question_kind("how do we confirm it?") is QuestionKind.TEST
+    assert question_kind("which scan for it?") is QuestionKind.TEST
+    assert question_kind("and how is it treated if they are symptomatic?") is QuestionKind.ACTION
+
+
+def test_one_lexicon_table_serves_queries_and_the_guardrail() -> None:
+    from service.guardrails.normalise import ABBREVIATIONS
+    from service.lexicon import expand_query, lexicon
+    from service.lexicon_table import rows
+
+    uses = {use for _, _, use in rows()}
+    assert uses == {"both", "guardrail", "query"}
+    assert ABBREVIATIONS["vp"] == lexicon()["vp"] == "vertebroplasty"  # a "both" row
+    assert "pe" in lexicon() and "pe" not in ABBREVIATIONS  # retrieval only
+    assert "haemorrhage" in ABBREVIATIONS and "haemorrhage" not in lexicon()  # spelling: guardrail only
+    assert expand_query("signs of cement PE after VP?") == (
+        "signs of cement PE after VP? (pulmonary embolism; vertebroplasty)")
+
+
+def test_malformed_lexicon_rows_are_refused(tmp_path) -> None:
+    import pytest
+
+    from service.lexicon_table import LexiconError, rows
+
+    bad = tmp_path / "lexicon.tsv"
+    bad.write_text("# comment\nterm\texpansion\tuse\n#\tfracture\tquery\npe\tpulmonary embolism\tsometimes\n")
+    with pytest.raises(LexiconError, match=":4:"):
+        rows(bad)
+    dup = tmp_path / "dup.tsv"
+    dup.write_text("term\texpansion\tuse\npe\tpulmonary embolism\tboth\npe\tpleural effusion\tquery\n")
+    with pytest.raises(LexiconError, match="twice"):
+        rows(dup)
