@@ -264,9 +264,11 @@ def test_injection_text_cannot_switch_the_screen_off(guard: Guardrail, injection
             assert guard.check(text) is not None, text
 
 
-def test_injection_alone_is_not_a_red_flag(guard: Guardrail) -> None:
+def test_injection_alone_is_not_a_red_flag_to_the_rules(rules_only: Guardrail) -> None:
+    """The rules look only for clinical statements. (The learned layer may flag an odd instruction-like
+    text at its recall-first threshold — a false alarm, never a missed emergency — so this is a rules test.)"""
     for injection in INJECTIONS:
-        assert guard.check(injection) is None
+        assert rules_only.check(injection) is None
 
 
 # --- audit log ------------------------------------------------------------------------------------

@@ -105,7 +105,7 @@ class Guardrail:
         result = detect(text)
         if self.learned is not None and len(TOKEN.findall(text)) >= MIN_MODEL_WORDS:
             score = self.learned.score(text)
-            if score.probability < self.learned.model.threshold:
+            if score.probability < self.learned.threshold_for(bool(result.findings or result.verdict)):
                 return None
             category = result.verdict.category if result.verdict else score.category
             if category not in self.guidance:  # every category has guidance (load_guidance checks); be safe

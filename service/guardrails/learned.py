@@ -64,6 +64,8 @@ class LearnedModel:
         self.meta = meta
         self.version: str = meta["version"]
         self.threshold: float = float(meta["threshold"])
+        # where the rules saw nothing at all, the model alone speaks and must be surer
+        self.threshold_no_finding: float = float(meta.get("threshold_no_finding", self.threshold))
         self.embedding_weight: float = float(meta["embedding_weight"])
         self.vocab: dict[str, int] = {t: i for i, t in enumerate(meta["vocabulary"])}
         self.idf = arrays["idf"].astype(np.float64)
@@ -81,7 +83,8 @@ class LearnedModel:
         d = 384 + len(RULE_FEATURE_NAMES) + len(vocabulary)
         arrays = {"idf": np.asarray(idf), "coef": np.zeros(d), "intercept": np.zeros(1),
                   "cat_coef": np.zeros((1, d)), "cat_intercept": np.zeros(1)}
-        meta = {"version": "bare", "threshold": 0.5, "embedding_weight": embedding_weight,
+        meta = {"version": "bare", "threshold": 0.5, "threshold_no_finding": 0.5,
+                "embedding_weight": embedding_weight,
                 "vocabulary": vocabulary, "categories": ["none"], "rule_features": list(RULE_FEATURE_NAMES)}
         return cls(arrays, meta)
 
@@ -164,6 +167,10 @@ class LearnedScreen:
         scores = [self.model.score(v, _detect_piece(p)) for v, p in zip(vectors, pieces, strict=True)]
         return max(scores, key=lambda s: s.probability)
 
-    def flags(self, text: str) -> LearnedScore | None:
+    def threshold_for(self, has_finding: bool) -> float:
+        return self.model.threshold if has_finding else self.model.threshold_no_finding
+
+    def flags(self, text: str, *, has_finding: bool) -> LearnedScore | None:
+        """The score when it reaches the threshold that applies (rules saw a finding in `text` or not)."""
         s = self.score(text)
-        return s if s.probability >= self.model.threshold else None
+        return s if s.probability >= self.threshold_for(has_finding) else None

@@ -9,8 +9,9 @@ questions of the golden sets and of the answers author b1, and the section headi
 open-medicine corpora (guideline topics, never emergencies). What it never sees: the HELD_OUT red-flag
 authors and the answers authors b2/b3 — the figures reported on them are the held-out figures.
 
-The threshold is chosen by leave-one-author-out *within* the training authors: the threshold with the
-lowest expected cost on the left-out training authors and ordinary questions (see `choose_threshold`).
+The thresholds (one where the rules saw a finding, one where they saw none) are chosen by
+leave-one-author-out *within* the training authors: the pair with the lowest expected cost on the left-out
+training authors and ordinary questions (see `choose_threshold`).
 Recall comes first (a missed emergency is the costly error; a false alarm still gets its cited answer in
 `related_answer`). The model decides alone: the rules' verdict is one of its inputs, and measured
 on held-out authors, "rules or model" only added the rules' false alarms.
@@ -37,6 +38,7 @@ from .detector import _detect_piece
 from .learned import MODEL_DIR, TOKEN, LearnedModel, LearnedScreen
 from .rule_features import NAMES as RULE_FEATURE_NAMES
 
+Unit = tuple[str, bool, "str | None", float]
 ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("train_learned")
 DATASETS = ROOT / "evals" / "datasets"
@@ -44,6 +46,7 @@ TRAIN_AUTHORS = ("a1-ed-nurse", "a2-physio-sbar", "a3-gp-phone")
 HELD_OUT = ("a4-nonnative-textspeak", "a5-registrar-pharmacist", "a6-ir-midwife-paeds")
 ORDINARY_TRAIN = ("b1-ward-nurse-physio",)
 ORDINARY_HELD_OUT = ("b2-registrar-gp", "b3-gp-radiologist", "b4-pharmacist-physio")
+ORDINARY_WEIGHT = 3.0  # training weight of an ordinary question (see training_units)
 MISS_COST = 10  # a missed emergency is weighed as ten false alarms when choosing the threshold
 ORDINARY_ALARM_COST = 3  # a banner on an ordinary guideline question, weighed against a look-alike's
 C = 10.0
@@ -96,7 +99,8 @@ def load_rows() -> list[Row]:
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip() and not line.lstrip().startswith("//"):
                 item = json.loads(line)
-                rows.append(Row("training", item["text"], _latest_turn(item.get("history") or []),
+                group = "training-ordinary" if path.name.startswith("t") else "training"
+                rows.append(Row(group, item["text"], _latest_turn(item.get("history") or []),
                                 bool(item["label"]), item.get("category")))
     for name in ("golden_shipped.jsonl", "retrieval_open_medicine.jsonl"):
         rows += [Row("ordinary-own", q.question, _latest_turn(q.history), False, None)
@@ -109,21 +113,28 @@ def load_rows() -> list[Row]:
     return rows
 
 
-def training_units(rows: list[Row]) -> list[tuple[str, bool, str | None]]:
-    """(text, label, category) units. A positive whose emergency may sit in the history contributes its
-    latest user turn, and its question only when the question is long enough to state something itself
-    ("what now?" is not an emergency on its own); every text of a negative is a negative."""
-    units = []
+def training_units(rows: list[Row]) -> list[Unit]:
+    """(text, label, category, weight) units. A positive whose emergency may sit in the history contributes
+    its latest user turn, and its question only when the question is long enough to state something itself
+    ("what now?" is not an emergency on its own); every text of a negative is a negative. Ordinary
+    questions (written to be answered, not as look-alikes) weigh ORDINARY_WEIGHT: they are most of what
+    clinicians send, so a model that flags them is wrong far more often than the counts in the data say."""
+    units: list[Unit] = []
     for r in rows:
+        w = ORDINARY_WEIGHT if _ordinary(r) else 1.0
         if r.turn is None:
-            units.append((r.text, r.label, r.category))
+            units.append((r.text, r.label, r.category, w))
         elif r.label:
-            units.append((r.turn, True, r.category))
+            units.append((r.turn, True, r.category, w))
             if len(r.text) >= 60:
-                units.append((r.text, True, r.category))
+                units.append((r.text, True, r.category, w))
         else:
-            units += [(r.text, False, None), (r.turn, False, None)]
+            units += [(r.text, False, None, w), (r.turn, False, None, w)]
     return units
+
+
+def _ordinary(row: Row) -> bool:
+    return not row.label and (row.group.startswith("ordinary-") or row.group == "training-ordinary")
 
 
 class Featuriser:
@@ -141,16 +152,13 @@ class Featuriser:
         return np.stack([self._emb[t] for t in texts])
 
 
-Unit = tuple[str, bool, str | None]
-
-
-def fit(units: list[Unit], feats: Featuriser, threshold: float, meta: dict) -> LearnedModel:
+def fit(units: list[Unit], feats: Featuriser, threshold: tuple[float, float], meta: dict) -> LearnedModel:
     """A LearnedModel (flag + category heads) fitted on `units`; its arrays are what gets saved."""
     from scipy import sparse
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    texts = [t for t, _, _ in units]
+    texts = [t for t, *_ in units]
     results = [_detect_piece(t) for t in texts]
     norms = [r.normalised for r in results]
     vec = TfidfVectorizer(ngram_range=(1, 2), min_df=MIN_DF, sublinear_tf=True, token_pattern=TOKEN.pattern)
@@ -159,8 +167,9 @@ def fit(units: list[Unit], feats: Featuriser, threshold: float, meta: dict) -> L
     probe = LearnedModel._bare(vocabulary, vec.idf_, EMBEDDING_WEIGHT)
     emb = feats.embed(texts)
     X = sparse.vstack([probe.row(e, r) for e, r in zip(emb, results, strict=True)]).tocsr()
-    y = np.array([label for _, label, _ in units])
-    flag = LogisticRegression(C=C, max_iter=5000, class_weight="balanced").fit(X, y)
+    y = np.array([label for _, label, _, _ in units])
+    weights = np.array([w for *_, w in units])
+    flag = LogisticRegression(C=C, max_iter=5000, class_weight="balanced").fit(X, y, sample_weight=weights)
     pos = np.flatnonzero(y)
     cats = [units[i][2] or "collapse_seizure" for i in pos]
     cat = LogisticRegression(C=C, max_iter=5000).fit(X[pos], cats)
@@ -171,17 +180,25 @@ def fit(units: list[Unit], feats: Featuriser, threshold: float, meta: dict) -> L
         "cat_coef": cat.coef_.astype(np.float32),
         "cat_intercept": cat.intercept_.astype(np.float32),
     }
-    meta = {**meta, "threshold": threshold, "embedding_weight": EMBEDDING_WEIGHT, "vocabulary": vocabulary,
+    meta = {**meta, "threshold": threshold[0], "threshold_no_finding": threshold[1],
+            "embedding_weight": EMBEDDING_WEIGHT, "vocabulary": vocabulary,
             "categories": [str(c) for c in cat.classes_], "rule_features": list(RULE_FEATURE_NAMES)}
     return LearnedModel(arrays, {**meta, "version": meta.get("version", "unsaved")})
 
 
 def _decide(model: LearnedModel, feats: Featuriser, row: Row) -> bool:
-    """The service's decision for one row: the model on the question or the latest user turn (the rules'
-    verdict is one of its inputs)."""
+    """The service's decision for one row (as Guardrail._decide_text): the model on the question or the
+    latest user turn, at the threshold for texts where the rules saw a finding, or where they saw none."""
     screen = LearnedScreen(_CachedEmbedder(feats), model)
     texts = [row.text] + ([row.turn] if row.turn else [])
-    return any(screen.score(t).probability >= model.threshold for t in texts)
+    return any(screen.flags(t, has_finding=_has_finding(t)) is not None for t in texts)
+
+
+def _has_finding(text: str) -> bool:
+    from .detector import detect
+
+    result = detect(text)
+    return bool(result.findings or result.verdict)
 
 
 class _CachedEmbedder:
@@ -201,55 +218,63 @@ def rates(model: LearnedModel, feats: Featuriser, rows: list[Row]) -> dict:
             "recall": tp / len(pos) if pos else None, "false_alarm_rate": fp / len(neg) if neg else None}
 
 
-def _scores(model: LearnedModel, feats: Featuriser, rows: list[Row]) -> list[tuple[bool, bool, float]]:
-    """(label, rules flagged, best model probability) per row, to sweep thresholds without refitting."""
-    from .detector import detect
+Scored = tuple[bool, list[tuple[bool, float]]]
 
+
+def _scores(model: LearnedModel, feats: Featuriser, rows: list[Row]) -> list[Scored]:
+    """(label, [(rules saw a finding, model probability) per text]) per row, to sweep thresholds."""
+    screen = LearnedScreen(_CachedEmbedder(feats), model)
     out = []
     for r in rows:
         texts = [r.text] + ([r.turn] if r.turn else [])
-        ruled = any(detect(t).verdict for t in texts)
-        screen = LearnedScreen(_CachedEmbedder(feats), model)
-        out.append((r.label, ruled, max(screen.score(t).probability for t in texts)))
+        out.append((r.label, [(_has_finding(t), screen.score(t).probability) for t in texts]))
     return out
 
 
-def choose_threshold(rows: list[Row], authors: tuple[str, ...], feats: Featuriser) -> tuple[float, list]:
+def flagged(scored: Scored, t_finding: float, t_none: float) -> bool:
+    return any(p >= (t_finding if found else t_none) for found, p in scored[1])
+
+
+def choose_threshold(rows: list[Row], authors: tuple[str, ...], feats: Featuriser) -> tuple[tuple, list]:
     """Leave-one-author-out within the training authors: in each fold the left-out red-flag author and the
-    ordinary-question author(s) of ORDINARY_TRAIN are kept out of training and scored. The threshold is the
-    grid value with the lowest expected cost, pooled over folds: a missed emergency costs MISS_COST, a false
-    alarm on an author's look-alike costs 1, and a banner on an ordinary guideline question costs
+    ordinary-question author(s) of ORDINARY_TRAIN are kept out of training and scored. Two thresholds are
+    chosen together: one for texts in which the rules saw some finding, one for texts in which they saw
+    none (there the model alone speaks, so it must be surer: "write me a poem about the sea"). The pair
+    is the grid value with the lowest expected cost, pooled over folds: a missed emergency costs MISS_COST,
+    a false alarm on an author's look-alike costs 1, and a banner on an ordinary guideline question costs
     ORDINARY_ALARM_COST (ordinary questions are most of the traffic, and each banner teaches clinicians to
     ignore the next one)."""
-    pooled: list[tuple[bool, bool, float, bool]] = []
+    pooled: list[tuple[Scored, bool]] = []
     ordinary = {f"ordinary-{a}" for a in ORDINARY_TRAIN}
     for left_out in authors:
         train = [r for r in rows if _in_training(r, exclude=left_out) and r.group not in ordinary]
-        model = fit(training_units(train), feats, 0.5, {})
+        model = fit(training_units(train), feats, (0.5, 0.5), {})
         scored = [r for r in rows if r.group == left_out or r.group in ordinary]
-        scores = _scores(model, feats, scored)
-        pooled += [(*s, r.group in ordinary) for s, r in zip(scores, scored, strict=True)]
+        pooled += list(zip(_scores(model, feats, scored), [r.group in ordinary for r in scored], strict=True))
 
-    def cost(t: float) -> float:
-        misses = sum(1 for label, _, p, _ in pooled if label and p < t)
-        alarms = sum(1 for label, _, p, o in pooled if not label and not o and p >= t)
-        banners = sum(1 for label, _, p, o in pooled if not label and o and p >= t)
+    def cost(pair: tuple[float, float]) -> float:
+        misses = sum(1 for s, _ in pooled if s[0] and not flagged(s, *pair))
+        alarms = sum(1 for s, o in pooled if not s[0] and not o and flagged(s, *pair))
+        banners = sum(1 for s, o in pooled if not s[0] and o and flagged(s, *pair))
         return MISS_COST * misses + alarms + ORDINARY_ALARM_COST * banners
 
-    for t in GRID:
-        pos = [p >= t for label, _, p, _ in pooled if label]
-        neg = [p >= t for label, _, p, o in pooled if not label and not o]
-        orda = [p >= t for label, _, p, o in pooled if not label and o]
-        log.info("inner t=%.2f recall %.3f false alarms %.3f ordinary %.3f cost %.0f", t, sum(pos) / len(pos),
-                 sum(neg) / len(neg), sum(orda) / max(1, len(orda)), cost(t))
-    return min(GRID, key=lambda t: (cost(t), -t)), pooled
+    pairs = [(a, b) for a in GRID for b in GRID if b >= a]
+    for b in GRID:
+        log.debug("inner cost at (%.2f, %.2f): %.0f", GRID[0], b, cost((GRID[0], b)))
+    best = min(pairs, key=lambda pair: (cost(pair), -pair[0], -pair[1]))
+    pos = [flagged(s, *best) for s, _ in pooled if s[0]]
+    neg = [flagged(s, *best) for s, o in pooled if not s[0] and not o]
+    orda = [flagged(s, *best) for s, o in pooled if not s[0] and o]
+    log.info("inner best %s: recall %.3f false alarms %.3f ordinary %.3f cost %.0f", best,
+             sum(pos) / len(pos), sum(neg) / len(neg), sum(orda) / max(1, len(orda)), cost(best))
+    return best, pooled
 
 
 def _in_training(row: Row, exclude: str | None = None) -> bool:
     """Training data: everything except held-out authors (and `exclude`, for inner leave-one-out)."""
     if row.group == exclude:
         return False
-    if row.group in ("own", "training", "headings", "ordinary-own"):
+    if row.group in ("own", "training", "training-ordinary", "headings", "ordinary-own"):
         return True
     return row.group in TRAIN_AUTHORS or row.group.removeprefix("ordinary-") in ORDINARY_TRAIN
 
@@ -277,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from ingest.embedding import get_embedder
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.DEBUG if args.sweep else logging.INFO, format="%(message)s")
     started = time.perf_counter()
     feats = Featuriser(get_embedder())
     rows = load_rows()
@@ -285,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     train = [r for r in rows if _in_training(r)]
     meta = {"trained": time.strftime("%Y-%m-%d"), "trained_on": sorted({r.group for r in train}),
             "held_out": list(HELD_OUT) + [f"ordinary-{a}" for a in ORDINARY_HELD_OUT],
-            "miss_cost": MISS_COST, "ordinary_alarm_cost": ORDINARY_ALARM_COST, "C": C, "min_df": MIN_DF}
+            "miss_cost": MISS_COST, "ordinary_weight": ORDINARY_WEIGHT,
+            "ordinary_alarm_cost": ORDINARY_ALARM_COST, "C": C, "min_df": MIN_DF}
     model = fit(training_units(train), feats, threshold, meta)
     report = {"threshold": threshold}
     print(f"threshold chosen on training authors: {threshold}")
@@ -304,12 +330,11 @@ def main(argv: list[str] | None = None) -> int:
         held = [r for r in rows if r.group in held_groups]
         sc = _scores(model, feats, held)
         for t in GRID:
-            for name, rule in (("rules-or-model", True), ("model-alone", False)):
-                flag = [(label, (ruled and rule) or p >= t) for label, ruled, p in sc]
-                pos = [f for lab, f in flag if lab]
-                neg = [f for lab, f in flag if not lab]
-                print(f"sweep t={t:.2f} {name:15s} recall {sum(pos) / len(pos):.3f} "
-                      f"false alarms (incl. ordinary) {sum(neg) / len(neg):.3f}")
+            flag = [(s[0], flagged(s, t, max(t, threshold[1]))) for s in sc]
+            pos = [f for lab, f in flag if lab]
+            neg = [f for lab, f in flag if not lab]
+            print(f"sweep t={t:.2f} (no-finding {max(t, threshold[1]):.2f}) recall {sum(pos) / len(pos):.3f} "
+                  f"false alarms (incl. ordinary) {sum(neg) / len(neg):.3f}")
     meta["held_out_figures"] = report
     model.meta.update(meta)
     if not args.dry_run:
