@@ -266,7 +266,7 @@ def test_injection_text_cannot_switch_the_screen_off(guard: Guardrail, injection
 
 def test_injection_alone_is_not_a_red_flag_to_the_rules(rules_only: Guardrail) -> None:
     """The rules look only for clinical statements. (The learned layer may flag an odd instruction-like
-    text at its recall-first threshold — a false alarm, never a missed emergency — so this is a rules test.)"""
+    text at its recall-first threshold: a false alarm, never a missed emergency), so this is a rules test."""
     for injection in INJECTIONS:
         assert rules_only.check(injection) is None
 
