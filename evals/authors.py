@@ -145,7 +145,8 @@ def redflag_held_out() -> tuple[str, ...]:
 
 
 def held_out_items(kind: str, corpus: str | None = None) -> tuple[str, list]:
-    """(description, items) of the held-out authors of `kind`; for answers, only `corpus`'s questions
+    """(sha256 over the batches' author names and hashes, items) of the held-out authors of `kind`; for
+    answers, only `corpus`'s questions
     ("shipped" or "open-medicine", decided as evals.keyfacts.corpus_of does)."""
     authors = redflag_held_out() if kind == "redflag" else ANSWERS_HELD_OUT
     batches = [b for b in load_batches(kind) if b.author in authors]
@@ -154,4 +155,7 @@ def held_out_items(kind: str, corpus: str | None = None) -> tuple[str, list]:
         from evals.keyfacts import corpus_of
 
         items = [i for i in items if corpus_of(i, "shipped") == corpus]
-    return ",".join(f"{b.author}@{b.sha256[:12]}" for b in batches), items
+    import hashlib
+
+    combined = hashlib.sha256(",".join(f"{b.author}:{b.sha256}" for b in batches).encode()).hexdigest()
+    return combined, items

@@ -129,11 +129,13 @@ def fuse(
     if not len(candidates):
         return []
     scores = fused[candidates] / (best_possible or 1.0)
-    unreviewed = snapshot.unreviewed_docs
+    own, cited = preferred_rows(snapshot, article_id)
+    # the article being read is never demoted for its review status: the clinician is reading it, and its
+    # status is shown with every citation of it
+    unreviewed = snapshot.unreviewed_docs - own
     if unreviewed:
         factor = [UNREVIEWED_FACTOR if snapshot.doc_id(int(r)) in unreviewed else 1.0 for r in candidates]
         scores = scores * np.asarray(factor)
-    own, cited = preferred_rows(snapshot, article_id)
     if own or cited:
         docs = [snapshot.doc_id(int(r)) for r in candidates]
         boost = np.asarray([ARTICLE_BOOST if d in own else CITED_BOOST if d in cited else 1.0 for d in docs])

@@ -47,8 +47,12 @@ HELD_OUT = ("a4-nonnative-textspeak", "a5-registrar-pharmacist", "a6-ir-midwife-
 ORDINARY_TRAIN = ("b1-ward-nurse-physio",)
 ORDINARY_HELD_OUT = ("b2-registrar-gp", "b3-gp-radiologist", "b4-pharmacist-physio")
 ORDINARY_WEIGHT = 3.0  # training weight of an ordinary question (see training_units)
-MISS_COST = 10  # a missed emergency is weighed as ten false alarms when choosing the threshold
-ORDINARY_ALARM_COST = 3  # a banner on an ordinary guideline question, weighed against a look-alike's
+# Choosing the thresholds: assumed share of each kind of message in the widget's traffic, and the cost of
+# getting one wrong. A missed emergency (a crashing patient gets a routine answer) is weighed as 100
+# unnecessary banners; a banner costs the same on a look-alike and on an ordinary question. The shares are
+# an assumption (no traffic data yet): most messages are ordinary guideline questions about the article.
+TRAFFIC = {"emergency": 0.02, "look-alike": 0.10, "ordinary": 0.88}
+COSTS = {"emergency": 100.0, "look-alike": 1.0, "ordinary": 1.0}
 C = 10.0
 EMBEDDING_WEIGHT = 1.0
 MIN_DF = 2
@@ -239,11 +243,9 @@ def choose_threshold(rows: list[Row], authors: tuple[str, ...], feats: Featurise
     """Leave-one-author-out within the training authors: in each fold the left-out red-flag author and the
     ordinary-question author(s) of ORDINARY_TRAIN are kept out of training and scored. Two thresholds are
     chosen together: one for texts in which the rules saw some finding, one for texts in which they saw
-    none (there the model alone speaks, so it must be surer: "write me a poem about the sea"). The pair
-    is the grid value with the lowest expected cost, pooled over folds: a missed emergency costs MISS_COST,
-    a false alarm on an author's look-alike costs 1, and a banner on an ordinary guideline question costs
-    ORDINARY_ALARM_COST (ordinary questions are most of the traffic, and each banner teaches clinicians to
-    ignore the next one)."""
+    none (there the model alone speaks). The pair is the grid value with the lowest expected cost per
+    message, pooled over folds, under TRAFFIC and COSTS: emergencies are rare but a miss is expensive;
+    ordinary questions are most of the traffic, and each banner teaches clinicians to ignore the next."""
     pooled: list[tuple[Scored, bool]] = []
     ordinary = {f"ordinary-{a}" for a in ORDINARY_TRAIN}
     for left_out in authors:
@@ -252,20 +254,23 @@ def choose_threshold(rows: list[Row], authors: tuple[str, ...], feats: Featurise
         scored = [r for r in rows if r.group == left_out or r.group in ordinary]
         pooled += list(zip(_scores(model, feats, scored), [r.group in ordinary for r in scored], strict=True))
 
+    def rate(pair: tuple[float, float], kind: str) -> float:
+        rows_ = [s for s, o in pooled if kind == ("emergency" if s[0] else "ordinary" if o else "look-alike")]
+        wrong = [flagged(s, *pair) != s[0] for s in rows_]
+        return sum(wrong) / max(1, len(wrong))
+
     def cost(pair: tuple[float, float]) -> float:
-        misses = sum(1 for s, _ in pooled if s[0] and not flagged(s, *pair))
-        alarms = sum(1 for s, o in pooled if not s[0] and not o and flagged(s, *pair))
-        banners = sum(1 for s, o in pooled if not s[0] and o and flagged(s, *pair))
-        return MISS_COST * misses + alarms + ORDINARY_ALARM_COST * banners
+        """Expected cost per 1,000 messages under the assumed traffic (TRAFFIC) and costs (COSTS)."""
+        return sum(1000 * TRAFFIC[k] * COSTS[k] * rate(pair, k) for k in TRAFFIC)
 
     pairs = [(a, b) for a in GRID for b in GRID if b >= a]
     for b in GRID:
-        log.debug("inner cost at (%.2f, %.2f): %.0f", GRID[0], b, cost((GRID[0], b)))
+        log.debug("inner cost at (%.2f, %.2f): %.1f", GRID[0], b, cost((GRID[0], b)))
     best = min(pairs, key=lambda pair: (cost(pair), -pair[0], -pair[1]))
     pos = [flagged(s, *best) for s, _ in pooled if s[0]]
     neg = [flagged(s, *best) for s, o in pooled if not s[0] and not o]
     orda = [flagged(s, *best) for s, o in pooled if not s[0] and o]
-    log.info("inner best %s: recall %.3f false alarms %.3f ordinary %.3f cost %.0f", best,
+    log.info("inner best %s: recall %.3f false alarms %.3f ordinary %.3f cost %.1f", best,
              sum(pos) / len(pos), sum(neg) / len(neg), sum(orda) / max(1, len(orda)), cost(best))
     return best, pooled
 
@@ -287,7 +292,10 @@ def save(model: LearnedModel, model_dir: Path = MODEL_DIR) -> dict:
                         cat_intercept=model.cat_intercept.astype(np.float32))
     raw = buf.getvalue()
     digest = hashlib.sha256(raw).hexdigest()
-    meta = {**model.meta, "sha256": digest, "version": f"{model.meta['trained']}+{digest[:12]}"}
+    # the version names the whole decision: the weights and the thresholds applied to them
+    decision = f"{digest}:{model.meta['threshold']}:{model.meta['threshold_no_finding']}".encode()
+    meta = {**model.meta, "sha256": digest,
+            "version": f"{model.meta['trained']}+{hashlib.sha256(decision).hexdigest()[:12]}"}
     model_dir.mkdir(parents=True, exist_ok=True)
     (model_dir / "redflag.npz").write_bytes(raw)
     (model_dir / "redflag.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", "utf-8")
@@ -310,8 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     train = [r for r in rows if _in_training(r)]
     meta = {"trained": time.strftime("%Y-%m-%d"), "trained_on": sorted({r.group for r in train}),
             "held_out": list(HELD_OUT) + [f"ordinary-{a}" for a in ORDINARY_HELD_OUT],
-            "miss_cost": MISS_COST, "ordinary_weight": ORDINARY_WEIGHT,
-            "ordinary_alarm_cost": ORDINARY_ALARM_COST, "C": C, "min_df": MIN_DF}
+            "traffic": TRAFFIC, "costs": COSTS, "ordinary_weight": ORDINARY_WEIGHT,
+            "C": C, "min_df": MIN_DF}
     model = fit(training_units(train), feats, threshold, meta)
     report = {"threshold": threshold}
     print(f"threshold chosen on training authors: {threshold}")

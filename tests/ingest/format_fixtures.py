@@ -26,9 +26,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evals.keyfacts import open_medicine_dir
 from ingest.formats.grades import find_grade
 
-OPEN_MEDICINE = Path(__file__).resolve().parents[4] / "shared" / "corpora" / "open-medicine" / "content"
+OPEN_MEDICINE = open_medicine_dir()
 SOURCE = OPEN_MEDICINE / "acc_aha_hypertension_2017" / "pharmacotherapy.md"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TITLE = "Pharmacotherapy for Hypertension -- ACC/AHA 2017"

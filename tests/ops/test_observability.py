@@ -19,7 +19,7 @@ from service.fingerprint import Fingerprinter
 from service.operations import install_operations
 from service.operations.json_logs import JsonFormatter
 
-IN_SCOPE = "Back pain got worse the day after vertebroplasty, what imaging do I order?"
+IN_SCOPE = "How often does cement leak after vertebroplasty, and is it usually symptomatic?"
 OUT_OF_SCOPE = "What is the recommended dose of amoxicillin for otitis media in children?"
 RED_FLAG = "new leg weakness since this morning after kyphoplasty"
 
@@ -102,7 +102,7 @@ def log_lines(path: Path) -> list[dict]:
 
 def test_logs_are_json_with_request_ids_and_never_the_question(ops_server, client_ip) -> None:
     secret = "Mrs Zebrasentinel 84y NHS 943 476 5919"
-    question = f"{secret} has back pain worse the day after vertebroplasty, what imaging do I order?"
+    question = f"{secret} asks how often cement leaks after vertebroplasty and whether it causes symptoms"
     red_flag = f"{secret} has new leg weakness since this morning after kyphoplasty"
     rid = "ops-log-test-1"
     headers = {"X-Forwarded-For": client_ip, "X-Request-ID": rid}
