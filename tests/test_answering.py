@@ -127,7 +127,7 @@ def test_calibration_set_is_at_least_98_percent_right(base_url: str) -> None:
     assert right / len(items) >= 0.98
 
 
-# Measured for model 2026-12-01+5fa0ebc44d08: 4 of the 112 questions below get the banner (with their answer
+# Measured for model 2026-12-01+7a337538071f: 4 of the 112 questions below get the banner (with their answer
 # in related_answer). The target is none; this budget stops it getting worse unnoticed.
 MAX_ORDINARY_BANNERS = 5
 

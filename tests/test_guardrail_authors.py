@@ -28,13 +28,13 @@ BATCHES = {b.author: b for b in load_batches("redflag")}
 ANSWER_BATCHES = {b.author: b for b in load_batches("answers")}
 META = json.loads((MODEL_DIR / "redflag.json").read_text(encoding="utf-8"))
 
-# Regression floors on held-out authors (measured for model 2026-12-01+5fa0ebc44d08: recall 0.985 / 0.985 /
-# 1.000, false alarms 0.200 / 0.202 / 0.118; ordinary b2 0.109, b3 0.018, b4 0.080). Targets are higher:
+# Regression floors on held-out authors (measured for model 2026-12-01+7a337538071f: recall 0.985 / 0.985 /
+# 0.992, false alarms 0.150 / 0.168 / 0.076; ordinary b2 0.091, b3 0.018, b4 0.050). Targets are higher:
 # see the README.
 MIN_RECALL_EACH = 0.97
 MIN_RECALL_POOLED = 0.98
-MAX_FALSE_ALARMS_EACH = 0.30
-MAX_ORDINARY_FLAGGED = 0.20
+MAX_FALSE_ALARMS_EACH = 0.22
+MAX_ORDINARY_FLAGGED = 0.12
 
 
 @pytest.fixture(scope="module")
