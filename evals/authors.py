@@ -18,16 +18,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evals.data import (
-    DATASETS_DIR,
-    DatasetError,
-    QAItem,
-    RedFlagItem,
-    _history,
-    _lines,
-    _qa_item,
-    _require_str,
-)
+from evals.data import DATASETS_DIR, DatasetError, QAItem, RedFlagItem, _lines, _qa_item
+from evals.data import _redflag_item as data_redflag_item
 
 AUTHORS_DIR = DATASETS_DIR / "authors"
 # Answer authors nobody tuned the composer, abstention or retrieval on (b1 and b2 were the calibration
@@ -85,20 +77,9 @@ def _header(path: Path) -> tuple[str, str, str]:
 
 
 def _redflag_item(author: str, where: str, row: dict) -> RedFlagItem:
-    if not isinstance(row.get("label"), bool):
-        raise DatasetError(f"{where}: 'label' must be true or false")
-    category = row.get("category")
-    if row["label"] and not isinstance(category, str):
-        raise DatasetError(f"{where}: a red flag (label true) needs its 'category'")
-    return RedFlagItem(
-        id=_require_str(where, row, "id"),
-        text=_require_str(where, row, "text"),
-        label=row["label"],
-        category=category if row["label"] else None,
-        kind=str(row.get("kind") or "unspecified"),
-        split=author,
-        history=_history(where, row.get("history")),
-    )
+    item = data_redflag_item(where, row, split=author)
+    item.category = item.category if item.label else None
+    return item
 
 
 def _key_fact_item(author: str, where: str, row: dict) -> KeyFactItem:

@@ -132,10 +132,11 @@ def _qa_item(where: str, row: dict) -> QAItem:
     )
 
 
-def _redflag_item(where: str, row: dict) -> RedFlagItem:
+def _redflag_item(where: str, row: dict, split: str | None = None) -> RedFlagItem:
+    """One labelled message; `split` given (an author's name for author batches) replaces the row's."""
     if not isinstance(row.get("label"), bool):
         raise DatasetError(f"{where}: 'label' must be true or false")
-    if row.get("split") not in SPLITS:
+    if split is None and row.get("split") not in SPLITS:
         raise DatasetError(f"{where}: 'split' must be one of {', '.join(SPLITS)}")
     category = row.get("category")
     if row["label"] and not isinstance(category, str):
@@ -146,7 +147,7 @@ def _redflag_item(where: str, row: dict) -> RedFlagItem:
         label=row["label"],
         category=category,
         kind=str(row.get("kind") or "unspecified"),
-        split=row["split"],
+        split=split or row["split"],
         history=_history(where, row.get("history")),
     )
 

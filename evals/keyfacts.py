@@ -11,14 +11,13 @@ the top retrieved passage alone as the bar the answer must beat. `--record NAME`
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 from evals.authors import KeyFactItem, load_batches
 from evals.client import ServiceClient
 from evals.metrics.keyfacts import KeyFactRecord, count_found, keyfact_metrics, words
-from evals.redflag_authors import FIRST_LOOK_DIR, _commit
+from evals.redflag_authors import write_record
 from evals.server import ROOT, service
 
 SHIPPED = ROOT / "corpus"
@@ -104,11 +103,7 @@ def main(argv: list[str] | None = None) -> int:
               f"  false-abstain {m['false_abstentions']}  oos-abstain {fmt(m['abstain_rate_out_of_scope'])}"
               f"  banners {m['red_flag_banners']}  follow-ups {fmt(m['follow_up_all_facts'])}")
     if args.record:
-        FIRST_LOOK_DIR.mkdir(exist_ok=True)
-        result.update(commit=_commit(), seconds=round(time.perf_counter() - started, 1))
-        out = FIRST_LOOK_DIR / f"{args.record}.json"
-        out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"recorded {out}")
+        print(f"recorded {write_record(args.record, result, started)}")
     return 0
 
 

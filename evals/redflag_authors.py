@@ -78,6 +78,15 @@ def pooled(rows: dict[str, dict], authors: list[str]) -> tuple[float, float, int
     return (1 - miss / pos if pos else float("nan"), fa / neg if neg else float("nan"), pos, neg)
 
 
+def write_record(name: str, result: dict, started: float) -> Path:
+    """`evals/first_look/NAME.json`: the figures, the commit they were measured on, and how long it took."""
+    FIRST_LOOK_DIR.mkdir(exist_ok=True)
+    result.update(commit=_commit(), seconds=round(time.perf_counter() - started, 1))
+    out = FIRST_LOOK_DIR / f"{name}.json"
+    out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return out
+
+
 def _commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
@@ -109,11 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'pooled':28s} recall {rec:.3f} of {pos}  false alarms {fa:.3f} of {neg}")
     print(f"{'ordinary questions':28s} flagged {o['flagged']}/{o['n']} = {o['rate']:.3f}")
     if args.record:
-        FIRST_LOOK_DIR.mkdir(exist_ok=True)
-        result.update(commit=_commit(), seconds=round(time.perf_counter() - started, 1))
-        out = FIRST_LOOK_DIR / f"{args.record}.json"
-        out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"recorded {out}")
+        print(f"recorded {write_record(args.record, result, started)}")
     return 0
 
 
