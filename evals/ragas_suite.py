@@ -21,17 +21,6 @@ from dataclasses import dataclass, field
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
 
 LLM_METRICS = ("faithfulness", "answer_relevancy", "factual_correctness")
-OFFLINE_METRICS = (
-    "non_llm_context_precision_with_reference",
-    "non_llm_context_recall",
-    "id_based_context_precision",
-    "id_based_context_recall",
-    "non_llm_string_similarity",
-    "rouge_score",
-    "bleu_score",
-    "chrf_score",
-    "semantic_similarity",
-)
 
 
 @dataclass

@@ -24,12 +24,7 @@ from chromadb.config import Settings as ChromaSettings
 
 from ingest.config import Settings
 
-KEEP_GENERATIONS = 2  # the live one and the one before, so a replica mid-switch still finds its collections
 ADD_BATCH = 2000
-
-
-class StoreUnavailable(RuntimeError):
-    """The store cannot be opened or holds no published index; the message says what to do."""
 
 
 def clear_client_cache() -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 
 from ingest.config import Settings
@@ -157,10 +156,3 @@ class LiveIndex:
             except Exception:  # noqa: BLE001 - the watcher must outlive any single failure
                 log.exception("index refresh failed")
             self._stop.wait(self.poll_s)
-
-    def wait_loaded(self, timeout: float) -> bool:
-        """For scripts and tests that build the app in-process: block until a snapshot is live."""
-        deadline = time.monotonic() + timeout
-        while self._snapshot is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return self._snapshot is not None

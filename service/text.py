@@ -24,32 +24,12 @@ QUESTION_WORDS = (
 STOPWORDS = frozenset(STOPWORDS_EN) | {"s", "t"} | frozenset(QUESTION_WORDS.split())
 
 
-class _NltkSnowball:
-    """The same Snowball English stemmer in pure Python (nltk comes with llama-index-core), memoised."""
-
-    def __init__(self) -> None:
-        from nltk.stem.snowball import EnglishStemmer
-
-        self._stem = lru_cache(maxsize=200_000)(EnglishStemmer().stem)
-
-    def stemWords(self, tokens: list[str]) -> list[str]:  # noqa: N802 - PyStemmer's method name
-        return [self._stem(t) for t in tokens]
-
-
 @lru_cache(maxsize=1)
 def _stemmer():
-    """Snowball English: 'fractures' must match 'fracture'. PyStemmer (C) when installed, else nltk's."""
-    try:
-        import Stemmer
+    """Snowball English (PyStemmer, a core dependency): 'fractures' must match 'fracture'."""
+    import Stemmer
 
-        return Stemmer.Stemmer("english")
-    except ImportError:
-        pass
-    try:
-        return _NltkSnowball()
-    except ImportError:  # pragma: no cover - nltk is a dependency of llama-index-core
-        log.warning("no Snowball stemmer available: BM25 matches exact word forms only")
-        return None
+    return Stemmer.Stemmer("english")
 
 
 def words(text: str) -> list[str]:
@@ -59,15 +39,13 @@ def words(text: str) -> list[str]:
 
 def stems(tokens: list[str]) -> list[str]:
     """Snowball stems of already-split tokens (stop words kept): the LLM checks compare words this way."""
-    stemmer = _stemmer()
-    return stemmer.stemWords(tokens) if stemmer else list(tokens)
+    return _stemmer().stemWords(tokens)
 
 
 def content_terms(text: str) -> list[str]:
     """Stemmed non-stop-word tokens: the BM25 vocabulary."""
     tokens = [w for w in words(text) if w not in STOPWORDS]
-    stemmer = _stemmer()
-    return stemmer.stemWords(tokens) if stemmer else tokens
+    return _stemmer().stemWords(tokens)
 
 
 def content_terms_batch(texts: list[str]) -> list[list[str]]:

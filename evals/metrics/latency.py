@@ -17,10 +17,6 @@ class LatencyLog:
     def add(self, endpoint: str, mode: str, ms: float) -> None:
         self.samples[f"{endpoint}/{mode}"].append(ms)
 
-    def merge(self, other: LatencyLog) -> None:
-        for key, values in other.samples.items():
-            self.samples[key].extend(values)
-
     def summary(self) -> dict[str, dict[str, float]]:
         out = {}
         for key in sorted(self.samples):
