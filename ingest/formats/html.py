@@ -127,8 +127,9 @@ class _Walker:
         self.out = MarkdownWriter()
         self.title: str | None = None
 
-    def walk(self, el, anchor: str | None) -> None:
-        """Children in order; a heading's id is the anchor of the siblings after it (flat HTML)."""
+    def walk(self, el, anchor: str | None, tails: bool = False) -> None:
+        """Children in order; a heading's id is the anchor of the siblings after it (flat HTML). `tails`:
+        also the text after each child (inside a container; at the top level it is only whitespace)."""
         for child in el:
             if _dropped(child):
                 continue
@@ -136,6 +137,8 @@ class _Walker:
             if re.fullmatch(r"h[1-6]", child.tag.lower()) and child.get("id"):
                 anchor = child.get("id")
             self.out.anchor(anchor)
+            if tails and child.tail and child.tail.strip():
+                self.out.para(child.tail)
 
     def element(self, el, anchor: str | None) -> None:
         tag = el.tag.lower()
@@ -197,15 +200,7 @@ class _Walker:
         else:
             if el.text and el.text.strip():
                 self.out.para(el.text)
-            for child in el:
-                if _dropped(child):
-                    continue
-                self.element(child, anchor)
-                if re.fullmatch(r"h[1-6]", child.tag.lower()) and child.get("id"):
-                    anchor = child.get("id")
-                self.out.anchor(anchor)
-                if child.tail and child.tail.strip():
-                    self.out.para(child.tail)
+            self.walk(el, anchor, tails=True)
 
     def list_item(self, item, anchor: str | None) -> None:
         if REC_CLASS.search(_cls(item)):
