@@ -150,26 +150,25 @@ class Answerer:
         if not asks_question(request.question):
             return None
         try:
-            self._require_index()
-            queries = query_texts(request.question, request.history)
-            prepared = self._prepare(queries, k=self.settings.retrieval_k, article_id=request.article_id)
-            if not self._evidence(prepared, request.question).sufficient:
-                return None
-            answer, _ = self._extractive(request.question, prepared, request.history)
+            answer, _ = self._answer(request, use_llm=False)
         except Exception:  # noqa: BLE001 - the emergency guidance goes out regardless
             log.exception("related answer for a red-flag response failed")
+            return None
+        if answer.mode != "extractive":  # the content does not cover it
             return None
         return RelatedAnswer(answer=answer.answer, citations=answer.citations, sentences=answer.sentences,
                              mode="extractive")
 
-    def _answer(self, request: AskRequest) -> tuple[AskResponse, list[str]]:
-        """The cited answer for a message the screen did not flag."""
+    def _answer(self, request: AskRequest, use_llm: bool = True) -> tuple[AskResponse, list[str]]:
+        """The cited answer for a message the screen did not flag (or, without the LLM, the related answer
+        beside a red flag)."""
         self._require_index()
+        llm = self.llm if use_llm else None
         deadline = Deadline(self.settings.llm_timeout_s)
         fallback_reason: FallbackReason | None = None
         queries = query_texts(request.question, request.history)
         question = request.question
-        if self.llm and request.history:
+        if llm and request.history:
             try:
                 question = self._condensed(request.question, request.history, deadline)
                 queries = [QueryText(question, 1.0), *queries[:1]]
@@ -181,14 +180,14 @@ class Answerer:
         if not evidence.sufficient:
             response = self._abstain(prepared)
             return response, [response.answer]
-        if self.llm and fallback_reason is None:
+        if llm and fallback_reason is None:
             try:
                 return self._llm_answer(question, prepared, deadline)
             except LLMFailed as exc:
                 fallback_reason = exc.code
                 log.warning("LLM answer replaced by the extractive one (%s): %s", exc.code, exc.detail)
         response, pieces = self._extractive(request.question, prepared, request.history)
-        response.fallback_reason = fallback_reason if self.llm else None
+        response.fallback_reason = fallback_reason if llm else None
         return response, pieces
 
     def retrieve(self, request: RetrieveRequest) -> RetrieveResponse:
