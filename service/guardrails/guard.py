@@ -19,7 +19,7 @@ from .audit import AuditLog
 from .detector import detect
 from .exemplars import ExemplarMatcher, load_exemplars
 from .guidance import Guidance, load_guidance
-from .learned import TOKEN, LearnedModel, LearnedScreen, ModelError
+from .learned import TOKEN, LearnedModel, LearnedScreen, ModelError, has_finding
 
 # Texts with fewer words than this ("?", "help", "what now") carry no meaning of their own for the model;
 # the rules read them (and the latest user turn is screened beside them).
@@ -105,7 +105,7 @@ class Guardrail:
         result = detect(text)
         if self.learned is not None and len(TOKEN.findall(text)) >= MIN_MODEL_WORDS:
             score = self.learned.score(text)
-            if score.probability < self.learned.threshold_for(bool(result.findings or result.verdict)):
+            if score.probability < self.learned.threshold_for(has_finding(result)):
                 return None
             category = result.verdict.category if result.verdict else score.category
             if category not in self.guidance:  # every category has guidance (load_guidance checks); be safe

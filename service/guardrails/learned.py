@@ -23,6 +23,7 @@ and the arithmetic is small enough to read.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import re
@@ -38,6 +39,11 @@ from .rule_features import rule_features
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern, so training and serving agree
+
+
+def has_finding(result: RuleResult) -> bool:
+    """Did the rules see anything clinical in this text? Picks which of the model's two thresholds applies."""
+    return bool(result.findings or result.verdict)
 
 
 class ModelError(RuntimeError):
@@ -109,8 +115,6 @@ class LearnedModel:
         digest = hashlib.sha256(raw).hexdigest()
         if digest != meta.get("sha256"):
             raise ModelError("red-flag model weights do not match the sha256 recorded in redflag.json")
-        import io
-
         with np.load(io.BytesIO(raw)) as npz:
             arrays = {k: npz[k] for k in npz.files}
         return cls(arrays, meta)
@@ -170,7 +174,3 @@ class LearnedScreen:
     def threshold_for(self, has_finding: bool) -> float:
         return self.model.threshold if has_finding else self.model.threshold_no_finding
 
-    def flags(self, text: str, *, has_finding: bool) -> LearnedScore | None:
-        """The score when it reaches the threshold that applies (rules saw a finding in `text` or not)."""
-        s = self.score(text)
-        return s if s.probability >= self.threshold_for(has_finding) else None

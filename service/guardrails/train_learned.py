@@ -35,7 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from .detector import _detect_piece
-from .learned import MODEL_DIR, TOKEN, LearnedModel, LearnedScreen
+from .guard import Guardrail
+from .guidance import load_guidance
+from .learned import MODEL_DIR, TOKEN, LearnedModel, LearnedScreen, has_finding
 from .rule_features import NAMES as RULE_FEATURE_NAMES
 
 Unit = tuple[str, bool, "str | None", float]
@@ -190,19 +192,16 @@ def fit(units: list[Unit], feats: Featuriser, threshold: tuple[float, float], me
     return LearnedModel(arrays, {**meta, "version": meta.get("version", "unsaved")})
 
 
-def _decide(model: LearnedModel, feats: Featuriser, row: Row) -> bool:
-    """The service's decision for one row (as Guardrail._decide_text): the model on the question or the
-    latest user turn, at the threshold for texts where the rules saw a finding, or where they saw none."""
-    screen = LearnedScreen(_CachedEmbedder(feats), model)
-    texts = [row.text] + ([row.turn] if row.turn else [])
-    return any(screen.flags(t, has_finding=_has_finding(t)) is not None for t in texts)
+def _decide(guard: Guardrail, row: Row) -> bool:
+    """The service's own decision for one row (Guardrail.check with the model under test)."""
+    history = [{"role": "user", "content": row.turn}] if row.turn else None
+    return guard.check(row.text, history) is not None
 
 
 def _has_finding(text: str) -> bool:
     from .detector import detect
 
-    result = detect(text)
-    return bool(result.findings or result.verdict)
+    return has_finding(detect(text))
 
 
 class _CachedEmbedder:
@@ -214,10 +213,12 @@ class _CachedEmbedder:
 
 
 def rates(model: LearnedModel, feats: Featuriser, rows: list[Row]) -> dict:
+    guard = Guardrail(load_guidance(ROOT / "corpus" / "guardrails"),
+                      learned=LearnedScreen(_CachedEmbedder(feats), model))
     pos = [r for r in rows if r.label]
     neg = [r for r in rows if not r.label]
-    tp = sum(_decide(model, feats, r) for r in pos)
-    fp = sum(_decide(model, feats, r) for r in neg)
+    tp = sum(_decide(guard, r) for r in pos)
+    fp = sum(_decide(guard, r) for r in neg)
     return {"positives": len(pos), "negatives": len(neg), "caught": tp, "false_alarms": fp,
             "recall": tp / len(pos) if pos else None, "false_alarm_rate": fp / len(neg) if neg else None}
 
