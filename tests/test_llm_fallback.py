@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest.config import Settings
-from service.app import create_app
+from tests.support.app_client import ready_client
 from tests.support.fake_llm import FakeLLM
 
 QUESTION = "How often does cement leak after vertebroplasty, and does it cause symptoms?"
@@ -32,20 +31,7 @@ def clients(corpus_store: Path, fake_llm: FakeLLM) -> Iterator[callable]:
 
     def client(scenario: str) -> TestClient:
         if scenario not in opened:
-            settings = Settings(
-                store_dir=corpus_store,
-                llm_base_url=fake_llm.base_url,
-                llm_model=scenario,
-                llm_timeout_s=TIMEOUT_S,
-                rate_limit_per_minute=0,
-            )
-            c = TestClient(create_app(settings))
-            c.__enter__()
-            deadline = time.monotonic() + 60
-            while c.get("/readyz").status_code != 200:
-                assert time.monotonic() < deadline, c.get("/readyz").json()
-                time.sleep(0.1)
-            opened[scenario] = c
+            opened[scenario] = ready_client(corpus_store, fake_llm.base_url, scenario, TIMEOUT_S)
         return opened[scenario]
 
     yield client
