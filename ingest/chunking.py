@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ingest.documents import Document
+from ingest.sentences import sentence_spans
 
 SECTION_SEP = " › "
 MAX_CHUNK_TOKENS = 200  # MiniLM reads 256 word pieces; the section path prefix takes the rest
@@ -44,7 +45,6 @@ REC_LINE = re.compile(
 TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
 FENCE = re.compile(r"^(```|~~~)")
 TABLE_RULE = re.compile(r"^\|?[\s:|-]+\|[\s:|-]*$")
-LIST_MARK = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 INLINE_MARKUP = [
     (re.compile(r"\*\*(.+?)\*\*"), r"\1"),
     (re.compile(r"__(.+?)__"), r"\1"),
@@ -52,10 +52,6 @@ INLINE_MARKUP = [
     (re.compile(r"`([^`]+)`"), r"\1"),
     (re.compile(r"!?\[([^\]]+)\]\([^)]*\)"), r"\1"),
 ]
-ABBREVIATIONS = (
-    r"(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)(?<!\bDr)(?<!\bet al)(?<!\bapprox)(?<!\bcf)(?<!\bNo)(?<!\bFig)"
-)
-SENTENCE_END = re.compile(ABBREVIATIONS + r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9(\"'])")
 
 
 @dataclass
@@ -208,21 +204,9 @@ def sections(doc: Document) -> list[tuple[list[str], list[str]]]:
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences of `text`: one or more per line, list markers left out."""
-    spans: list[tuple[int, int]] = []
-    offset = 0
-    for line in text.split("\n"):
-        marker = LIST_MARK.match(line)
-        start = marker.end() if marker else len(line) - len(line.lstrip())
-        body = line[start:]
-        cursor = 0
-        for match in SENTENCE_END.finditer(body):
-            spans.append((offset + start + cursor, offset + start + match.start()))
-            cursor = match.end()
-        if body[cursor:].strip():
-            spans.append((offset + start + cursor, offset + start + len(body.rstrip())))
-        offset += len(line) + 1
-    return [(a, b) for a, b in spans if len(text[a:b].split()) >= MIN_SENTENCE_WORDS]
+    """Character spans of the quotable sentences of `text` (ingest/sentences.py), fragments under
+    MIN_SENTENCE_WORDS words left out."""
+    return [(a, b) for a, b in sentence_spans(text) if len(text[a:b].split()) >= MIN_SENTENCE_WORDS]
 
 
 def _pack(units: list[Line], counts: list[int], budget: int) -> list[list[Line]]:

@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ingest.sentences import split_sentences
+from service.markers import strip_markers
 from service.models import Turn
 from service.text import content_terms, words
 
@@ -42,9 +44,7 @@ ORDINAL_REF = re.compile(
     r"test|thing|choice))?\b(?![-\w])(?!\s+(?:time|dose|year|week|day|month|line|episode|trimester))",
     re.IGNORECASE,
 )
-MARKER = re.compile(r"\s*\[\d+(?:\s*[,;–-]\s*\d+)*\]")
 LIST_LINE = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+(.+)$", re.MULTILINE)
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9])")
 ITEM_SPLIT = re.compile(r"\s*(?:,|;|\(|\)|\bor\b|\band\b|\bplus\b|/)\s*", re.IGNORECASE)
 # An enumerated item is a name, not a clause: it does not start with a verb form or a function word.
 NOT_AN_ITEM = re.compile(
@@ -84,20 +84,20 @@ def previous_answer(history: list[Turn]) -> str:
     """The latest assistant turn, `[n]` markers removed ("" when there is none)."""
     for turn in reversed(history):
         if turn.role == "assistant" and turn.content.strip():
-            return MARKER.sub("", turn.content).strip()
+            return strip_markers(turn.content)
     return ""
 
 
 def answer_head(answer: str, max_words: int = ANSWER_HEAD_WORDS) -> str:
     """The previous answer's first sentence (its entity), at most `max_words` words."""
-    first = SENTENCE_END.split(answer.strip(), maxsplit=1)[0] if answer.strip() else ""
+    first = next(iter(split_sentences(answer)), "")
     return " ".join(first.split()[:max_words])
 
 
 def listed_items(answer: str) -> list[str]:
     """The items the previous answer enumerated: its list lines, or the names in its first sentence
     ("Teriparatide or abaloparatide for up to 2 years, or romosozumab for 12 months" → three drugs)."""
-    answer = MARKER.sub("", answer)
+    answer = strip_markers(answer)
     lines = [m.group(1).strip() for m in LIST_LINE.finditer(answer)]
     if len(lines) >= 2:
         return lines

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ingest.sentences import split_sentences
 from service.text import content_terms
 
 NEGATION_CUES = frozenset(
@@ -25,7 +26,6 @@ NEGATION_CUES = frozenset(
 )
 SCOPE = 4  # words either side of a negation cue that it is taken to negate
 TOKEN = re.compile(r"[a-z]+(?:['’][a-z]+)?")
-SENTENCE = re.compile(r"(?<=[.!?])\s+")
 CLAUSE_BREAK = re.compile(
     r"[,;:()\u2013\u2014]|\s(?:although|though|but|whereas|while|however|unless|except|because)\s",
     re.IGNORECASE,
@@ -58,7 +58,7 @@ def _negated_terms(text: str) -> frozenset[str]:
 def clauses(text: str) -> list[Clause]:
     """The clauses of `text` that have content words, each with its stemmed terms and polarity."""
     out: list[Clause] = []
-    for sentence in SENTENCE.split(text):
+    for sentence in split_sentences(text):
         for piece in CLAUSE_BREAK.split(sentence):
             terms = frozenset(content_terms(piece))
             if terms:

@@ -26,11 +26,9 @@ from service.llm_lexicon import unbacked_critical_words
 from service.llm_markup import markup_in, without_emphasis
 from service.llm_numbers import unmatched_quantities
 from service.llm_polarity import Clause, clauses, polarity_conflict
-from service.text import content_terms
+from service.markers import cited_numbers, marked_sentences, strip_markers
+from service.text import content_terms, support_share
 
-MARKER = re.compile(r"\[(\d+(?:\s*[,;–-]\s*\d+)*)\]")
-TRAILING_MARKERS = re.compile(r"([.!?])((?:\s*\[\d+(?:\s*[,;–-]\s*\d+)*\])+)")
-SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])")
 LIST_MARK = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
 MIN_SUPPORT = 0.7  # share of a sentence's content words that must appear in the passages it cites
 MAX_REPLY_CHARS = 6_000  # the prompt asks for 4 short sentences within 400 tokens (~1,600 characters)
@@ -44,26 +42,14 @@ class Checked:
     dropped: list[tuple[str, str]]  # (sentence, why)
 
 
-def _numbers_in(marker_body: str) -> list[int]:
-    out: list[int] = []
-    for part in re.split(r"\s*[,;]\s*", marker_body):
-        bounds = re.split(r"\s*[–-]\s*", part)
-        if len(bounds) == 2 and all(b.isdigit() for b in bounds) and int(bounds[1]) - int(bounds[0]) < 10:
-            out.extend(range(int(bounds[0]), int(bounds[1]) + 1))
-        elif part.isdigit():
-            out.append(int(part))
-    return out
-
-
 def split_sentences(text: str) -> list[str]:
-    """Sentences of free LLM text; markers after a full stop are moved so they stay with their sentence."""
+    """Sentences of free LLM text (list markers and emphasis removed); markers after a full stop are moved
+    so they stay with their sentence (service/markers.py)."""
     pieces: list[str] = []
     for line in text.splitlines():
         line = without_emphasis(LIST_MARK.sub("", line)).strip()
-        if not line:
-            continue
-        line = TRAILING_MARKERS.sub(lambda m: f"{m.group(2)}{m.group(1)}", line)
-        pieces.extend(s.strip() for s in SENTENCE_BREAK.split(line) if s.strip())
+        if line:
+            pieces.extend(marked_sentences(line))
     return pieces
 
 
@@ -79,9 +65,8 @@ def check_answer(text: str, passage_texts: list[str]) -> Checked:
         if i >= MAX_SENTENCES:
             dropped.append((sentence, f"beyond the first {MAX_SENTENCES} sentences"))
             continue
-        cited = [n for body in MARKER.findall(sentence) for n in _numbers_in(body)]
-        body = MARKER.sub("", sentence).strip()
-        body = re.sub(r"\s+([.!?,;:])", r"\1", body)
+        cited = cited_numbers(sentence)
+        body = strip_markers(sentence)
         why = _problem(sentence, body, cited, passage_texts, passage_terms, passage_clauses)
         if why:
             dropped.append((sentence, why))
@@ -109,9 +94,8 @@ def _problem(
         return f"contains {markup}"
     if len(body) > MAX_SENTENCE_CHARS:
         return f"sentence of {len(body)} characters, over {MAX_SENTENCE_CHARS}"
-    terms = content_terms(body)
-    support = set().union(*(passage_terms[n - 1] for n in cited))
-    if not terms or sum(t in support for t in terms) / len(terms) < MIN_SUPPORT:
+    share = support_share(body, set().union(*(passage_terms[n - 1] for n in cited)))
+    if share is None or share < MIN_SUPPORT:
         return "shares too little with the cited passage"
     cited_text = " ".join(passage_texts[n - 1] for n in cited)
     missing = unmatched_quantities(body, cited_text)

@@ -50,3 +50,15 @@ def content_terms(text: str) -> list[str]:
 
 def content_terms_batch(texts: list[str]) -> list[list[str]]:
     return [content_terms(t) for t in texts]
+
+
+def support_share(claim: str, passage_terms: set[str]) -> float | None:
+    """Share of `claim`'s content terms that occur in `passage_terms` (None when it has none).
+
+    The one measure of "says what the passage says" in words: LLM validation keeps a sentence at 0.7 of its
+    cited passages' terms, and the evals count a cited sentence as supported at 0.6 of one passage's.
+    """
+    terms = content_terms(claim)
+    if not terms:
+        return None
+    return sum(t in passage_terms for t in terms) / len(terms)

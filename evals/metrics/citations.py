@@ -9,50 +9,35 @@ not a proof; the LLM-judge faithfulness metric is the semantic one when a judge 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from rapidfuzz import fuzz
 
-MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-SENTENCE_BREAK = re.compile(r"(?<=[.!?\]])\s+(?=[A-Z0-9\"'(])")
-WORD = re.compile(r"[a-z0-9]+(?:[.-][a-z0-9]+)*")
-STOPWORDS = frozenset(
-    "the and for are was were with that this from have has had not but can may might should would will "
-    "into onto over under than then them they their there these those which who whom what when where why "
-    "how all any each its also been being such per via about after before within without more most less "
-    "some other only both either neither our your you his her him she does did done use used using".split()
-)
+from service.markers import cited_numbers, marked_sentences, strip_markers
+from service.text import content_terms, support_share
+
 SUPPORT_RECALL = 0.6
 SUPPORT_FUZZ = 90.0
 
 
 def markers(text: str) -> list[int]:
-    """Every citation number in `text`, in order ("[1, 3]" gives 1 and 3)."""
-    return [int(n) for group in MARKER.findall(text) for n in group.split(",")]
+    """Every citation number in `text`, in order (service/markers.py reads them the one way)."""
+    return cited_numbers(text)
 
 
 def sentences(answer: str) -> list[str]:
     """Answer sentences with text in them; a marker that follows the full stop stays with its sentence."""
-    parts = []
-    for line in answer.splitlines():
-        parts.extend(s.strip() for s in SENTENCE_BREAK.split(line) if s.strip())
-    return [s for s in parts if WORD.search(MARKER.sub("", s).lower())]
-
-
-def content_words(text: str) -> set[str]:
-    return {w for w in WORD.findall(text.lower()) if (len(w) > 2 or w.isdigit()) and w not in STOPWORDS}
+    return [s for s in marked_sentences(answer) if any(ch.isalnum() for ch in strip_markers(s))]
 
 
 def support(sentence: str, passage: str) -> float:
-    """Share of the sentence's content words found in the passage (1.0 for a near-verbatim quote)."""
-    claim = MARKER.sub("", sentence).strip()
+    """Share of the sentence's content words found in the passage (1.0 for a near-verbatim quote), measured as
+    LLM validation measures it (service/text.py `support_share`)."""
+    claim = strip_markers(sentence)
     if fuzz.partial_ratio(claim.lower(), passage.lower()) >= SUPPORT_FUZZ:
         return 1.0
-    words = content_words(claim)
-    if not words:
-        return 1.0
-    return len(words & content_words(passage)) / len(words)
+    share = support_share(claim, set(content_terms(passage)))
+    return 1.0 if share is None else share
 
 
 def citation_integrity(answer: str, citations: Sequence[dict]) -> dict[str, float | None]:

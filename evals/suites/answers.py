@@ -11,10 +11,11 @@ from __future__ import annotations
 from evals.client import ServiceClient
 from evals.corpus_text import CorpusText
 from evals.data import QAItem
-from evals.metrics.citations import MARKER, citation_integrity, mean_ignoring_none
+from evals.metrics.citations import citation_integrity, mean_ignoring_none
 from evals.metrics.retrieval import relevant_unit
 from evals.ragas_suite import RagasSample, run_ragas
 from evals.suites import SuiteResult, Track, no_progress
+from service.markers import strip_markers
 
 ANSWER_MODES = ("extractive", "llm")
 
@@ -33,7 +34,7 @@ def _ragas_sample(item: QAItem, body: dict, corpus: CorpusText | None) -> RagasS
     return RagasSample(
         id=item.id,
         question=item.question,
-        response=MARKER.sub("", body.get("answer") or "").strip(),
+        response=strip_markers(body.get("answer") or ""),
         reference=item.reference_answer,
         retrieved_contexts=[c.get("text") or "" for c in citations],
         retrieved_ids=retrieved_ids,
