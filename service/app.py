@@ -21,7 +21,7 @@ from service.live_index import LiveIndex, NotReady
 from service.operations import install_operations
 from service.operations.context import current_request
 from service.operations.public_errors import not_ready_body
-from service.routes import ask, feedback, health, retrieve, widget
+from service.routes import ask, feedback, health, limits, retrieve, widget
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = not_ready_body(str(exc), info.request_id if info else None)
         return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
 
-    for module in (health, ask, retrieve, feedback, widget):
+    for module in (health, ask, retrieve, feedback, limits, widget):
         app.include_router(module.router)
     return app
 

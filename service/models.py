@@ -185,3 +185,14 @@ class Passage(Provenance, Locator):
 class RetrieveResponse(BaseModel):
     passages: list[Passage]
     index_version: str | None = None
+
+
+class Limits(BaseModel):
+    """The request limits the service enforces, served at `GET /v1/limits` so clients (the widget) trim input
+    to them instead of keeping their own copies."""
+
+    max_question_chars: int = MAX_QUESTION_CHARS
+    max_turn_chars: int = MAX_TURN_CHARS
+    max_history_turns: int = MAX_HISTORY_TURNS
+    max_k: int = MAX_K
+    max_comment_chars: int = Field(description="feedback comments (POST /v1/feedback)")

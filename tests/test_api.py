@@ -86,6 +86,28 @@ def test_whitespace_question_says_why(base_url: str) -> None:
     assert "whitespace" in json.dumps(detail)
 
 
+def test_served_limits_are_the_ones_enforced(base_url: str) -> None:
+    """The widget trims input to `GET /v1/limits`: each served limit must be exactly where validation starts
+    refusing, so a client that follows them is never refused and one that exceeds them always is."""
+    limits = httpx.get(base_url + "/v1/limits", timeout=10).json()
+    turn = {"role": "user", "content": "x"}
+    at_limit = {
+        "question": "x" * (limits["max_question_chars"] - 1) + "?",
+        "history": [{**turn, "content": "y" * limits["max_turn_chars"]}] * limits["max_history_turns"],
+    }
+    assert post(base_url, "/v1/ask", at_limit).status_code == 200
+    for over in (
+        {"question": "x" * (limits["max_question_chars"] + 1)},
+        {"question": "ok?", "history": [turn] * (limits["max_history_turns"] + 1)},
+        {"question": "ok?", "history": [{**turn, "content": "y" * (limits["max_turn_chars"] + 1)}]},
+    ):
+        assert post(base_url, "/v1/ask", over).status_code == 422, over
+    assert post(base_url, "/v1/retrieve", {"query": "x", "k": limits["max_k"]}).status_code == 200
+    assert post(base_url, "/v1/retrieve", {"query": "x", "k": limits["max_k"] + 1}).status_code == 422
+    comment = {"answer_id": "a", "rating": "down", "comment": "z" * (limits["max_comment_chars"] + 1)}
+    assert post(base_url, "/v1/feedback", comment).status_code == 422
+
+
 def test_malformed_json_is_a_client_error(base_url: str) -> None:
     response = httpx.post(
         base_url + "/v1/ask", content=b"{not json", headers={"Content-Type": "application/json"}, timeout=10
@@ -167,7 +189,7 @@ def test_red_flag_in_a_follow_up(base_url: str) -> None:
 
 def test_openapi_documents_the_endpoints(base_url: str) -> None:
     paths = httpx.get(base_url + "/openapi.json").json()["paths"]
-    for path in ("/v1/ask", "/v1/ask/stream", "/v1/retrieve", "/healthz", "/readyz"):
+    for path in ("/v1/ask", "/v1/ask/stream", "/v1/retrieve", "/v1/limits", "/healthz", "/readyz"):
         assert path in paths
 
 

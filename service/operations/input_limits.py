@@ -23,6 +23,7 @@ from limits.storage import storage_from_string
 from starlette.exceptions import HTTPException
 
 LIMITED_PREFIXES = ("/v1/", "/admin/")  # probes, /metrics and the widget's static files are never limited
+UNLIMITED_PATHS = frozenset({"/v1/limits"})  # a constant the widget fetches at start, not a question
 
 
 async def send_json(send, status: int, payload: dict, headers: tuple = ()) -> None:
@@ -90,6 +91,7 @@ class RateLimitMiddleware:
             scope["type"] != "http"
             or scope["method"] == "OPTIONS"
             or not scope["path"].startswith(LIMITED_PREFIXES)
+            or scope["path"] in UNLIMITED_PATHS
         ):
             await self.app(scope, receive, send)
             return

@@ -16,9 +16,9 @@
   var script = document.currentScript;
   if (!script) return;
 
-  var MAX_QUESTION = 2000;
-  var MAX_TURN = 4000;
-  var MAX_HISTORY = 20;
+  /* Request limits: the service's own, from GET /v1/limits at start (service/models.py); these defaults
+     only stand in until it answers, or if it cannot. */
+  var limits = { max_question_chars: 2000, max_turn_chars: 4000, max_history_turns: 20, max_comment_chars: 2000 };
   var scriptUrl = new URL(script.src, document.baseURI);
   var apiBase = (script.dataset.apiBase || scriptUrl.origin).replace(/\/+$/, "");
   var articleId = script.dataset.articleId || null;
@@ -224,21 +224,6 @@
   }
 
   // ---- rendering ---------------------------------------------------------------------------------
-  var MARKER = /\[(\d+(?:\s*,\s*\d+)*)\]/g;
-
-  function markersIn(text) {
-    var found = [];
-    text.replace(MARKER, function (_, group) {
-      group.split(",").forEach(function (n) { found.push(parseInt(n, 10)); });
-      return _;
-    });
-    return found;
-  }
-
-  function stripMarkers(text) {
-    return text.replace(MARKER, "").replace(/\s+([.,;:])/g, "$1").trim();
-  }
-
   function metaLine(c) {
     return [c.organisation || c.journal, c.year].filter(Boolean).join(" · ");
   }
@@ -334,7 +319,7 @@
       id: inputId,
       className: "gqa-input",
       rows: "2",
-      maxlength: String(MAX_QUESTION),
+      maxlength: String(limits.max_question_chars),
       placeholder: "Type a follow-up question…",
       "aria-describedby": hintId,
       autocomplete: "off",
@@ -435,8 +420,8 @@
     if (this.busy) return;
     if (this.empty.parentNode) this.log.removeChild(this.empty);
     this.resetButton.hidden = false;
-    var history = this.history.slice(-MAX_HISTORY);
-    var body = { question: question.slice(0, MAX_QUESTION), history: history };
+    var history = this.history.slice(-limits.max_history_turns);
+    var body = { question: question.slice(0, limits.max_question_chars), history: history };
     if (articleId) body.article_id = articleId;
 
     var asked = el("div", { className: "gqa-turn gqa-user" }, [
@@ -478,8 +463,8 @@
       );
       this.renderAnswer(turn, response, { question: question, history: history, body: body });
       this.history = history.concat([
-        { role: "user", content: question.slice(0, MAX_TURN) },
-        { role: "assistant", content: String(response.answer || "").slice(0, MAX_TURN) },
+        { role: "user", content: question.slice(0, limits.max_turn_chars) },
+        { role: "assistant", content: String(response.answer || "").slice(0, limits.max_turn_chars) },
       ]);
     } catch (err) {
       this.renderError(turn, err, question);
@@ -596,21 +581,26 @@
     return box;
   };
 
-  /* The answer with each [n] turned into a button that opens passage n; unknown numbers stay as text. */
+  /* The answer from its structured sentences (`{text, citations: [n…]}`, so no `[n]` is parsed back out of
+     text): each sentence, then a button per citation that opens passage n; unknown numbers stay as text.
+     An answer without sentences is shown as plain text. */
   Widget.prototype.citedText = function (answer, citations, response) {
     var self = this;
     var p = el("p", { className: "gqa-answer" });
-    var last = 0;
-    answer.replace(MARKER, function (match, group, offset) {
-      p.appendChild(document.createTextNode(answer.slice(last, offset)));
-      var numbers = group.split(",").map(function (n) { return parseInt(n, 10); });
-      numbers.forEach(function (n, i) {
+    var sentences = response.sentences || [];
+    if (!sentences.length) {
+      p.textContent = answer;
+      return p;
+    }
+    sentences.forEach(function (s, k) {
+      if (k > 0) p.appendChild(document.createTextNode(" "));
+      p.appendChild(document.createTextNode(String(s.text || "") + " "));
+      (s.citations || []).forEach(function (n) {
         var c = citations[n];
         if (!c) {
           p.appendChild(document.createTextNode("[" + n + "]"));
           return;
         }
-        if (i > 0) p.appendChild(document.createTextNode(" "));
         p.appendChild(el("button", {
           type: "button",
           className: "gqa-cite",
@@ -621,10 +611,7 @@
           onclick: function (event) { self.openSource(c, response, event.currentTarget); },
         }));
       });
-      last = offset + match.length;
-      return match;
     });
-    p.appendChild(document.createTextNode(answer.slice(last)));
     return p;
   };
 
@@ -676,10 +663,9 @@
 
   Widget.prototype.openSource = function (c, response, opener) {
     this.opener = opener;
-    var sentences = String(response.answer || "")
-      .split(/(?<=\])\s+/)
-      .filter(function (s) { return markersIn(s).indexOf(c.n) >= 0; })
-      .map(stripMarkers);
+    var sentences = (response.sentences || [])
+      .filter(function (s) { return (s.citations || []).indexOf(c.n) >= 0; })
+      .map(function (s) { return String(s.text || ""); });
     var d = this.dialog;
     while (d.firstChild) d.removeChild(d.firstChild);
     var close = el("button", {
@@ -723,7 +709,7 @@
     var comment = el("textarea", {
       className: "gqa-comment",
       rows: "2",
-      maxlength: "2000",
+      maxlength: String(limits.max_comment_chars),
       "aria-label": "Comment on this answer (optional)",
       placeholder: "What was wrong or missing? (optional)",
     });
@@ -794,9 +780,33 @@
     return div;
   }
 
+  /* The service's request limits; the defaults stay if it cannot say (an older service, a network error). */
+  async function loadLimits(widget) {
+    var controller = new AbortController();
+    var timer = setTimeout(function () { controller.abort(); }, 5000);
+    try {
+      var res = await fetch(apiBase + "/v1/limits", {
+        headers: { Accept: "application/json" },
+        signal: controller.signal,
+      });
+      if (!res.ok) return;
+      var served = await res.json();
+      Object.keys(limits).forEach(function (key) {
+        var value = parseInt(served[key], 10);
+        if (value > 0) limits[key] = value;
+      });
+      widget.input.setAttribute("maxlength", String(limits.max_question_chars));
+    } catch (e) {
+      /* keep the defaults */
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   function start() {
     ensureStylesheet();
     var widget = new Widget(mountPoint());
+    loadLimits(widget);
     window.guidelineQA = window.guidelineQA || [];
     window.guidelineQA.push(widget);
   }

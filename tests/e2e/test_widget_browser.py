@@ -287,6 +287,26 @@ def _embed(page, base_url: str, api_base: str, timeout_ms: int = 30_000) -> None
     expect(page.locator("#slot .gqa")).to_be_visible()
 
 
+def test_the_widget_applies_the_limits_the_service_serves(open_page, base_url):
+    """widget.js keeps no copy of the request limits: what GET /v1/limits says is what the box accepts and
+    what is sent (served limits smaller than the defaults here, so a copy would show)."""
+    page = open_page()
+    served = {"max_question_chars": 40, "max_turn_chars": 60, "max_history_turns": 2, "max_comment_chars": 30}
+    page.route("**/v1/limits", lambda route: route.fulfill(json=served))
+    page.goto(base_url + "/")
+    box = page.get_by_label("Your question")
+    expect(box).to_have_attribute("maxlength", "40")
+    sent: list[dict] = []
+    page.on("request", lambda r: sent.append(r.post_data_json) if r.url.endswith("/v1/ask/stream") else None)
+    widget = WidgetPage(page)
+    for question in (SEED_QUESTION, "Is it common?", "How is it confirmed?"):
+        widget.ask(question)
+    assert [len(body["history"]) for body in sent] == [0, 2, 2]
+    assert all(len(t["content"]) <= 60 for body in sent for t in body["history"])
+    assert all(len(body["question"]) <= 40 for body in sent)
+    expect(page.locator(".gqa-comment").last).to_have_attribute("maxlength", "30")
+
+
 def test_service_down_is_said_in_plain_words(open_page, base_url):
     page = open_page()
     _embed(page, base_url, f"http://127.0.0.1:{free_port()}")
