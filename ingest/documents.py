@@ -37,6 +37,7 @@ import yaml
 
 from ingest.formats import FORMATS, FormatError, extract
 from ingest.formats import MAX_BYTES as FORMAT_MAX_BYTES
+from ingest.front_matter import MAX_FRONT_MATTER_BYTES, load_front_matter, split_front_matter
 
 REQUIRED_FIELDS = ("id", "title", "type", "year", "source")
 DOC_TYPES = ("guideline", "research", "guidance")
@@ -48,12 +49,9 @@ PROVENANCE_FIELDS = ("source_kind", "review_status", "reviewed", "reviewer_role"
 SKIPPED_TYPES = ("guardrail",)  # fixed emergency texts: served verbatim by the guardrail, never retrieved
 ID_PATTERN = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.\-/]*\Z")  # \Z, not $: "$" matches before a final "\n"
 MAX_ID_CHARS = 200
-FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n?(.*)\Z", re.DOTALL)
 FIRST_HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 DATE_PATTERN = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z")
 MAX_BYTES = 5_000_000
-MAX_FRONT_MATTER_BYTES = 64_000  # real front matter is < 1 kB; this bounds YAML parsing work per file
-MAX_YAML_DEPTH = 16  # front matter is flat (a list at most); deep nesting only exhausts recursion
 YEAR_MIN, YEAR_MAX = 1800, 2100  # a source year outside this is a typo or an attack, not a guideline
 MAX_CITES = 500
 TEXT_LIMITS = {  # field → longest accepted value in characters
@@ -106,45 +104,6 @@ class LoadResult:
     problems: list[Problem]
     skipped: list[Path]
     notices: list[Problem] = field(default_factory=list)
-
-
-class _FrontMatterLoader(yaml.SafeLoader):
-    """SafeLoader that refuses anchors and aliases and bounds nesting depth.
-
-    Refusing at composition time means an alias bomb fails on its first `&anchor`, before any node is
-    built, in time proportional to the text read so far. Front matter never needs either feature.
-    """
-
-    _depth = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent):
-            raise yaml.composer.ComposerError(
-                None, None, f"alias *{event.anchor} is not allowed (no anchors or aliases)", event.start_mark
-            )
-        if getattr(event, "anchor", None):
-            raise yaml.composer.ComposerError(
-                None, None, f"anchor &{event.anchor} is not allowed (no anchors or aliases)", event.start_mark
-            )
-        self._depth += 1
-        try:
-            if self._depth > MAX_YAML_DEPTH:
-                raise yaml.composer.ComposerError(
-                    None, None, f"nested more than {MAX_YAML_DEPTH} levels deep", event.start_mark
-                )
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
-def load_front_matter(text: str) -> Any:
-    """Parse front-matter YAML safely (no tags, anchors, aliases or deep nesting); raises yaml.YAMLError."""
-    loader = _FrontMatterLoader(text)
-    try:
-        return loader.get_single_data()
-    finally:
-        loader.dispose()
 
 
 def _show(value: Any, limit: int = 60) -> str:
@@ -293,13 +252,13 @@ def _parse(path: Path, root: Path, raw: bytes) -> Document | Problem | None:
     meta: dict = {}
     body = text
     if text.startswith("---"):
-        match = FRONT_MATTER.match(text)
-        if not match:
+        parts = split_front_matter(text)
+        if parts is None:
             return Problem(path, "front matter starts with '---' but has no closing '---' line")
-        if len(match.group(1).encode("utf-8")) > MAX_FRONT_MATTER_BYTES:
+        if len(parts[0].encode("utf-8")) > MAX_FRONT_MATTER_BYTES:
             return Problem(path, f"front matter is larger than {MAX_FRONT_MATTER_BYTES} bytes")
         try:
-            loaded = load_front_matter(match.group(1))
+            loaded = load_front_matter(parts[0])
         except yaml.YAMLError as exc:
             where = getattr(exc, "problem_mark", None)
             line = f" (line {where.line + 2})" if where else ""
@@ -308,7 +267,7 @@ def _parse(path: Path, root: Path, raw: bytes) -> Document | Problem | None:
             return Problem(path, f"invalid value in YAML front matter: {_show(str(exc), 120)}")
         if not isinstance(loaded, dict):
             return Problem(path, "front matter is not a YAML mapping")
-        meta, body = loaded, match.group(2)
+        meta, body = loaded, parts[1]
         kind = meta.get("type")
         if isinstance(kind, str) and kind.strip() in SKIPPED_TYPES:
             return None

@@ -12,15 +12,15 @@ service that refuses to start.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from ingest import front_matter
+
 from .combine import CATEGORIES
 
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n(.*)\Z", re.DOTALL)
 REQUIRED_FIELDS = ("type", "category", "version", "title")
 
 
@@ -41,13 +41,13 @@ class Guidance:
 
 def split_front_matter(raw: str) -> tuple[dict, str]:
     """(metadata, body); the body is everything after the closing `---`, without surrounding blank space."""
-    m = _FRONT_MATTER.match(raw)
-    if not m:
+    parts = front_matter.split_front_matter(raw)
+    if parts is None:
         raise GuidanceError("no YAML front matter (--- ... ---) at the top")
-    meta = yaml.safe_load(m.group(1)) or {}
+    meta = front_matter.load_front_matter(parts[0]) or {}
     if not isinstance(meta, dict):
         raise GuidanceError("front matter is not a mapping")
-    return meta, m.group(2).strip()
+    return meta, parts[1].strip()
 
 
 def versioned(explicit: str, body: str) -> str:
