@@ -4,6 +4,12 @@ Body size: a declared `Content-Length` over the limit is refused with 413 withou
 body is counted as it arrives and refused as soon as it passes the limit, so a huge upload never sits in
 memory. The pydantic models then bound every field (question, history turns, k).
 
+Why not Starlette's own `max_body_size` (RequestBodyLimitMiddleware, Starlette ≥ 1.0): a declared oversize
+body is refused only when the endpoint reads it, or else after the endpoint has run (its response is replaced
+at the start line), where this class refuses before any route or rate-limit work; its 413 is plain text
+"Content Too Large" without the limit, where our clients get JSON `detail` naming it
+(tests/ops/test_security.py); and a malformed Content-Length is ignored rather than refused with 400.
+
 Rate limiting uses the `limits` library (moving window): it is well kept, has an asyncio API that never
 blocks the event loop, and the same code runs on in-process memory (one replica) or a shared Redis or
 Memcached (`GQA_RATE_LIMIT_STORAGE`), so N replicas can enforce one budget per client. The client is the

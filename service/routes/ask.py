@@ -3,7 +3,8 @@
 Stream format: one `event: sentence` per answer piece (`{"index": i, "text": "<sentence> [n]"}`; the pieces
 joined by single spaces are `answer`), then one `event: final` whose data is the full AskResponse (citations,
 mode, red_flag, answer_id, index_version). Red-flag and abstain answers are a single piece. Errors found
-before the stream starts (bad input, not ready) are ordinary 4xx/503 JSON responses, not events.
+before the stream starts (bad input, not ready) are ordinary 4xx/503 JSON responses, not events: the answer
+is computed in a dependency, before FastAPI's EventSourceResponse (fastapi.sse) frames the events.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import json
 import logging
 import sqlite3
 from collections.abc import Iterator
+from typing import Annotated
 
-from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, Request
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from service.deps import AnswererDep
 from service.models import AskRequest, AskResponse
@@ -40,31 +42,31 @@ def keep_for_feedback(http: Request, request: AskRequest, response: AskResponse)
                                                                 "error_type": type(exc).__name__})
 
 
+def answered(request: AskRequest, answerer: AnswererDep, http: Request) -> tuple[AskResponse, list[str]]:
+    """The answer and its pieces, logged and kept for feedback: a dependency, so the streaming route has it
+    before the first byte and errors (not ready, bad input) keep their status instead of becoming events."""
+    response, pieces = answerer.ask(request)
+    record_answer(request, response)
+    keep_for_feedback(http, request, response)
+    return response, pieces
+
+
+Answered = Annotated[tuple[AskResponse, list[str]], Depends(answered)]
+
+
 @router.post("/v1/ask", response_model=AskResponse, responses=NOT_READY)
-def ask(request: AskRequest, answerer: AnswererDep, http: Request) -> AskResponse:
-    response, _ = answerer.ask(request)
-    record_answer(request, response)
-    keep_for_feedback(http, request, response)
-    return response
+def ask(result: Answered) -> AskResponse:
+    return result[0]
 
 
-def sse(event: str, data: dict) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+def _event(event: str, data: dict) -> ServerSentEvent:
+    # raw_data keeps the bytes as they were (UTF-8, not \u escapes; json.dumps spacing)
+    return ServerSentEvent(event=event, raw_data=json.dumps(data, ensure_ascii=False))
 
 
-@router.post(
-    "/v1/ask/stream",
-    responses={**STREAM, **NOT_READY},
-)
-def ask_stream(request: AskRequest, answerer: AnswererDep, http: Request) -> StreamingResponse:
-    response, pieces = answerer.ask(request)  # computed before the first byte, so errors keep their status
-    record_answer(request, response)
-    keep_for_feedback(http, request, response)
-
-    def events() -> Iterator[str]:
-        for i, piece in enumerate(pieces):
-            yield sse("sentence", {"index": i, "text": piece})
-        yield sse("final", response.model_dump(mode="json"))
-
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+@router.post("/v1/ask/stream", response_class=EventSourceResponse, responses={**STREAM, **NOT_READY})
+def ask_stream(result: Answered) -> Iterator[ServerSentEvent]:
+    response, pieces = result
+    for i, piece in enumerate(pieces):
+        yield _event("sentence", {"index": i, "text": piece})
+    yield _event("final", response.model_dump(mode="json"))
