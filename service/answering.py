@@ -1,4 +1,9 @@
-"""The answering core: red-flag screen → query texts → hybrid retrieval → abstain, LLM or extractive answer.
+"""The answering pipeline, read top to bottom: screen → query texts → retrieve → judge support → compose
+(LLM or extractive) → render.
+
+Each stage is a function of the previous stage's output, a small frozen dataclass, and hands its result on
+in one direction; `Answerer` at the bottom holds what the stages need (embedding model, guardrail, LLM
+client, live index) and only wires them.
 
 Order matters for safety: the red-flag screen runs first and alone (no retrieval, no LLM) so an emergency
 never waits on, or is diluted by, anything else. Every other path ends in a response whose `[n]` markers all
@@ -11,8 +16,10 @@ import logging
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -48,18 +55,26 @@ from service.models import (
 from service.question_kind import question_kind
 from service.retrieval import Retrieval, StoreQueryFailed, retrieve
 
+if TYPE_CHECKING:  # loaded in Answerer.warm_up: a guardrail that fails to load leaves the service not ready
+    from service.guardrails import Guardrail, RedFlag
+
 log = logging.getLogger(__name__)
 
 TOPICS_LISTED = 3
+ABSTAIN_TEXT = "The guideline content available here does not cover this question."
+Pieces = list[str]  # the answer's sentences with their markers, as the stream sends them
 
 
-@dataclass
-class Prepared:
-    snapshot: Snapshot
-    queries: list[QueryText]
-    vectors: np.ndarray
-    query_vec: np.ndarray  # the weighted, re-normalised mix used to rank sentences
-    retrieval: Retrieval
+# --- 1. screen ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Screened:
+    request: AskRequest
+    flag: RedFlag | None  # None: not an emergency, answer it
+
+
+def screen(guard: Guardrail, request: AskRequest) -> Screened:
+    """The red-flag guardrail's decision on the message and its history, before anything else runs."""
+    return Screened(request, guard.screen(request.question, [t.model_dump() for t in request.history]))
 
 
 _QUESTION = re.compile(
@@ -71,12 +86,241 @@ def asks_question(text: str) -> bool:
     return bool(_QUESTION.search(text))
 
 
+# --- 2. query texts -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QueryPlan:
+    question: str  # as asked
+    history: tuple[Turn, ...]
+    article_id: str | None
+    queries: tuple[QueryText, ...]  # what retrieval embeds and matches, weighted
+    llm_question: str  # what the LLM answers: the condensed follow-up, or the question as asked
+    llm_failure: FallbackReason | None = None  # condensing failed: no LLM answer this time
+
+
+def plan_queries(
+    question: str, history: list[Turn], article_id: str | None,
+    llm: LLMClient | None = None, deadline: Deadline | None = None,
+) -> QueryPlan:
+    """The texts to retrieve with (service/followup.py); with an LLM, a follow-up is first condensed into a
+    standalone question that leads the queries and is what the LLM answers."""
+    queries = query_texts(question, history)
+    plan = QueryPlan(question, tuple(history), article_id, tuple(queries), question)
+    if llm is None or not history:
+        return plan
+    try:
+        condensed = _condensed(llm, question, history, deadline)
+    except LLMFailed as exc:
+        log.warning("LLM condense failed, no LLM answer this time (%s): %s", exc.code, exc.detail)
+        return QueryPlan(question, tuple(history), article_id, tuple(queries), question, exc.code)
+    return QueryPlan(
+        question, tuple(history), article_id, (QueryText(condensed, 1.0), *queries[:1]), condensed
+    )
+
+
+def _condensed(llm: LLMClient, question: str, history: list[Turn], deadline: Deadline | None) -> str:
+    """The follow-up rewritten as a standalone question by the LLM (retrieval and the answer use it)."""
+    text = llm.chat(condense_messages(question, history), deadline, max_tokens=120)
+    text = text.strip().strip('"').splitlines()[0].strip()
+    if not text or len(text) > 600:
+        raise LLMFailed("llm_error", "the condensed question was empty or too long")
+    return text
+
+
+# --- 3. retrieve ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Retrieved:
+    plan: QueryPlan
+    snapshot: Snapshot  # held for the whole request, even if a new generation goes live meanwhile
+    queries: tuple[QueryText, ...]  # the plan's, with clinical shorthand expanded
+    query_vec: np.ndarray  # the weighted, re-normalised mix used to rank sentences
+    retrieval: Retrieval
+
+
+def retrieve_passages(
+    plan: QueryPlan, live: LiveIndex, embedder, *, k: int, depth: int, mode: str = "hybrid"
+) -> Retrieved:
+    """Hybrid (or dense, or BM25) retrieval of the plan's queries from the live generation."""
+    snapshot = live.current()
+    # Clinical shorthand the corpus itself does not use is expanded (service/lexicon.py).
+    queries = [QueryText(expand_query(q.text, snapshot.uses_term), q.weight) for q in plan.queries]
+    vectors = embedder.encode([q.text for q in queries])
+
+    def run(snap: Snapshot) -> Retrieval:
+        return retrieve(snap, queries, vectors, k=k, depth=depth, mode=mode, article_id=plan.article_id)
+
+    try:
+        retrieval = run(snapshot)
+    except StoreQueryFailed as exc:
+        # Two re-ingests in quick succession can collect the generation this request started on; the
+        # newer snapshot (if one went live meanwhile) answers instead of failing the request.
+        newer = live.current()
+        if newer is snapshot:
+            raise NotReady(f"the index store could not be queried ({exc}); retry shortly") from exc
+        snapshot = newer
+        try:
+            retrieval = run(snapshot)
+        except StoreQueryFailed as again:
+            raise NotReady(f"the index store could not be queried ({again}); retry shortly") from again
+    return Retrieved(plan, snapshot, tuple(queries), _mix(vectors, queries), retrieval)
+
+
 def _mix(vectors: np.ndarray, queries: list[QueryText]) -> np.ndarray:
     weights = np.asarray([q.weight for q in queries], dtype=np.float32)[:, None]
     mixed = (vectors * weights).sum(0)
     return (mixed / (np.linalg.norm(mixed) or 1.0)).astype(np.float32)
 
 
+# --- 4. judge support -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Judged:
+    retrieved: Retrieved
+    evidence: Evidence  # evidence.sufficient: answer; otherwise abstain (service/abstention.py)
+
+
+def judge_support(retrieved: Retrieved, wordpieces: Callable[[str], int]) -> Judged:
+    """How well the retrieved content matches the question: passage and sentence similarity, and the
+    specialised words the corpus never uses."""
+    question = retrieved.plan.question
+    # The joined follow-up text counts only when the question leans on it; otherwise an off-topic
+    # question asked after an on-topic one would borrow the earlier question's support.
+    leaning = len(retrieved.queries) > 1 and depends_on_context(question)
+    sims = retrieved.retrieval.top_dense[: len(retrieved.queries) if leaning else 1]
+    vocabulary = retrieved.snapshot.vocabulary
+    evidence = Evidence(
+        passage_sim=max(sims, default=0.0),
+        sentence_sim=best_sentence_similarity(
+            retrieved.snapshot, retrieved.retrieval.hits, retrieved.query_vec
+        ),
+        unknown_words=unknown_specialised(question, vocabulary, wordpieces) if vocabulary else (),
+    )
+    return Judged(retrieved, evidence)
+
+
+# --- 5. compose (LLM or extractive) ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Composed:
+    retrieved: Retrieved
+    mode: Literal["llm", "extractive", "abstain"]
+    sentences: tuple[AnswerSentence, ...] = ()  # empty when abstaining
+    fallback_reason: FallbackReason | None = None  # why an LLM answer was asked for and not given
+
+
+def compose_answer(
+    judged: Judged, llm: LLMClient | None = None, deadline: Deadline | None = None
+) -> Composed:
+    """Abstain without enough support; else the LLM's validated sentences when there is an LLM and it
+    delivers, else sentences quoted from the passages; abstain too when none is worth quoting."""
+    retrieved = judged.retrieved
+    if not judged.evidence.sufficient:
+        return Composed(retrieved, "abstain")
+    fallback_reason = retrieved.plan.llm_failure
+    if llm is not None and fallback_reason is None:
+        try:
+            return Composed(retrieved, "llm", _llm_sentences(llm, retrieved, deadline))
+        except LLMFailed as exc:
+            fallback_reason = exc.code
+            log.warning("LLM answer replaced by the extractive one (%s): %s", exc.code, exc.detail)
+    sentences = _extractive_sentences(retrieved)
+    return Composed(retrieved, "extractive" if sentences else "abstain", sentences,
+                    fallback_reason if llm is not None else None)
+
+
+def _llm_sentences(
+    llm: LLMClient, retrieved: Retrieved, deadline: Deadline | None
+) -> tuple[AnswerSentence, ...]:
+    snapshot = retrieved.snapshot
+    numbered = [
+        NumberedPassage(
+            i + 1,
+            snapshot.metas[h.row].get("title", ""),
+            snapshot.metas[h.row].get("section", ""),
+            snapshot.texts[h.row],
+        )
+        for i, h in enumerate(retrieved.retrieval.hits)
+    ]
+    text = llm.chat(answer_messages(retrieved.plan.llm_question, numbered), deadline)
+    checked = check_answer(text, [p.text for p in numbered])
+    for sentence, why in checked.dropped:
+        log.info("dropped an LLM sentence (%s), %d chars", why, len(sentence))
+    if not checked.sentences:
+        raise LLMFailed("llm_unsupported", f"no sentence passed validation ({len(checked.dropped)} dropped)")
+    return tuple(checked.sentences)
+
+
+def _extractive_sentences(retrieved: Retrieved) -> tuple[AnswerSentence, ...]:
+    plan, snapshot = retrieved.plan, retrieved.snapshot
+    question, history = plan.question, list(plan.history)
+    # A follow-up's own words ("how do we confirm it?") name nothing: the composer looks for the words
+    # of the question with its references resolved (service/followup.py).
+    focus, own, said = retrieved.queries[0].text, "", ""
+    if history and depends_on_context(question):
+        uses = snapshot.uses_term
+        focus = expand_query(resolved_question(question, history), uses)
+        own = retrieved.queries[0].text
+        said = expand_query(" ".join([*context_turns(question, history), previous_answer(history)]), uses)
+    quoted = compose(snapshot, retrieved.retrieval.hits, retrieved.query_vec, focus, question_kind(question),
+                     own_words=own, said=said)
+    return tuple(AnswerSentence(q.text, (q.hit,)) for q in quoted)
+
+
+# --- 6. render ------------------------------------------------------------------------------------------
+def render_answer(composed: Composed) -> tuple[AskResponse, Pieces]:
+    """The response (answer text with `[n]` markers, citations, structured sentences) and its pieces."""
+    snapshot = composed.retrieved.snapshot
+    if composed.mode == "abstain":
+        topics = _closest_topics(composed.retrieved)
+        answer = ABSTAIN_TEXT
+        listed = "; ".join(t.section or t.title for t in topics)
+        if listed:
+            answer += f" The closest topics it does cover are: {listed}."
+        response = _response(snapshot, answer, [], "abstain", composed.fallback_reason)
+        response.closest_topics = topics
+        return response, [response.answer]
+    sentences = list(composed.sentences)
+    pieces, citations = render(snapshot, composed.retrieved.retrieval.hits, sentences)
+    response = _response(snapshot, " ".join(pieces), citations, composed.mode, composed.fallback_reason)
+    response.sentences = structured(sentences)
+    return response, pieces
+
+
+def _closest_topics(retrieved: Retrieved) -> list[Topic]:
+    topics: list[Topic] = []
+    for hit in retrieved.retrieval.hits:
+        meta = retrieved.snapshot.metas[hit.row]
+        topic = Topic(
+            doc_id=meta.get("doc_id", ""), title=meta.get("title", ""), section=meta.get("section", "")
+        )
+        if topic not in topics:
+            topics.append(topic)
+        if len(topics) == TOPICS_LISTED:
+            break
+    return topics
+
+
+def _response(snapshot: Snapshot, answer: str, citations, mode: str, fallback_reason=None) -> AskResponse:
+    return AskResponse(
+        answer=answer,
+        citations=citations,
+        mode=mode,
+        answer_id=str(uuid.uuid4()),
+        index_version=snapshot.generation,
+        fallback_reason=fallback_reason,
+    )
+
+
+def render_red_flag(flag: RedFlag, generation: str | None) -> AskResponse:
+    """The fixed emergency guidance, no citations (the related answer, if any, is added beside it)."""
+    return AskResponse(
+        answer=flag.guidance,
+        citations=[],
+        red_flag=RedFlagInfo(category=flag.category, guidance=flag.guidance, version=flag.version),
+        mode="red_flag",
+        answer_id=str(uuid.uuid4()),
+        index_version=generation,
+    )
+
+
+# --- the wiring -----------------------------------------------------------------------------------------
 def wordpieces(word: str) -> int:
     """How many WordPiece pieces the bundled model's tokenizer splits `word` into (abstention evidence)."""
     return len(_tokenizer().encode(word, add_special_tokens=False).ids)
@@ -132,16 +376,40 @@ class Answerer:
             raise NotReady(self.live.reason)
 
     # --- the three calls ----------------------------------------------------------------------------
-    def ask(self, request: AskRequest) -> tuple[AskResponse, list[str]]:
+    def ask(self, request: AskRequest) -> tuple[AskResponse, Pieces]:
         """The full answer, and its pieces (sentences with their markers) for the stream to send."""
         if self._guard is None:
             raise NotReady(self._guard_error)
-        flag = self._guard.screen(request.question, [t.model_dump() for t in request.history])
-        if flag is not None:  # before anything else: an emergency never waits on retrieval or an LLM
-            response = self._red_flag(flag)
+        screened = screen(self._guard, request)
+        if screened.flag is not None:  # before anything else: an emergency never waits on retrieval or an LLM
+            response = render_red_flag(screened.flag, self._generation())
             response.related_answer = self._related_answer(request)
             return response, [response.answer]
         return self._answer(request)
+
+    def retrieve(self, request: RetrieveRequest) -> RetrieveResponse:
+        self._require_index()
+        plan = plan_queries(request.query, request.history, request.article_id)
+        retrieved = retrieve_passages(plan, self.live, self._embedder, k=request.k,
+                                      depth=self.settings.candidate_depth, mode=request.mode)
+        return RetrieveResponse(
+            passages=[passage(retrieved.snapshot, h) for h in retrieved.retrieval.hits],
+            index_version=retrieved.snapshot.generation,
+        )
+
+    # --- wiring ---------------------------------------------------------------------------------------
+    def _answer(self, request: AskRequest, use_llm: bool = True) -> tuple[AskResponse, Pieces]:
+        """Stages 2–6 for a message the screen did not flag (or, without the LLM, the related answer beside
+        a red flag)."""
+        self._require_index()
+        llm = self.llm if use_llm else None
+        deadline = Deadline(self.settings.llm_timeout_s)
+        plan = plan_queries(request.question, request.history, request.article_id, llm, deadline)
+        retrieved = retrieve_passages(plan, self.live, self._embedder, k=self.settings.retrieval_k,
+                                      depth=self.settings.candidate_depth)
+        judged = judge_support(retrieved, wordpieces)
+        composed = compose_answer(judged, llm, deadline)
+        return render_answer(composed)
 
     def _related_answer(self, request: AskRequest) -> RelatedAnswer | None:
         """After the screen has decided (and the guidance is fixed), the extractive answer to the guideline
@@ -159,183 +427,8 @@ class Answerer:
         return RelatedAnswer(answer=answer.answer, citations=answer.citations, sentences=answer.sentences,
                              mode="extractive")
 
-    def _answer(self, request: AskRequest, use_llm: bool = True) -> tuple[AskResponse, list[str]]:
-        """The cited answer for a message the screen did not flag (or, without the LLM, the related answer
-        beside a red flag)."""
-        self._require_index()
-        llm = self.llm if use_llm else None
-        deadline = Deadline(self.settings.llm_timeout_s)
-        fallback_reason: FallbackReason | None = None
-        queries = query_texts(request.question, request.history)
-        question = request.question
-        if llm and request.history:
-            try:
-                question = self._condensed(request.question, request.history, deadline)
-                queries = [QueryText(question, 1.0), *queries[:1]]
-            except LLMFailed as exc:
-                fallback_reason = exc.code
-                log.warning("LLM condense failed, no LLM answer this time (%s): %s", exc.code, exc.detail)
-        prepared = self._prepare(queries, k=self.settings.retrieval_k, article_id=request.article_id)
-        evidence = self._evidence(prepared, request.question)
-        if not evidence.sufficient:
-            response = self._abstain(prepared)
-            return response, [response.answer]
-        if llm and fallback_reason is None:
-            try:
-                return self._llm_answer(question, prepared, deadline)
-            except LLMFailed as exc:
-                fallback_reason = exc.code
-                log.warning("LLM answer replaced by the extractive one (%s): %s", exc.code, exc.detail)
-        response, pieces = self._extractive(request.question, prepared, request.history)
-        response.fallback_reason = fallback_reason if llm else None
-        return response, pieces
-
-    def retrieve(self, request: RetrieveRequest) -> RetrieveResponse:
-        self._require_index()
-        queries = query_texts(request.query, request.history)
-        prepared = self._prepare(queries, k=request.k, article_id=request.article_id, mode=request.mode)
-        snapshot = prepared.snapshot
-        return RetrieveResponse(
-            passages=[passage(snapshot, h) for h in prepared.retrieval.hits],
-            index_version=snapshot.generation,
-        )
-
-    # --- steps ---------------------------------------------------------------------------------------
-    def _prepare(self, queries: list[QueryText], *, k: int, article_id: str | None, mode: str = "hybrid"):
-        snapshot = self.live.current()  # held for the whole request, even if a new generation goes live
-        # Clinical shorthand the corpus itself does not use is expanded (service/lexicon.py).
-        queries = [QueryText(expand_query(q.text, snapshot.uses_term), q.weight) for q in queries]
-        vectors = self._embedder.encode([q.text for q in queries])
+    def _generation(self) -> str | None:
         try:
-            retrieval = self._retrieve(snapshot, queries, vectors, k, article_id, mode)
-        except StoreQueryFailed as exc:
-            # Two re-ingests in quick succession can collect the generation this request started on; the
-            # newer snapshot (if one went live meanwhile) answers instead of failing the request.
-            newer = self.live.current()
-            if newer is snapshot:
-                raise NotReady(f"the index store could not be queried ({exc}); retry shortly") from exc
-            snapshot = newer
-            try:
-                retrieval = self._retrieve(snapshot, queries, vectors, k, article_id, mode)
-            except StoreQueryFailed as again:
-                raise NotReady(f"the index store could not be queried ({again}); retry shortly") from again
-        return Prepared(snapshot, queries, vectors, _mix(vectors, queries), retrieval)
-
-    def _retrieve(self, snapshot, queries, vectors, k, article_id, mode) -> Retrieval:
-        depth = self.settings.candidate_depth
-        return retrieve(snapshot, queries, vectors, k=k, depth=depth, mode=mode, article_id=article_id)
-
-    def _evidence(self, prepared: Prepared, question: str) -> Evidence:
-        # The joined follow-up text counts only when the question leans on it; otherwise an off-topic
-        # question asked after an on-topic one would borrow the earlier question's support.
-        leaning = len(prepared.queries) > 1 and depends_on_context(question)
-        sims = prepared.retrieval.top_dense[: len(prepared.queries) if leaning else 1]
-        vocabulary = prepared.snapshot.vocabulary
-        return Evidence(
-            passage_sim=max(sims, default=0.0),
-            sentence_sim=best_sentence_similarity(
-                prepared.snapshot, prepared.retrieval.hits, prepared.query_vec
-            ),
-            unknown_words=unknown_specialised(question, vocabulary, wordpieces) if vocabulary else (),
-        )
-
-    def _extractive(
-        self, question: str, prepared: Prepared, history: list[Turn] | None = None
-    ) -> tuple[AskResponse, list[str]]:
-        hits = prepared.retrieval.hits
-        kind = question_kind(question)
-        # A follow-up's own words ("how do we confirm it?") name nothing: the composer looks for the words
-        # of the question with its references resolved (service/followup.py).
-        focus, own, said = prepared.queries[0].text, "", ""
-        if history and depends_on_context(question):
-            uses = prepared.snapshot.uses_term
-            focus = expand_query(resolved_question(question, history), uses)
-            own = prepared.queries[0].text
-            said = expand_query(" ".join([*context_turns(question, history), previous_answer(history)]), uses)
-        quoted = compose(prepared.snapshot, hits, prepared.query_vec, focus, kind, own_words=own, said=said)
-        if not quoted:
-            response = self._abstain(prepared)
-            return response, [response.answer]
-        sentences = [AnswerSentence(q.text, (q.hit,)) for q in quoted]
-        pieces, citations = render(prepared.snapshot, hits, sentences)
-        response = self._response(prepared.snapshot, " ".join(pieces), citations, "extractive")
-        response.sentences = structured(sentences)
-        return response, pieces
-
-    def _llm_answer(self, question: str, prepared: Prepared, deadline: Deadline):
-        hits = prepared.retrieval.hits
-        snapshot = prepared.snapshot
-        numbered = [
-            NumberedPassage(
-                i + 1,
-                snapshot.metas[h.row].get("title", ""),
-                snapshot.metas[h.row].get("section", ""),
-                snapshot.texts[h.row],
-            )
-            for i, h in enumerate(hits)
-        ]
-        text = self.llm.chat(answer_messages(question, numbered), deadline)
-        checked = check_answer(text, [p.text for p in numbered])
-        for sentence, why in checked.dropped:
-            log.info("dropped an LLM sentence (%s), %d chars", why, len(sentence))
-        if not checked.sentences:
-            raise LLMFailed(
-                "llm_unsupported", f"no sentence passed validation ({len(checked.dropped)} dropped)"
-            )
-        pieces, citations = render(snapshot, hits, checked.sentences)
-        response = self._response(snapshot, " ".join(pieces), citations, "llm")
-        response.sentences = structured(checked.sentences)
-        return response, pieces
-
-    def _condensed(self, question: str, history: list[Turn], deadline: Deadline) -> str:
-        """The follow-up rewritten as a standalone question by the LLM (retrieval and the answer use it)."""
-        text = self.llm.chat(condense_messages(question, history), deadline, max_tokens=120)
-        text = text.strip().strip('"').splitlines()[0].strip()
-        if not text or len(text) > 600:
-            raise LLMFailed("llm_error", "the condensed question was empty or too long")
-        return text
-
-    def _abstain(self, prepared: Prepared) -> AskResponse:
-        snapshot = prepared.snapshot
-        topics: list[Topic] = []
-        for hit in prepared.retrieval.hits:
-            meta = snapshot.metas[hit.row]
-            topic = Topic(
-                doc_id=meta.get("doc_id", ""), title=meta.get("title", ""), section=meta.get("section", "")
-            )
-            if topic not in topics:
-                topics.append(topic)
-            if len(topics) == TOPICS_LISTED:
-                break
-        listed = "; ".join(t.section or t.title for t in topics)
-        answer = "The guideline content available here does not cover this question."
-        if listed:
-            answer += f" The closest topics it does cover are: {listed}."
-        response = self._response(snapshot, answer, [], "abstain")
-        response.closest_topics = topics
-        return response
-
-    def _red_flag(self, flag) -> AskResponse:
-        snapshot = None
-        try:
-            snapshot = self.live.current()
+            return self.live.current().generation
         except NotReady:
-            pass
-        return AskResponse(
-            answer=flag.guidance,
-            citations=[],
-            red_flag=RedFlagInfo(category=flag.category, guidance=flag.guidance, version=flag.version),
-            mode="red_flag",
-            answer_id=str(uuid.uuid4()),
-            index_version=snapshot.generation if snapshot else None,
-        )
-
-    @staticmethod
-    def _response(snapshot: Snapshot, answer: str, citations, mode: str) -> AskResponse:
-        return AskResponse(
-            answer=answer,
-            citations=citations,
-            mode=mode,
-            answer_id=str(uuid.uuid4()),
-            index_version=snapshot.generation,
-        )
+            return None
