@@ -15,13 +15,14 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-MARKER = re.compile(r"\s*\[\d+(?:\s*[,;–-]\s*\d+)*\]")
+from service.markers import strip_markers
+
 WORD = re.compile(r"\w+(?:[-'’]\w+)*")
 
 
 def plain(text: str) -> str:
-    """Answer text as a reader sees it, without `[n]` markers."""
-    return MARKER.sub("", text or "")
+    """Answer text as a reader sees it, without `[n]` markers (service/markers.py)."""
+    return strip_markers(text or "")
 
 
 def words(text: str) -> int:
