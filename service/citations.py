@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service.index import Snapshot
+from service.markers import marker
 from service.models import AnswerPart, Citation, Passage
 from service.retrieval import Hit
 
@@ -92,7 +93,7 @@ def render(
     number = numbering(sentences)
     pieces = []
     for sentence in sentences:
-        marks = "".join(f"[{number[h]}]" for h in dict.fromkeys(sentence.hits))
+        marks = "".join(marker(number[h]) for h in dict.fromkeys(sentence.hits))
         pieces.append(f"{sentence.text} {marks}")
     citations = [citation(snapshot, hits[h], n) for h, n in number.items()]
     return pieces, citations
