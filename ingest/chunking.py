@@ -18,7 +18,8 @@ inline conventions that Markdown authors may use too:
   number and one grade.
 
 A pipe table becomes one line per row, each cell prefixed with its column header ("Drug: apixaban; Dose:
-5 mg BID"), so a row retrieved alone still says what its numbers are.
+5 mg BID"), so a row retrieved alone still says what its numbers are; a blank first cell repeats the label
+above it (a row-spanning cell flattened by the format).
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ def structure(doc: Document) -> list[tuple[list[str], list[Line]]]:
     anchor: str | None = None
     raw_lines = doc.body.splitlines()
     header: list[str] | None = None
+    row_label = ""
 
     def flush() -> None:
         if any(line.text.strip() for line in lines):
@@ -170,9 +172,14 @@ def structure(doc: Document) -> list[tuple[list[str], list[Line]]]:
         if not in_fence and TABLE_ROW.match(raw):
             following = raw_lines[i + 1].strip() if i + 1 < len(raw_lines) else ""
             if TABLE_RULE.match(following):
-                header = _cells(raw)
+                header, row_label = _cells(raw), ""
                 continue
             cells = _cells(raw)
+            if header and len(cells) > 1 and any(cells[1:]):
+                # a blank first cell under a labelled row is a merged (row-spanning) cell: carry the label
+                # down, so "< 10.0 · 6" still says it is "Hemoglobin — Female"
+                cells[0] = cells[0] or row_label
+                row_label = cells[0]
             text = table_row_text(header, cells) if header else " · ".join(c for c in cells if c)
             lines.append(Line(text, page, anchor, atomic=True))
             continue
