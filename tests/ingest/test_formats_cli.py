@@ -74,6 +74,19 @@ def test_mixed_formats_ingest_reingest_prune_and_refusal(tmp_path: Path) -> None
     assert embedded_count(pruned.stdout) == 0 and "1 documents removed" in pruned.stdout
     assert "htn_docx" not in {m["doc_id"] for m in metadatas(store)}
 
+    # a changed page of the PDF: only that document is re-embedded, the others' passages stay as they were
+    rec = next(r for r in fx.expected()["recs"] if r.number == "3.0.1")
+    edited = rec.text.rstrip(".") + ", rechecking blood pressure within 4 weeks."
+    fx.write_pdf(corpus / "htn.pdf", fx.print_html().replace(rec.text, edited))
+    others = sorted((m["doc_id"], m["doc_hash"]) for m in metadatas(store) if m["doc_id"] != "htn_pdf")
+    changed = run_ingest(store, corpus)
+    assert "plan: 0 added, 1 changed, 3 unchanged" in changed.stdout, changed.stdout
+    metas = metadatas(store)
+    pdf_chunks = [m for m in metas if m["doc_id"] == "htn_pdf"]
+    assert embedded_count(changed.stdout) == len(pdf_chunks)
+    assert sorted((m["doc_id"], m["doc_hash"]) for m in metas if m["doc_id"] != "htn_pdf") == others
+    assert next(m for m in pdf_chunks if m.get("rec") == "3.0.1")["page"] == "e564"
+
     before = metadatas(store)
     (corpus / "scan.pdf").write_bytes(b"%PDF-1.4\n%broken beyond repair")
     (corpus / "scan.meta.yaml").write_text("id: scan\ntitle: Scan\n" + SIDECAR)
