@@ -15,7 +15,8 @@ inline conventions that Markdown authors may use too:
 - `<!-- anchor: sec-2-1 -->` on its own line, or `## Heading {#sec-2-1}`: the element id of what follows;
 - `**Rec 1.3.4** [Class I, LOE B-R] text`: a numbered recommendation with its grade (the bracket is optional).
   It becomes a chunk of its own, never split and never packed with other text, so its citation carries one
-  number and one grade.
+  number and one grade. `**Recommendation** [AAOS 2010: strong] text` is a recommendation whose source
+  states a strength but no number (the bracket is then required).
 
 A pipe table becomes one line per row, each cell prefixed with its column header ("Drug: apixaban; Dose:
 5 mg BID"), so a row retrieved alone still says what its numbers are; a blank first cell repeats the label
@@ -39,7 +40,7 @@ HEADING_ANCHOR = re.compile(r"\s*\{#([A-Za-z][\w.:\-]*)\}\s*$")
 PAGE_MARK = re.compile(r"^\s*<!--\s*page:\s*(.{1,40}?)\s*-->\s*$")
 ANCHOR_MARK = re.compile(r"^\s*<!--\s*anchor:\s*(.{1,200}?)\s*-->\s*$")
 REC_LINE = re.compile(
-    r"^\s*(?:[-*+]\s+)?\*\*Rec(?:ommendation)?\s+(?P<num>[^*\s][^*]{0,30}?)\*\*"
+    r"^\s*(?:[-*+]\s+)?\*\*Rec(?:ommendation)?(?:\s+(?P<num>[^*\s][^*]{0,30}?))?\*\*"
     r"\s*(?:\[(?P<grade>[^\]]{1,120})\])?\s*(?P<text>.*)$"
 )
 TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
@@ -186,14 +187,14 @@ def structure(doc: Document) -> list[tuple[list[str], list[Line]]]:
         header = None  # any other line ends the table
         if raw.strip() in {"---", "***", "___"}:
             continue
-        if not in_fence and (rec := REC_LINE.match(raw)):
+        if not in_fence and (rec := REC_LINE.match(raw)) and (rec.group("num") or rec.group("grade")):
             grade = rec.group("grade")
             lines.append(
                 Line(
                     plain(rec.group("text").strip()),
                     page,
                     anchor,
-                    rec=rec.group("num").strip(),
+                    rec=rec.group("num").strip() if rec.group("num") else None,
                     grade=grade.strip() if grade else None,
                     atomic=True,
                 )
@@ -238,13 +239,14 @@ def _pack(units: list[Line], counts: list[int], budget: int) -> list[list[Line]]
     current: list[Line] = []
     used = 0
     for unit, count in zip(units, counts, strict=True):
-        if unit.rec is not None or (current and used + count > budget):
+        alone = unit.rec is not None or unit.grade is not None  # a recommendation is a chunk of its own
+        if alone or (current and used + count > budget):
             if current:
                 groups.append(current)
             current, used = [], 0
         current.append(unit)
         used += count
-        if unit.rec is not None:
+        if alone:
             groups.append(current)
             current, used = [], 0
     if current:
