@@ -55,10 +55,10 @@ def ingest(store: Path, corpus: Path) -> None:
 
 def stored_chunks(store: Path) -> dict:
     """ids, texts, metadatas and vectors of the live generation (for questions and the baseline)."""
-    from ingest.config import Settings
+    from config import StoreSettings
     from ingest.store import IndexStore
 
-    index = IndexStore(Settings(store_dir=store))
+    index = IndexStore(StoreSettings(store_dir=store))
     got = index.chunks(index.manifest().generation).get(include=["documents", "metadatas", "embeddings"])
     return {
         "ids": got["ids"],
