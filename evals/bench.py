@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from config import prepare_process
 from evals.bench_retrieval import print_table, retrieval_table
 from evals.server import ServerError, free_port, spawn_server, stop_server, wait_until_ready
 
@@ -188,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "shipped-corpus sets (the shipped corpus is ingested into a second bench store)",
     )
     args = parser.parse_args(argv)
+    prepare_process()  # the model also loads in this process (baseline and query vectors)
 
     print(f"ingesting {args.corpus} into {args.store} (no-op when unchanged) ...", flush=True)
     ingest(args.store, args.corpus)
