@@ -16,7 +16,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from ingest.config import Settings, get_settings
 from service.abstention import Evidence, unknown_specialised
 from service.citations import AnswerSentence, passage, render, structured
 from service.composer import compose
@@ -47,6 +46,7 @@ from service.models import (
 )
 from service.question_kind import question_kind
 from service.retrieval import Retrieval, StoreQueryFailed, retrieve
+from service.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class Answerer:
             if self._embedder is None:
                 from ingest.embedding import get_embedder
 
-                self._embedder = get_embedder(self.settings.embed_model, self.settings.embed_backend)
+                self._embedder = get_embedder(self.settings)
 
     def not_ready_reason(self) -> str | None:
         if self._embedder is None:

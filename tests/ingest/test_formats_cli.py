@@ -16,9 +16,9 @@ from tests.ingest.test_ingest_cli import embedded_count
 SIDECAR = "type: guideline\norganisation: ACC/AHA\nyear: 2017\nsource: ACC/AHA 2017 guideline\n"
 CITED = r"""
 import json
-from ingest.config import Settings
+from config import StoreSettings
 from ingest.store import IndexStore
-store = IndexStore(Settings())
+store = IndexStore(StoreSettings())
 gen = store.manifest().generation
 got = store.chunks(gen).get(include=["metadatas"])["metadatas"]
 print(json.dumps(got))
