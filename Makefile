@@ -51,7 +51,7 @@ test: install browser
 	exit $$rc
 
 lint: install
-	$(PY) -m ruff check ingest service evals tests
+	$(PY) -m ruff check config ingest service evals tests
 
 bench-ingest: $(BENCH_STAMP)
 	$(PY) -m evals.bench_ingest

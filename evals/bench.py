@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from config import prepare_process
 from evals.bench_retrieval import print_table, retrieval_table
 from evals.server import ServerError, free_port, spawn_server, stop_server, wait_until_ready
 
@@ -55,10 +56,10 @@ def ingest(store: Path, corpus: Path) -> None:
 
 def stored_chunks(store: Path) -> dict:
     """ids, texts, metadatas and vectors of the live generation (for questions and the baseline)."""
-    from ingest.config import Settings
+    from config import StoreSettings
     from ingest.store import IndexStore
 
-    index = IndexStore(Settings(store_dir=store))
+    index = IndexStore(StoreSettings(store_dir=store))
     got = index.chunks(index.manifest().generation).get(include=["documents", "metadatas", "embeddings"])
     return {
         "ids": got["ids"],
@@ -188,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "shipped-corpus sets (the shipped corpus is ingested into a second bench store)",
     )
     args = parser.parse_args(argv)
+    prepare_process()  # the model also loads in this process (baseline and query vectors)
 
     print(f"ingesting {args.corpus} into {args.store} (no-op when unchanged) ...", flush=True)
     ingest(args.store, args.corpus)

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 from evals.authors import load_batches
-from ingest.config import Settings
 from service.guardrails import Guardrail, detector
 from service.guardrails.guidance import load_guidance
+from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

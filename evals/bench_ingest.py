@@ -4,6 +4,11 @@ Prints full ingest time, an unchanged re-run and a one-document change (each wit
 run), and a plain llama-index `VectorStoreIndex` over the same files with the same MiniLM model
 (ratio ours/baseline).
 Each run is a fresh subprocess, model load included, so the figures are what the content team waits for.
+
+Then where the time goes, in-process, for the Markdown corpus and for a PDF printed by headless Chromium
+from the same sections (one long guideline-like PDF, running header and footer, page numbers): parse
+(read + format adapter + front matter), chunk, and embed (the model's forward passes), each as a share of
+their sum, and PDF pages per second for the parse step alone and for parse + chunk + embed.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from evals.keyfacts import open_medicine_dir
+
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "open-medicine" / "content"
+DEFAULT_CORPUS = open_medicine_dir()  # ../shared's copy, else the installed `open_medicine` package
 
 BASELINE = r"""
 import os, sys, time
@@ -46,6 +53,87 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
+PDF_CSS = """@page { size: A4; margin: 20mm 18mm;
+  @top-center { content: "Open Medicine guideline collection"; font-size: 8pt; }
+  @bottom-center { content: "page " counter(page); font-size: 8pt; } }
+body { font-family: serif; font-size: 10.5pt; } h1 { font-size: 20pt; break-before: page; }
+h2 { font-size: 15pt; } h3 { font-size: 12.5pt; }
+table { border-collapse: collapse; } th, td { border: 0.6pt solid #000; padding: 2pt; font-size: 9pt; }"""
+
+
+def print_pdf(sections: list[Path], target: Path) -> int:
+    """One PDF of these Markdown sections, printed by headless Chromium; returns its page count."""
+    from markdown_it import MarkdownIt
+    from pypdf import PdfReader
+
+    renderer = MarkdownIt("commonmark").enable("table")
+    body = "".join(renderer.render(path.read_text().split("\n---\n", 2)[-1]) for path in sections)
+    page = target.with_suffix(".html")
+    page.write_text(
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><style>{PDF_CSS}</style>"
+        f"</head><body>{body}</body></html>"
+    )
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-pdf-header-footer",
+            f"--user-data-dir={target.parent / 'profile'}",
+            f"--print-to-pdf={target}",
+            page.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    page.unlink()
+    shutil.rmtree(target.parent / "profile", ignore_errors=True)
+    return len(PdfReader(target).pages)
+
+
+def phases(folder: Path) -> dict[str, float]:
+    """Seconds spent parsing, chunking and embedding `folder`, in-process, the way the pipeline does."""
+    from ingest.chunking import chunk_document
+    from ingest.documents import load_documents
+    from ingest.embedding import get_embedder, get_token_counter
+
+    embedder, count = get_embedder(), get_token_counter()
+    started = time.perf_counter()
+    loaded = load_documents([folder])
+    if loaded.problems:
+        raise SystemExit("; ".join(str(p) for p in loaded.problems))
+    parsed = time.perf_counter()
+    chunks = [c for doc in loaded.documents for c in chunk_document(doc, count)]
+    chunked = time.perf_counter()
+    for start in range(0, len(chunks), 256):
+        part = chunks[start : start + 256]
+        spans = [[(a + c.prefix_len, b + c.prefix_len) for a, b in c.sentence_spans] for c in part]
+        embedder.encode_with_spans([c.embed_text for c in part], spans)
+    embedded = time.perf_counter()
+    return {
+        "parse_s": parsed - started,
+        "chunk_s": chunked - parsed,
+        "embed_s": embedded - chunked,
+        "chunks": len(chunks),
+    }
+
+
+def print_phases(name: str, figures: dict[str, float], pages: int | None = None) -> None:
+    total = figures["parse_s"] + figures["chunk_s"] + figures["embed_s"]
+    print(f"\n{name}: {figures['chunks']} chunks" + (f", {pages} PDF pages" if pages else ""))
+    for phase in ("parse", "chunk", "embed"):
+        seconds = figures[f"{phase}_s"]
+        print(f"  {phase:10} {seconds:8.2f} s  {seconds / total:6.1%}")
+    if pages:
+        print(
+            f"  PDF pages/s: parse alone {pages / figures['parse_s']:.1f}, "
+            f"parse + chunk + embed {pages / total:.1f}  (2-core machine, one process)"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.bench_ingest", description=__doc__)
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="folder of Markdown documents")
@@ -54,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-baseline", action="store_true", help="skip the llama-index baseline")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--pdf-sections",
+        type=int,
+        default=40,
+        help="open-medicine sections printed into the PDF (0 = no PDF)",
+    )
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="gqa-bench-ingest-"))
@@ -100,6 +194,22 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{'llama-index VectorStoreIndex':28} {baseline:8.2f} {full / baseline:8.3f}   (ours / baseline)"
         )
+    markdown = phases(args.corpus)
+    print_phases("Markdown corpus, where the time goes", markdown)
+    figures["markdown_phases"] = markdown
+    if args.pdf_sections:
+        with tempfile.TemporaryDirectory(prefix="gqa-bench-pdf-") as tmp:
+            folder = Path(tmp) / "pdf"
+            folder.mkdir()
+            sections = sorted(args.corpus.rglob("*.md"))[: args.pdf_sections]
+            pages = print_pdf(sections, folder / "collection.pdf")
+            (folder / "collection.meta.yaml").write_text(
+                "id: bench_pdf\ntitle: Open Medicine collection\ntype: guideline\n"
+                "organisation: Open Medicine\nyear: 2024\nsource: open-medicine (MIT)\n"
+            )
+            pdf = phases(folder)
+        print_phases("PDF, where the time goes", pdf, pages)
+        figures["pdf_phases"] = {**pdf, "pages": pages, "pages_per_s_parse": round(pages / pdf["parse_s"], 2)}
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0

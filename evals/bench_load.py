@@ -119,8 +119,8 @@ def middleware_overhead(rounds: int = 7, calls: int = 2000) -> dict:
 
     from fastapi import FastAPI
 
-    from ingest.config import Settings
     from service.operations import install_operations
+    from service.settings import Settings
 
     def build(with_operations: bool) -> FastAPI:
         app = FastAPI()

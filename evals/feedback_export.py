@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from ingest.config import get_settings
+from config import get_store_settings
 from service.feedback_store import FEEDBACK_FILE, FeedbackStore
 
 EPILOG = """\
@@ -89,7 +89,7 @@ def selected(rows: Iterable[dict], rating: str | None, commented: bool) -> Itera
 def main(argv: list[str] | None = None) -> int:
     """Exit 0 after writing (an empty dataset is not an error); 2 when the store directory does not exist."""
     args = build_parser().parse_args(argv)
-    store_dir = args.store_dir or get_settings().store_dir
+    store_dir = args.store_dir or get_store_settings().store_dir
     if not Path(store_dir).is_dir():
         print(f"error: store directory {store_dir} does not exist (set --store-dir or GQA_STORE_DIR)",
               file=sys.stderr)

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def build_guard():
     """The guardrail as the service builds it (rules, exemplars, learned layer when shipped)."""
-    from ingest.config import Settings
     from service.guardrails import Guardrail
+    from service.settings import Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="gqa-rf-"))
     settings = Settings(store_dir=tmp, audit_log=tmp / "audit.jsonl",

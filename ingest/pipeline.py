@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from config import StoreSettings
 from ingest.chunking import Chunk, chunk_document
-from ingest.config import Settings
 from ingest.documents import PROVENANCE_FIELDS, Document, LoadResult, Problem, load_documents
 from ingest.embedding import get_embedder, get_token_counter
 from ingest.store import (
@@ -26,7 +26,7 @@ from ingest.store import (
     open_client,
 )
 
-PIPELINE_VERSION = "chunks-v3"  # bump when chunking or embedding changes, so every document re-embeds
+PIPELINE_VERSION = "chunks-v4"  # bump when chunking or embedding changes, so every document re-embeds
 
 
 class InvalidDocuments(Exception):
@@ -128,7 +128,7 @@ def chunk_metadata(doc: Document, chunk: Chunk, embedder_name: str) -> dict:
     return meta
 
 
-def embedder_label(settings: Settings) -> str:
+def embedder_label(settings: StoreSettings) -> str:
     """Which model and backend made the vectors, without loading the model (so unchanged runs stay cheap)."""
     from ingest.embedding import resolve_model_dir
 
@@ -142,11 +142,11 @@ def corpus_version(docs_hashes: dict[str, str]) -> str:
     return h.hexdigest()[:12]
 
 
-def _where(settings: Settings) -> str:
+def _where(settings: StoreSettings) -> str:
     return settings.chroma_url or str(embedded_path(settings))
 
 
-def unreadable_message(settings: Settings, paths: list[Path], exc: BaseException) -> str:
+def unreadable_message(settings: StoreSettings, paths: list[Path], exc: BaseException) -> str:
     """What went wrong and what to do about it, for an operator reading a cron log."""
     detail = f"{type(exc).__name__}: {exc}"
     detail = detail if len(detail) <= 300 else detail[:299] + "…"
@@ -166,7 +166,9 @@ def unreadable_message(settings: Settings, paths: list[Path], exc: BaseException
     )
 
 
-def read_live(store: IndexStore, settings: Settings, paths: list[Path]) -> tuple[str | None, dict[str, dict]]:
+def read_live(
+    store: IndexStore, settings: StoreSettings, paths: list[Path]
+) -> tuple[str | None, dict[str, dict]]:
     """The live generation and its document table; StoreUnreadable (with what to do) if that fails."""
     try:
         live_gen = store.manifest().generation
@@ -177,7 +179,7 @@ def read_live(store: IndexStore, settings: Settings, paths: list[Path]) -> tuple
 
 def run(
     paths: list[Path],
-    settings: Settings,
+    settings: StoreSettings,
     *,
     prune: bool = False,
     dry_run: bool = False,
@@ -216,7 +218,7 @@ def _free_name(path: Path) -> Path:
 def repair_store(
     loaded: LoadResult,
     paths: list[Path],
-    settings: Settings,
+    settings: StoreSettings,
     *,
     progress: Callable[[int], None] | None = None,
     on_plan: Callable[[Plan, int], None] | None = None,
@@ -269,7 +271,7 @@ def _ingest(
     live_gen: str | None,
     live: dict[str, dict],
     paths: list[Path],
-    settings: Settings,
+    settings: StoreSettings,
     prune: bool,
     dry_run: bool,
     progress: Callable[[int], None] | None,
@@ -299,7 +301,7 @@ def _ingest(
     except Exception as exc:  # noqa: BLE001 - the live generation's vectors are unreadable: same remedy
         raise StoreUnreadable(unreadable_message(settings, paths, exc)) from exc
 
-    embedder = get_embedder(settings.embed_model, settings.embed_backend)
+    embedder = get_embedder(settings)
     batch = 256
     for start in range(0, len(chunks), batch):
         part = chunks[start : start + batch]

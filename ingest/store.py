@@ -22,7 +22,7 @@ import chromadb
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
-from ingest.config import Settings
+from config import StoreSettings
 
 ADD_BATCH = 2000
 
@@ -37,12 +37,12 @@ def clear_client_cache() -> None:
         pass
 
 
-def embedded_path(settings: Settings) -> Path:
+def embedded_path(settings: StoreSettings) -> Path:
     """The embedded Chroma store: `GQA_STORE_DIR/chroma` (feedback and audit files sit beside it)."""
     return Path(settings.store_dir) / "chroma"
 
 
-def open_client(settings: Settings, path: Path | None = None):
+def open_client(settings: StoreSettings, path: Path | None = None):
     """Embedded PersistentClient under GQA_STORE_DIR, or an HttpClient when GQA_CHROMA_URL is set.
 
     `path` opens an embedded store elsewhere (`--repair` builds the replacement beside the broken one).
@@ -73,7 +73,7 @@ class Manifest:
 class IndexStore:
     """Generations, the manifest pointer and the per-document table, over one Chroma client."""
 
-    def __init__(self, settings: Settings, client=None):
+    def __init__(self, settings: StoreSettings, client=None):
         self.settings = settings
         self.prefix = settings.collection_prefix
         self.client = client or open_client(settings)

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from ingest.config import Settings, get_settings
 from service.abstention import Evidence, unknown_specialised
 from service.citations import AnswerSentence, passage, render, structured
 from service.composer import compose
@@ -54,6 +53,7 @@ from service.models import (
 )
 from service.question_kind import question_kind
 from service.retrieval import Retrieval, StoreQueryFailed, retrieve
+from service.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # loaded in Answerer.warm_up: a guardrail that fails to load leaves the service not ready
     from service.guardrails import Guardrail, RedFlag
@@ -360,7 +360,7 @@ class Answerer:
             if self._embedder is None:
                 from ingest.embedding import get_embedder
 
-                self._embedder = get_embedder(self.settings.embed_model, self.settings.embed_backend)
+                self._embedder = get_embedder(self.settings)
 
     def not_ready_reason(self) -> str | None:
         if self._embedder is None:

@@ -15,13 +15,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from ingest.config import Settings, get_settings
+from config import prepare_process
 from service.answering import Answerer
 from service.live_index import LiveIndex, NotReady
 from service.operations import install_operations
 from service.operations.context import current_request
 from service.operations.public_errors import not_ready_body
 from service.routes import ask, feedback, health, limits, retrieve, widget
+from service.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -74,5 +75,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def app_from_env() -> FastAPI:
-    """Entry point for `uvicorn --factory service.app:app_from_env`."""
-    return create_app()
+    """Entry point for `uvicorn --factory service.app:app_from_env`: this process's switches, then the app.
+
+    An invalid `GQA_*` value raises `InvalidSettings` naming it, so the server does not start.
+    """
+    settings = get_settings()
+    prepare_process(single_threaded_blas=True)
+    return create_app(settings)

@@ -13,10 +13,10 @@ import logging
 import threading
 from pathlib import Path
 
-from ingest.config import Settings
 from ingest.pipeline import embedder_label
 from ingest.store import IndexStore
 from service.index import Snapshot, load_snapshot
+from service.settings import Settings
 
 log = logging.getLogger(__name__)
 

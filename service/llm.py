@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import get_args
 
-from ingest.config import Settings
 from service.llm_transport import LLMTransport, TransportFailed
 from service.models import FallbackReason, Turn
+from service.settings import Settings
 
 FALLBACK_REASONS: frozenset[str] = frozenset(get_args(FallbackReason))
 

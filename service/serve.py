@@ -18,9 +18,11 @@ and body read timeouts (docs/operations.md) is what removes it.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from ingest.config import Settings, get_settings
+from config import InvalidSettings
+from service.settings import Settings, get_settings
 
 APP = "service.app:app_from_env"
 
@@ -51,13 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Serve until stopped; exit 2 at once, with one line naming the variable, on an invalid setting."""
     import uvicorn
 
     args = build_parser().parse_args(argv)
-    options = uvicorn_options(get_settings())
-    uvicorn.run(APP, host=args.host, port=args.port, log_level=args.log_level, **options)
+    try:
+        settings = get_settings()
+    except InvalidSettings as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(APP, host=args.host, port=args.port, log_level=args.log_level, **uvicorn_options(settings))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -257,9 +257,9 @@ def test_not_ready_without_an_index_then_recovers_and_follows_new_generations(tm
 
 def test_an_index_from_another_model_is_refused(corpus_store: Path, tmp_path: Path) -> None:
     """Query vectors of one model against an index of another would retrieve nonsense, confidently."""
-    from ingest.config import Settings
     from ingest.embedding import default_model_dir
     from service.live_index import LiveIndex
+    from service.settings import Settings
 
     other = tmp_path / "some-other-model"
     other.symlink_to(default_model_dir(), target_is_directory=True)

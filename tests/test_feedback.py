@@ -18,11 +18,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from evals.feedback_export import main as export_main
-from ingest.config import Settings
 from service.app import create_app
 from service.feedback_store import FEEDBACK_FILE, Feedback, FeedbackStore, UnknownAnswer
 from service.models import AskRequest, AskResponse
 from service.routes.feedback import feedback_store
+from service.settings import Settings
 
 QUESTION = "How often does cement leak after vertebroplasty, and is it usually symptomatic?"
 

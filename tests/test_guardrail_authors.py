@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 from evals.authors import load_batches
-from ingest.config import Settings
 from service.guardrails import Guardrail
 from service.guardrails.learned import MODEL_DIR, LearnedModel, ModelError
 from service.guardrails.train_learned import HELD_OUT, ORDINARY_HELD_OUT, TRAIN_AUTHORS
+from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCHES = {b.author: b for b in load_batches("redflag")}

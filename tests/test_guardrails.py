@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from ingest.config import Settings
 from service.fingerprint import Fingerprinter
 from service.guardrails import Guardrail, RedFlag
 from service.guardrails.calibrate import propose_threshold
@@ -29,6 +28,7 @@ from service.guardrails.exemplars import MARGIN, THRESHOLD
 from service.guardrails.guidance import GuidanceError, load_guidance
 from service.guardrails.normalise import repair_token
 from service.models import Turn
+from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASET = ROOT / "evals" / "datasets" / "redflag.jsonl"

@@ -142,9 +142,9 @@ def test_unknown_article_is_ignored(base_url: str) -> None:
 def test_exact_search_and_chroma_hnsw_agree(corpus_store, monkeypatch) -> None:
     """Small corpora use an exact search over the snapshot's vectors, large ones Chroma's HNSW query."""
     import service.retrieval as retrieval
-    from ingest.config import Settings
     from ingest.embedding import get_embedder
     from service.live_index import LiveIndex
+    from service.settings import Settings
 
     live = LiveIndex(Settings(store_dir=corpus_store))
     assert live.refresh()

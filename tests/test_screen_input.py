@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from ingest.config import Settings
 from service.guardrails import Guardrail
 from service.guardrails import detector as detector_module
 from service.guardrails.context import Context
 from service.guardrails.guidance import load_guidance
 from service.models import AskRequest
+from service.settings import Settings
 from service.unicode_clean import clean_text
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,10 +9,13 @@ One module for every format (and for Markdown), so a recommendation reads the sa
   evidence" / "strong recommendation for…" in either order.
 - ACCP/KDIGO style: "Grade 1A", "Grade 2C".
 - SIGN: "Grade B" (grades A-D) and "good practice point".
+- AAOS: "Strength of Recommendation: Strong" (strong, moderate, limited, inconclusive, consensus); shown as
+  "AAOS: strong".
 - NICE: no grade; the verb states the strength ("offer"/"do not offer"/"refer" = strong,
   "consider" = conditional), taken from the recommendation's first word(s).
 
-A *numbered* recommendation is a paragraph that starts with a dotted number ("1.3.4", "Recommendation 2.1")
+A *numbered* recommendation is a paragraph that starts with a dotted number ("1.3.4", "Recommendation 2.1",
+"Recommendation 4")
 and either states a grade or starts with a NICE verb; `recommendation()` returns (number, grade, text).
 """
 
@@ -45,12 +48,20 @@ CERTAINTY_FIRST = re.compile(
 )
 NUMERIC_GRADE = re.compile(r"\bGrade\s+(?P<g>[12][A-C])\b")
 SIGN_GRADE = re.compile(r"\b(?:SIGN\s+)?Grade\s+(?P<g>[A-D])\b(?![\w-])")
+AAOS_STRENGTH = re.compile(
+    r"\bStrength\s+of\s+Recommendation\s*:?\s*(?P<s>Strong|Moderate|Limited|Weak|Inconclusive|Consensus)\b",
+    re.IGNORECASE,
+)
 GOOD_PRACTICE = re.compile(r"\bgood\s+practice\s+point\b", re.IGNORECASE)
 NICE_VERB = re.compile(r"\A(?P<verb>do\s+not\s+offer|do\s+not\s+use|offer|consider|refer|do\s+not)\b", re.I)
 REC_NUMBER = re.compile(
     r"\A\s*(?:(?:Recommendation|Rec\.?)\s+)?(?P<num>\d{1,3}(?:\.\d{1,3}){1,4}[a-z]?|R\d{1,3})"
     r"(?:[.:)]|\s*[-–—])?\s+(?P<rest>\S.*)\Z",
     re.DOTALL,
+)
+NAMED_INTEGER = re.compile(  # "Recommendation 4 …" (AAOS numbers its recommendations 1, 2, 3 …)
+    r"\A\s*(?:Recommendation|Rec\.?)\s+(?P<num>\d{1,3}[a-z]?)(?:[.:)]|\s*[-–—])?\s+(?P<rest>\S.*)\Z",
+    re.DOTALL | re.IGNORECASE,
 )
 EXPLICIT_REC = re.compile(r"\A\s*(?:Recommendation|Rec\.?)\s+\d", re.IGNORECASE)
 BRACKETED = re.compile(r"\s*[\[(](?P<inner>[^\[\]()]{2,120})[\])]\s*")
@@ -90,6 +101,8 @@ def find_grade(text: str) -> str | None:
         return f"Grade {match.group('g')}"
     if match := SIGN_GRADE.search(text):
         return f"Grade {match.group('g')}"
+    if match := AAOS_STRENGTH.search(text):
+        return f"AAOS: {match.group('s').lower()}"
     if GOOD_PRACTICE.search(text):
         return "good practice point"
     return None
@@ -120,7 +133,7 @@ def recommendation(text: str, *, grade_hint: str | None = None) -> tuple[str, st
 
     `grade_hint` is a grade the markup gave separately (a badge element); it wins over the text.
     """
-    match = REC_NUMBER.match(text)
+    match = REC_NUMBER.match(text) or NAMED_INTEGER.match(text)
     if not match:
         return None
     rest = match.group("rest").strip()

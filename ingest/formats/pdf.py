@@ -3,15 +3,23 @@
 - Page labels come from the PDF's /PageLabels (pypdf): roman front matter ("xii"), e-pages ("e563") and
   plain numbers stay as printed; without labels the label is the 1-based page number.
 - Headings are lines set larger than the body text (the most common font size); each distinct heading size
-  is a level, largest first. Bold at body size is not a heading (recommendation badges are bold).
+  is a level, largest first. A short line set wholly in bold at body size, standing alone and not ending in
+  punctuation, is a heading one level below those (many trust protocols and pocket guidelines head their
+  sections that way); bold *within* a line is not (recommendation badges are bold), nor is a bold line that
+  states a grade or starts a numbered recommendation, nor any bold when the body text itself is mostly bold.
 - Two-column pages: a run of lines that do not cross the page's middle is read left column first, then
-  right; a line crossing the middle (a heading or paragraph across the page) ends the run.
+  right; a line crossing the middle (a heading or paragraph across the page) ends the run. A gap at the
+  middle counts as a gutter only when the lines next to it leave the middle empty too, so a justified line
+  whose stretched spaces straddle the middle stays one line.
 - Running headers and footers: lines in the top/bottom margin band that repeat (digits ignored) on at least
   half of the pages, and bare page numbers there, are dropped.
 - Tables (pdfplumber's ruling-line finder) become rows under their header; a table continuing on the next
-  page (same columns, its header repeated or not) continues under the same header.
+  page (same columns, its header repeated or not) continues under the same header, each row cited with the
+  page it is printed on.
 - Paragraphs start after a vertical gap or after a short line; a paragraph that ends without punctuation
   and continues in lower case on the next page or column is joined, keeping the page it started on.
+- A line ending in a hyphen is joined to the next with or without it, judged per word
+  (ingest/formats/dehyphen.py); soft hyphens (U+00AD) are always hyphenation points.
 
 Refused: encrypted (password) PDFs, files pypdf cannot open, and PDFs with no text layer ("needs OCR").
 """
@@ -24,11 +32,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingest.formats import Extracted, FormatError, MarkdownWriter, emit_paragraph
+from ingest.formats import Extracted, FormatError, MarkdownWriter, dehyphen, emit_paragraph
+from ingest.formats.grades import find_grade
 
 MAX_PAGES = 2000
 MARGIN_BAND = 0.09  # top/bottom share of the page where running headers and footers live
 MIN_TEXT_CHARS = 40
+GUTTER_BAND = 4.0  # half-width (pt) of the band at the page's middle that a column gutter leaves empty
+COLUMN_RUN = 4  # rows next to a gap that must leave that band empty for the gap to be a gutter
+BOLD_HEADING_MAX_WORDS = 14
+BOLD_BODY_SHARE = 0.3  # above this share of bold body text, bold says nothing about structure
+BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.I)
+LINE_END_HYPHEN = ("-", "\u2010")
 REC_START = re.compile(r"(?:Recommendation\s+)?\d{1,3}(?:\.\d{1,3}){1,4}[a-z]?\.?\s+[A-Z]")
 
 
@@ -42,6 +57,7 @@ class _Line:
     size: float
     page: int
     lane: str = "full"
+    bold: bool = False
 
 
 @dataclass
@@ -59,6 +75,7 @@ class _Para:
     size: float
     kind: str = "text"  # text | heading | table
     rows: list[list[str]] = field(default_factory=list)
+    bold: bool = False  # a heading set in bold at body size (levelled below the larger headings)
 
 
 def _open(raw: bytes):
@@ -115,7 +132,50 @@ def _line(words: list[dict], page: int, lane: str = "full") -> _Line:
         size=max(round(w.get("size", 0) * 2) / 2 for w in words),
         page=page,
         lane=lane,
+        bold=all(BOLD_FONT.search(w.get("fontname", "")) for w in words),
     )
+
+
+def _cell(text: str | None) -> str:
+    """A table cell's lines as one line: a line-end hyphen joins like body text does (see dehyphen)."""
+    out = ""
+    for line in (text or "").split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        if out.endswith(LINE_END_HYPHEN) and out[-2:-1].isalpha():
+            out = out[:-1] + (dehyphen.MARK if line[:1].islower() else "-") + line
+        else:
+            out = f"{out} {line}" if out else line
+    return out
+
+
+def _gutter(row: list[dict], mid: float) -> tuple[float, float] | None:
+    """The empty band at the page's middle in this row, if it has words on both sides of a wide gap."""
+    left = [w for w in row if w["x1"] <= mid]
+    right = [w for w in row if w["x0"] >= mid]
+    if not left or not right or any(w["x0"] < mid < w["x1"] for w in row):
+        return None
+    if right[0]["x0"] - left[-1]["x1"] <= 12:
+        return None
+    return max(left[-1]["x1"], mid - GUTTER_BAND), min(right[0]["x0"], mid + GUTTER_BAND)
+
+
+def _column_run(rows: list[list[dict]], i: int, band: tuple[float, float]) -> bool:
+    """Whether the gap at row `i` is a gutter: the rows next to it (above and below, counted until one has a
+    word in the band) leave it empty for COLUMN_RUN rows — two columns, not a justified line whose stretched
+    spaces happen to straddle the middle between lines that cross it."""
+
+    def clear(row: list[dict]) -> bool:
+        return not any(w["x0"] < band[1] and w["x1"] > band[0] for w in row)
+
+    run = 0
+    for step in (-1, 1):
+        j = i + step
+        while 0 <= j < len(rows) and clear(rows[j]):
+            run += 1
+            j += step
+    return run >= COLUMN_RUN
 
 
 def _page_lines(page, index: int) -> tuple[list[_Line | _Table], float]:
@@ -127,7 +187,7 @@ def _page_lines(page, index: int) -> tuple[list[_Line | _Table], float]:
     except Exception:  # noqa: BLE001 - a table finder failure must not lose the page's text
         found = []
     for table in found:
-        rows = [[(c or "").strip() for c in row] for row in table.extract()]
+        rows = [[_cell(c) for c in row] for row in table.extract()]
         rows = [r for r in rows if any(r)]
         if len(rows) >= 2:
             tables.append((table.bbox, _Table(rows, table.bbox[1], index, table.bbox[0])))
@@ -141,12 +201,14 @@ def _page_lines(page, index: int) -> tuple[list[_Line | _Table], float]:
 
     words = [w for w in words if not in_table(w)]
     items: list[tuple[float, str, object]] = []  # (top, lane, item) ; lane: full | left | right
-    for row in _rows(words):
-        crossing = any(w["x0"] < mid < w["x1"] for w in row)
+    rows = _rows(words)
+    for i, row in enumerate(rows):
         left = [w for w in row if w["x1"] <= mid]
         right = [w for w in row if w["x0"] >= mid]
-        gap_ok = left and right and right[0]["x0"] - left[-1]["x1"] > 12
-        if crossing or (left and right and not gap_ok):
+        band = _gutter(row, mid)
+        if any(w["x0"] < mid < w["x1"] for w in row) or (
+            left and right and (band is None or not _column_run(rows, i, band))
+        ):
             items.append((row[0]["top"], "full", _line(row, index)))
         else:
             if left:
@@ -210,6 +272,13 @@ def _paragraphs(pages: list[tuple[list, float]], drop: set[tuple[int, int]]) -> 
     if not sizes:
         return [], 0.0
     body = sizes.most_common(1)[0][0]
+    body_chars = bold_chars = 0
+    for p, (items, _) in enumerate(pages):
+        for i, item in enumerate(items):
+            if isinstance(item, _Line) and (p, i) not in drop and item.size == body:
+                body_chars += len(item.text)
+                bold_chars += len(item.text) if item.bold else 0
+    bold_headings = bold_chars <= BOLD_BODY_SHARE * body_chars
     paras: list[_Para] = []
     prev: _Line | None = None
     for p, (items, _) in enumerate(pages):
@@ -228,25 +297,32 @@ def _paragraphs(pages: list[tuple[list, float]], drop: set[tuple[int, int]]) -> 
                     and len(item.rows[0]) == len(last.rows[0])
                     and prev is None
                 ):
-                    rows = item.rows[1:] if item.rows[0] == last.rows[0] else item.rows
-                    last.rows.extend(rows)  # the same table, continued on the next page
+                    # the same table continued on the next page: its rows under the same header, cited with
+                    # the page they are printed on
+                    rows = [list(r) for r in (item.rows[1:] if item.rows[0] == last.rows[0] else item.rows)]
+                    label = next((r[0] for r in reversed(last.rows[1:]) if r and r[0]), "")
+                    if rows and rows[0] and not rows[0][0] and any(rows[0][1:]):
+                        rows[0][0] = label  # a row-spanning label cut by the page break (see chunking)
+                    paras.append(_Para("", item.page, body, "table", [last.rows[0], *rows]))
                 else:
                     paras.append(_Para("", item.page, body, "table", list(item.rows)))
                 prev = None
                 continue
-            heading = item.size >= body * 1.12 and len(item.text.split()) <= 25
             last = paras[-1] if paras else None
+            bold = bold_headings and _bold_heading(item, prev, last, body)
+            heading = bold or (item.size >= body * 1.12 and len(item.text.split()) <= 25)
             if heading:
                 if (
                     last
                     and last.kind == "heading"
                     and last.size == item.size
+                    and last.bold == bold
                     and prev is not None
                     and item.top - prev.bottom < item.size
                 ):
                     last.text += " " + item.text
                 else:
-                    paras.append(_Para(item.text, item.page, item.size, "heading"))
+                    paras.append(_Para(item.text, item.page, item.size, "heading", bold=bold))
                 prev = item
                 continue
             new = (
@@ -270,13 +346,35 @@ def _paragraphs(pages: list[tuple[list, float]], drop: set[tuple[int, int]]) -> 
             if new and not continuation:
                 paras.append(_Para(item.text, item.page, item.size))
             else:
-                # a line ending in a hyphen keeps it ("decision-" + "making"): the PDF cannot say whether
-                # it was a hyphenation point, and dropping a real hyphen changes a word
-                joined = last.text if last.text.endswith(("-", "\u00ad")) else last.text + " "
+                if last.text.endswith("\u00ad"):  # a soft hyphen is a hyphenation point by definition
+                    joined = last.text[:-1]
+                elif (
+                    last.text.endswith(LINE_END_HYPHEN)
+                    and last.text[-2:-1].isalpha()
+                    and item.text[:1].islower()
+                ):
+                    joined = last.text[:-1] + dehyphen.MARK  # decided per word once the document is read
+                else:
+                    joined = last.text + " "
                 last.text = joined.replace("\u00ad", "") + item.text
             prev = item
         prev = None  # a new page: the first line starts a paragraph unless it continues one
     return paras, body
+
+
+def _bold_heading(item: _Line, prev: _Line | None, last: _Para | None, body: float) -> bool:
+    """A short, wholly bold line at body size that stands alone: a heading (see the module docstring)."""
+    text = item.text.strip()
+    return (
+        item.bold
+        and abs(item.size - body) <= body * 0.12
+        and 0 < len(text.split()) <= BOLD_HEADING_MAX_WORDS
+        and text[:1].isalnum()
+        and not re.search(r"[.,;:!?]$", text)
+        and not REC_START.match(text)
+        and find_grade(text) is None
+        and (prev is None or last is None or last.kind != "text" or item.top - prev.top > prev.size * 1.5)
+    )
 
 
 def extract(path: Path, raw: bytes) -> Extracted:
@@ -295,18 +393,23 @@ def extract(path: Path, raw: bytes) -> Extracted:
         what = f"{len(pages)} page(s) of scanned images" if images else f"{len(pages)} page(s)"
         raise FormatError(f"PDF has no text layer ({what}, no extractable text); it needs OCR first")
     paras, _ = _paragraphs(pages, _chrome(pages))
-    heading_sizes = sorted({p.size for p in paras if p.kind == "heading"}, reverse=True)
+    own_words = dehyphen.document_words(p.text for p in paras)
+    for para in paras:
+        para.text = dehyphen.resolve(para.text, own_words)
+        para.rows = [[dehyphen.resolve(cell, own_words) for cell in row] for row in para.rows]
+    heading_sizes = sorted({p.size for p in paras if p.kind == "heading" and not p.bold}, reverse=True)
     level = {size: min(i + 1, 6) for i, size in enumerate(heading_sizes)}
+    bold_level = min(len(heading_sizes) + 1, 6)
     title = meta.get("title")
     if not title:
-        first = next((p for p in paras if p.kind == "heading"), None)
+        first = next((p for p in paras if p.kind == "heading" and not p.bold), None)
         if first:
             title = meta["title"] = first.text
     out = MarkdownWriter()
     for para in paras:
         out.page(labels[para.page])
         if para.kind == "heading":
-            out.heading(level[para.size], para.text)
+            out.heading(bold_level if para.bold else level[para.size], para.text)
         elif para.kind == "table":
             out.table(para.rows)
         else:

@@ -74,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
     args = parser.parse_args(argv)
 
-    from ingest.config import PROJECT_ROOT
+    from config import prepare_process
     from ingest.embedding import get_embedder
+    from service.settings import PROJECT_ROOT
+
+    prepare_process()
 
     cases = load_cases(args.dataset)
     calibration = [c for c in cases if c["split"] == "calibration"]

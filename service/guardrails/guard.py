@@ -87,7 +87,7 @@ class Guardrail:
             try:
                 from ingest.embedding import get_embedder
 
-                embedder = get_embedder(settings.embed_model, settings.embed_backend)
+                embedder = get_embedder(settings)
                 if use_learned:
                     try:
                         learned = LearnedScreen(embedder, LearnedModel.load())

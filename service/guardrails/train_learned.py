@@ -309,7 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep", action="store_true", help="diagnostic: held-out figures per threshold")
     parser.add_argument("--dry-run", action="store_true", help="report only; do not write model/")
     args = parser.parse_args(argv)
+    from config import prepare_process
     from ingest.embedding import get_embedder
+
+    prepare_process()
 
     logging.basicConfig(level=logging.DEBUG if args.sweep else logging.INFO, format="%(message)s")
     started = time.perf_counter()

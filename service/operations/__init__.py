@@ -18,7 +18,6 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.middleware.cors import CORSMiddleware
 
-from ingest.config import Settings
 from service.fingerprint import Fingerprinter
 from service.operations.answers import record_answer
 from service.operations.input_limits import BodySizeLimitMiddleware, RateLimitMiddleware
@@ -27,6 +26,7 @@ from service.operations.metrics import Metrics
 from service.operations.request_log import RequestMiddleware
 from service.operations.security_headers import SecurityHeaders
 from service.operations.validation_errors import validation_error
+from service.settings import Settings
 
 __all__ = ["install_operations", "record_answer"]
 

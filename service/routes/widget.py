@@ -18,8 +18,8 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse
 from markdown_it import MarkdownIt
 
-from ingest.config import PROJECT_ROOT
 from ingest.documents import load_documents
+from service.settings import PROJECT_ROOT
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 CORPUS_DIR = PROJECT_ROOT / "corpus"

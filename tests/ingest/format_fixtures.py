@@ -353,3 +353,143 @@ def write_jats(target: Path) -> Path:
 </article>"""
     target.write_text(xml)
     return target
+
+
+# ---------------------------------------------------------------- a trust protocol, typeset
+
+PROTOCOL_SOURCE = OPEN_MEDICINE / "nice_ugib_2012" / "risk_assessment.md"
+PROTOCOL_TITLE = "Upper GI Bleeding Risk Assessment Protocol"
+PROTOCOL_HEADER = "Acute Medicine Directorate - Local Protocol AMU-GI-07"
+PROTOCOL_FOOTER = "Uncontrolled when printed. Review date March 2027"
+# words the "typesetter" may break at a line end, and where: hyphenation points, and real hyphens
+BREAKS = {
+    "gastrointestinal": 6,
+    "intervention": 5,
+    "Pre-Endoscopy": 4,
+    "pre-endoscopy": 4,
+    "re-bleeding": 3,
+    "mortality": 4,
+    "anticoagulant": 4,
+    "antiplatelet": 4,
+    "independently": 5,
+    "overestimate": 4,
+    "presentation": 7,
+    "calculated": 5,
+    "specifically": 5,
+    "proportion": 6,
+    "discharged": 3,
+    "assessment": 6,
+    "endoscopic": 5,
+    "endoscopy": 5,
+    "presenting": 3,
+    "determine": 3,
+    "patients": 3,
+}
+LINE_CHARS = 46  # characters per typeset line in the 100 mm measure
+
+
+@dataclass
+class Protocol:
+    sections: list[str]  # every heading that has text under it, in order
+    table_head: list[str]
+    table_rows: list[list[str]]
+    words: list[str]  # every word the typesetter broke at a line end, as it must read after extraction
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"\*\*(.+?)\*\*|`([^`]+)`", lambda m: m.group(1) or m.group(2), text).strip()
+
+
+def _typeset(text: str) -> tuple[str, list[str]]:
+    """A paragraph set justified in lines of LINE_CHARS characters, breaking a BREAKS word that straddles a
+    line end with a hyphen, as a typesetter does; every line but the last is a justified block so the PDF
+    holds exactly these lines at full measure."""
+    lines, line, broken = [], "", []
+    for word in text.split():
+        if not line or len(line) + 1 + len(word) <= LINE_CHARS:
+            line = f"{line} {word}".strip()
+            continue
+        bare = word.strip(".,;:()")
+        cut = BREAKS.get(bare)
+        lead = word[: word.index(bare)] if bare else ""
+        if cut and len(line) + 2 + len(lead) + cut <= LINE_CHARS:
+            head, tail = bare[:cut], bare[cut:]
+            head = head[:-1] if head.endswith("-") else head  # a real hyphen ends the line only once
+            lines.append(f"{line} {lead}{head}-")
+            line = tail + word[word.index(bare) + len(bare) :]
+            broken.append(bare)
+        else:
+            lines.append(line)
+            line = word
+    lines.append(line)
+    *full, last = [html.escape(x) for x in lines]
+    return "".join(f"<span class=j>{x}</span>" for x in full) + f"<span class=l>{last}</span>", broken
+
+
+def protocol() -> tuple[str, Protocol]:
+    """The NICE CG141 risk-assessment section as a local trust protocol: headings set in bold at body size,
+    typeset paragraphs with line-end hyphens, the Glasgow-Blatchford table tall enough to cross a page
+    break (its header repeated by the browser on the next page), running header and footer."""
+    parts: list[str] = []
+    path: list[str] = []
+    sections: list[list[str]] = []
+    tables: list[list[list[str]]] = []
+    broken: list[str] = []
+    in_fence = False
+    for raw in PROTOCOL_SOURCE.read_text().splitlines():
+        line = raw.rstrip()
+        if line.startswith("```"):
+            in_fence = not in_fence
+            continue
+        if in_fence or not line.strip() or line.startswith(">") or line.startswith("# "):
+            continue
+        if heading := re.match(r"^(#{2,3}) (.+)$", line):
+            level = len(heading.group(1))
+            path = path[: level - 2] + [_plain(heading.group(2))]
+            parts.append(f"<p class=h><b>{html.escape(path[-1])}</b></p>")
+        elif line.startswith("|"):
+            if path and path[-1] not in sections:
+                sections.append(path[-1])
+            cells = [_plain(c) for c in line.strip().strip("|").split("|")]
+            if all(re.fullmatch(r":?-+:?", c) for c in cells):
+                continue
+            if not parts[-1].startswith("<table"):
+                tables.append([])
+                parts.append("<table")
+            tables[-1].append(cells)
+        else:
+            if path and path[-1] not in sections:
+                sections.append(path[-1])
+            item = line.lstrip()
+            text, words = _typeset("• " + _plain(item[2:]) if item.startswith("- ") else _plain(line))
+            broken += words
+            parts.append(f"<p>{text}</p>")
+    rendered = []
+    table_iter = iter(tables)
+    for part in parts:
+        if part == "<table":
+            head, *rows = next(table_iter)
+            part = (
+                "<table class=tall><thead><tr>"
+                + "".join(f"<th>{html.escape(c)}</th>" for c in head)
+                + "</tr></thead><tbody>"
+                + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+                + "</tbody></table>"
+            )
+        rendered.append(part)
+    css = f"""
+@page {{ size: A4; margin: 22mm 18mm;
+  @top-center {{ content: "{PROTOCOL_HEADER}"; font-size: 8pt; }}
+  @bottom-center {{ content: "{PROTOCOL_FOOTER} · page " counter(page); font-size: 8pt; }} }}
+body {{ font-family: sans-serif; font-size: 10.5pt; }} h1 {{ font-size: 18pt; }}
+p {{ width: 100mm; }} p.h {{ margin-top: 14pt; }}
+span.j {{ display: block; text-align: justify; text-align-last: justify; }} span.l {{ display: block; }}
+table {{ border-collapse: collapse; }} th, td {{ border: 0.6pt solid #000;
+  padding: 20pt 4pt; font-size: 10pt; }}
+"""
+    doc = (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{PROTOCOL_TITLE}</title>"
+        f"<style>{css}</style></head><body><h1>{PROTOCOL_TITLE}</h1>{''.join(rendered)}</body></html>"
+    )
+    head, *rows = tables[0]
+    return doc, Protocol(sections, head, rows, broken)

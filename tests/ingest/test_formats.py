@@ -77,6 +77,42 @@ def test_markdown_gains_the_same_conventions(tmp_path: Path) -> None:
     assert (rec.rec, rec.grade, rec.page, rec.anchor) == ("1.3.4", "offer (strong)", "12", "pain")
     assert rec.text == "Offer paracetamol first. Review in a week."
     assert any("Drug: Paracetamol; Dose: 1 g" in c.text for c in chunks)
+    assert all("Offer paracetamol" not in c.text for c in chunks if c is not rec)  # a unit of its own
+
+
+def test_markdown_strength_without_a_number_and_unmarked_bold(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text(
+        "---\nid: a\ntitle: A\ntype: guideline\norganisation: AAOS\nyear: 2010\nsource: AAOS\n---\n# A\n"
+        "## Augmentation\nIntro sentence about augmentation.\n"
+        "**Recommendation** [AAOS 2010: strong] We recommend against vertebroplasty.\n"
+        "**Recommendation** without a bracket is ordinary bold prose.\n"
+    )
+    chunks = chunks_of(tmp_path / "a.md")
+    graded = [c for c in chunks if c.grade]
+    assert [(c.rec, c.grade, c.text) for c in graded] == [
+        (None, "AAOS 2010: strong", "We recommend against vertebroplasty.")
+    ]
+    assert any("Recommendation without a bracket" in c.text for c in chunks if not c.grade)
+
+
+def test_the_shipped_seed_topic_states_its_sources_strengths() -> None:
+    """The shipped corpus uses the conventions where its sources state a strength (NICE TA279, AAOS 2010)."""
+    corpus = Path(__file__).resolve().parents[2] / "corpus"
+    graded = {
+        (c.doc_id, c.rec, c.grade)
+        for name in (
+            "vertebral_augmentation_indications_nice_ta279_2013",
+            "osteoporotic_vertebral_compression_fractures",
+        )
+        for c in chunks_of(corpus / f"{name}.md")
+        if c.grade
+    }
+    assert (
+        "vertebral_augmentation_indications_nice_ta279_2013",
+        "1.1",
+        "NICE TA279: recommended as an option",
+    ) in graded
+    assert {g for _, _, g in graded} >= {"AAOS 2010: strong", "AAOS 2010: limited", "AAOS 2010: moderate"}
 
 
 def test_file_without_metadata_names_the_missing_fields(tmp_path: Path) -> None:

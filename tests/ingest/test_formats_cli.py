@@ -16,9 +16,9 @@ from tests.ingest.test_ingest_cli import embedded_count
 SIDECAR = "type: guideline\norganisation: ACC/AHA\nyear: 2017\nsource: ACC/AHA 2017 guideline\n"
 CITED = r"""
 import json
-from ingest.config import Settings
+from config import StoreSettings
 from ingest.store import IndexStore
-store = IndexStore(Settings())
+store = IndexStore(StoreSettings())
 gen = store.manifest().generation
 got = store.chunks(gen).get(include=["metadatas"])["metadatas"]
 print(json.dumps(got))
@@ -73,6 +73,19 @@ def test_mixed_formats_ingest_reingest_prune_and_refusal(tmp_path: Path) -> None
     pruned = run_ingest(store, corpus, extra=("--prune",))
     assert embedded_count(pruned.stdout) == 0 and "1 documents removed" in pruned.stdout
     assert "htn_docx" not in {m["doc_id"] for m in metadatas(store)}
+
+    # a changed page of the PDF: only that document is re-embedded, the others' passages stay as they were
+    rec = next(r for r in fx.expected()["recs"] if r.number == "3.0.1")
+    edited = rec.text.rstrip(".") + ", rechecking blood pressure within 4 weeks."
+    fx.write_pdf(corpus / "htn.pdf", fx.print_html().replace(rec.text, edited))
+    others = sorted((m["doc_id"], m["doc_hash"]) for m in metadatas(store) if m["doc_id"] != "htn_pdf")
+    changed = run_ingest(store, corpus)
+    assert "plan: 0 added, 1 changed, 3 unchanged" in changed.stdout, changed.stdout
+    metas = metadatas(store)
+    pdf_chunks = [m for m in metas if m["doc_id"] == "htn_pdf"]
+    assert embedded_count(changed.stdout) == len(pdf_chunks)
+    assert sorted((m["doc_id"], m["doc_hash"]) for m in metas if m["doc_id"] != "htn_pdf") == others
+    assert next(m for m in pdf_chunks if m.get("rec") == "3.0.1")["page"] == "e564"
 
     before = metadatas(store)
     (corpus / "scan.pdf").write_bytes(b"%PDF-1.4\n%broken beyond repair")

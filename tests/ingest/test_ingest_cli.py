@@ -18,9 +18,9 @@ from tests.conftest import CORPUS, OPEN_MEDICINE, ROOT, free_port, run_ingest
 
 INSPECT = r"""
 import json, sys
-from ingest.config import Settings
+from config import StoreSettings
 from ingest.store import IndexStore
-store = IndexStore(Settings())
+store = IndexStore(StoreSettings())
 m = store.manifest()
 out = {"generation": m.generation, "corpus_version": m.corpus_version, "generations": store.generations()}
 if m.generation:

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingest.config import Settings
 from service.serve import uvicorn_options
+from service.settings import Settings
 from tests.conftest import ServerProcess
 
 RATE_LIMIT = 3

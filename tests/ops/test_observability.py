@@ -14,10 +14,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from ingest.config import Settings
 from service.fingerprint import Fingerprinter
 from service.operations import install_operations
 from service.operations.json_logs import JsonFormatter
+from service.settings import Settings
 
 IN_SCOPE = "How often does cement leak after vertebroplasty, and is it usually symptomatic?"
 OUT_OF_SCOPE = "What is the recommended dose of amoxicillin for otitis media in children?"

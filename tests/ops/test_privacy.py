@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest.config import Settings
 from service.app import create_app
 from service.fingerprint import KEY_FILE, Fingerprinter
 from service.guardrails import Guardrail
 from service.live_index import NotReady
+from service.settings import Settings
 from tests.test_guardrails import GUARDRAILS_DIR
 
 SECRET = "Mrs Zebrasentinel NHS 943 476 5919"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from ingest.config import Settings
 from service.app import create_app
+from service.settings import Settings
 
 
 def ready_client(store: Path, llm_base_url: str, model: str, timeout_s: float, **settings) -> TestClient:

@@ -1,37 +1,36 @@
-"""Settings for every part of guideline-qa, read once from the environment (pydantic-settings).
+"""The service's settings: the shared store/model settings plus everything only the service reads.
 
-One module so that ingest, the service and the evals agree on where the store is and which model
-embeds; the variable names are the contract in DESIGN.md.
+LLM endpoint, guardrail and audit files, retrieval depth, HTTP limits, feedback bounds and logging, from the
+same `GQA_*` environment variables as before (README, docs/operations.md). Read and checked once when the
+service starts (`get_settings`): a bad value stops start-up with a message naming the variable.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode
+
+from config import StoreSettings, load_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
-class Settings(BaseSettings):
-    """All configuration, from `GQA_*` environment variables (see README)."""
 
-    model_config = SettingsConfigDict(env_prefix="GQA_", env_file=None, extra="ignore")
-
-    store_dir: Path = Field(default=Path("./.store"), description="embedded Chroma store and sidecar files")
-    chroma_url: str | None = Field(default=None, description="Chroma server URL; unset = embedded store")
-    embed_model: str | None = Field(default=None, description="local path or installed model name")
-    embed_backend: str = Field(default="onnx-int8", description="onnx-int8 (default), onnx (fp32) or torch")
-    collection_prefix: str = Field(default="gqa", description="prefix of every Chroma collection we own")
+class Settings(StoreSettings):
+    """All the service's configuration, from `GQA_*` environment variables (see README)."""
 
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None
     llm_timeout_s: float = Field(
-        default=20.0, description="one wall-clock deadline for all LLM work in a request (condense + answer)"
+        default=20.0,
+        gt=0,
+        description="one wall-clock deadline for all LLM work in a request (condense + answer)",
     )
     llm_max_concurrency: int = Field(
         default=4, ge=1, description="LLM calls in flight at once; beyond it requests answer extractively"
@@ -44,8 +43,8 @@ class Settings(BaseSettings):
     )
     audit_raw_text: bool = False
 
-    retrieval_k: int = 5
-    candidate_depth: int = 30
+    retrieval_k: int = Field(default=5, ge=1)
+    candidate_depth: int = Field(default=30, ge=1)
 
     # operations (service/operations): input limits, rate limiting, CORS, logs; see docs/operations.md
     max_body_bytes: int = Field(default=256 * 1024, description="larger request bodies get 413, unread")
@@ -76,7 +75,7 @@ class Settings(BaseSettings):
         default=None,
         description="secret for question fingerprints (HMAC-SHA256); unset = generated once into the store",
     )
-    log_level: str = "INFO"
+    log_level: LogLevel = Field(default="INFO", description="root log level (any case)")
     log_json: bool = Field(default=True, description="structured JSON log lines on stderr")
     log_raw_text: bool = Field(default=False, description="also log question text (never in production)")
 
@@ -88,6 +87,12 @@ class Settings(BaseSettings):
             return [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
         return value
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        """`GQA_LOG_LEVEL=debug` means DEBUG, as it does for uvicorn's `--log-level`."""
+        return value.strip().upper() if isinstance(value, str) else value
+
     @property
     def audit_log_path(self) -> Path:
         return self.audit_log or (self.store_dir / "audit.jsonl")
@@ -96,4 +101,4 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings; tests build their own `Settings(...)` instead of patching this."""
-    return Settings()
+    return load_settings(Settings)
