@@ -25,10 +25,11 @@ import httpx
 import numpy as np
 
 from evals.bench_retrieval import print_table, retrieval_table
+from evals.keyfacts import open_medicine_dir
 from evals.server import ServerError, free_port, spawn_server, stop_server, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "open-medicine" / "content"
+DEFAULT_CORPUS = open_medicine_dir()
 DATASET = ROOT / "evals" / "datasets" / "retrieval_open_medicine.jsonl"
 SHIPPED_DATASET = ROOT / "evals" / "datasets" / "golden_shipped.jsonl"
 TARGET_ASK_P95_MS = 50.0

@@ -18,8 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from evals.keyfacts import open_medicine_dir
+
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "open-medicine" / "content"
+DEFAULT_CORPUS = open_medicine_dir()
 
 BASELINE = r"""
 import os, sys, time

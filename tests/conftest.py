@@ -1,7 +1,9 @@
-"""Session-wide fixtures: one ingested store of the shipped corpus and one real uvicorn server over it.
+"""Session-wide fixtures: one store of the shipped corpus, ingested in-process, and one app over it.
 
-Ingesting and loading the model cost seconds on two cores, so every test that only reads shares these.
-Tests that change the index (re-ingest, crash, pruning) build their own store under tmp_path.
+Ingesting and loading the model cost seconds on two cores, so every test that only reads shares these; both
+run inside the test process (tests/support/inprocess.py), so the model loads once. Tests that change the
+index (re-ingest, crash, pruning) build their own store under tmp_path; those that need a real process
+(`run_ingest`, `ServerProcess`) are marked `e2e`.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from evals.keyfacts import open_medicine_dir
 from evals.server import free_port, spawn_server, stop_server, wait_until_ready
+from ingest.config import Settings
+from tests.support.inprocess import InProcessServer, ingest_in_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
-OPEN_MEDICINE = ROOT.parent / "shared" / "corpora" / "open-medicine" / "content"
+OPEN_MEDICINE = open_medicine_dir()  # the installed `open-medicine` package, ../shared only as an override
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
@@ -66,16 +71,16 @@ class ServerProcess:
 
 @pytest.fixture(scope="session")
 def corpus_store(tmp_path_factory) -> Path:
-    """A store holding the shipped corpus/, ingested once per session."""
+    """A store holding the shipped corpus/, ingested once per session (in-process)."""
     store = tmp_path_factory.mktemp("corpus-store")
-    run_ingest(store, CORPUS)
+    ingest_in_process(store, CORPUS)
     return store
 
 
 @pytest.fixture(scope="session")
-def server(corpus_store: Path) -> Iterator[ServerProcess]:
-    """One real service over the shared store for the whole session."""
-    srv = ServerProcess({"GQA_STORE_DIR": str(corpus_store), "GQA_RATE_LIMIT_PER_MINUTE": "0"})
+def server(corpus_store: Path) -> Iterator[InProcessServer]:
+    """One service over the shared store for the whole session: real HTTP, served from this process."""
+    srv = InProcessServer(Settings(store_dir=corpus_store, rate_limit_per_minute=0))
     try:
         srv.wait_ready()
         yield srv
@@ -84,5 +89,5 @@ def server(corpus_store: Path) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture(scope="session")
-def base_url(server: ServerProcess) -> str:
+def base_url(server: InProcessServer) -> str:
     return server.url

@@ -18,6 +18,8 @@ CITED = r"""
 import json
 from ingest.config import Settings
 from ingest.store import IndexStore
+
+pytestmark = pytest.mark.e2e  # `python -m ingest` subprocesses over a mixed-format corpus
 store = IndexStore(Settings())
 gen = store.manifest().generation
 got = store.chunks(gen).get(include=["metadatas"])["metadatas"]
