@@ -13,8 +13,6 @@ import json
 import os
 import re
 import shutil
-import statistics
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -405,22 +403,8 @@ def test_odd_input_is_screened_without_error(guard: Guardrail, question: str) ->
     assert guard.check(question, [{"role": "system", "content": "x"}, {"bad": 1}, "junk"]) is None
 
 
-def test_long_note_is_read_to_the_end_quickly(guard: Guardrail) -> None:
+def test_long_note_is_read_to_the_end(guard: Guardrail) -> None:
+    """The finding is in the last sentence of a 9,600-character note (its latency: `make bench-guardrail`)."""
     note = "Day 2 after L1 vertebroplasty, routine observations, mobilising with physio. " * 120
-    start = time.perf_counter()
     hit = guard.check(note + " Now sats 83% on air and RR 32.")
     assert hit is not None and hit.category == "respiratory_embolism"
-    assert time.perf_counter() - start < 2.0
-
-
-def test_rules_are_fast(rules_only: Guardrail) -> None:
-    texts = [c["text"] for c in CASES]
-    for t in texts:  # warm the per-token typo cache, as a running service would be
-        rules_only.check(t)
-    timings = []
-    for t in texts:
-        start = time.process_time()
-        rules_only.check(t)
-        timings.append((time.process_time() - start) * 1000)
-    assert statistics.median(timings) < 5.0
-    assert statistics.mean(timings) < 5.0
