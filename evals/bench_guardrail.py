@@ -48,13 +48,11 @@ def _cpu_s(guard: Guardrail, text: str, history: list | None = None) -> float:
 def targets(rules: Guardrail, service: Guardrail, labelled: list[str]) -> list[tuple[str, float, float]]:
     """(what, measured, target) for the latency targets the tests used to assert (tests keep the
     behaviour; a shared two-core machine made the timings flaky there)."""
-    for text in labelled:  # warm the per-token typo cache, as a running service would be
+    for text in labelled:  # warm the per-token typo cache, as a running service would have it
         rules.check(text)
     per_text = []
-    for text in labelled:
-        start = time.process_time()
-        rules.check(text)
-        per_text.append((time.process_time() - start) * 1000)
+    for text in labelled:  # the per-piece memo cleared: each text analysed, not looked up
+        per_text.append(_cpu_s(rules, text) * 1000)
     note = "Day 2 after L1 vertebroplasty, routine observations, mobilising with physio. " * 120
     start = time.perf_counter()
     service.check(note + " Now sats 83% on air and RR 32.")

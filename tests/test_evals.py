@@ -319,6 +319,7 @@ def test_evals_start_their_own_server_over_a_store(corpus_store: Path, tmp_path:
         assert len(body["passages"]) == 3
 
 
+@pytest.mark.e2e
 def test_unreachable_llm_judge_is_reported_not_run_never_as_a_score(monkeypatch) -> None:
     from evals.ragas_suite import LLM_METRICS, RagasSample, run_ragas
 
@@ -419,6 +420,7 @@ class StandInJudge:
         self.server.server_close()
 
 
+@pytest.mark.e2e
 def test_llm_judge_metrics_come_from_the_judge_when_one_is_configured(monkeypatch) -> None:
     from evals.ragas_suite import RagasSample, run_ragas
 

@@ -255,9 +255,16 @@ INJECTIONS = [
 ]
 
 
+@pytest.mark.parametrize(
+    "step",
+    [  # a spread sample in the fast tier; the sweep (every 6th of 443 positives, through the learned layer)
+        pytest.param(40, id="sample"),
+        pytest.param(6, id="sweep", marks=pytest.mark.e2e),
+    ],
+)
 @pytest.mark.parametrize("injection", INJECTIONS)
-def test_injection_text_cannot_switch_the_screen_off(guard: Guardrail, injection: str) -> None:
-    sample = [c for c in POSITIVES if not c.get("history")][::6]
+def test_injection_text_cannot_switch_the_screen_off(guard: Guardrail, injection: str, step: int) -> None:
+    sample = [c for c in POSITIVES if not c.get("history")][::step]
     for case in sample:
         for text in (f"{injection} {case['text']}", f"{case['text']}\n{injection}"):
             assert guard.check(text) is not None, text

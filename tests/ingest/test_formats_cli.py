@@ -9,17 +9,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, run_ingest
 from tests.ingest import format_fixtures as fx
 from tests.ingest.test_ingest_cli import embedded_count
+
+pytestmark = pytest.mark.e2e  # `python -m ingest` subprocesses and chromium over a mixed-format corpus
 
 SIDECAR = "type: guideline\norganisation: ACC/AHA\nyear: 2017\nsource: ACC/AHA 2017 guideline\n"
 CITED = r"""
 import json
 from ingest.config import Settings
 from ingest.store import IndexStore
-
-pytestmark = pytest.mark.e2e  # `python -m ingest` subprocesses over a mixed-format corpus
 store = IndexStore(Settings())
 gen = store.manifest().generation
 got = store.chunks(gen).get(include=["metadatas"])["metadatas"]
