@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import queue
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -190,11 +192,25 @@ def export_onnx(model_dir: Path, target: Path) -> Path:
             mean = summed / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(mean, p=2, dim=1), out.last_hidden_state
 
-    model = Pooled(AutoModel.from_pretrained(str(model_dir), attn_implementation="eager")).eval()
+    from transformers.utils import logging as hf_logging
+
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar for a local 90 MB file says nothing
+    try:
+        model = Pooled(AutoModel.from_pretrained(str(model_dir), attn_implementation="eager")).eval()
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
     dummy = torch.ones((2, 8), dtype=torch.long)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(f".tmp{os.getpid()}")
-    with torch.no_grad():
+    # Two known, harmless warnings of this export, silenced here only (any other warning still shows):
+    # the tracer's note on the attention mask's Python-level padding check (the graph is exported with
+    # dynamic axes and checked against torch in tests/test_embedding_backends.py), and the opset note that
+    # advanced indexing becomes Reshape/Gather nodes.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Exporting aten::index operator", category=UserWarning)
         torch.onnx.export(
             model,
             (dummy, dummy, torch.zeros_like(dummy)),
@@ -215,19 +231,38 @@ def export_onnx(model_dir: Path, target: Path) -> Path:
     return target
 
 
+class _DropMessages(logging.Filter):
+    """Drops log records whose message starts with `prefix` (one known line of a library)."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefix)
+
+
 def quantize_int8(source: Path, target: Path) -> Path:
     """Dynamic int8 weights, per channel: ~2x faster than fp32 here with cosine to fp32 ≥ 0.98 (per-tensor
     quantization, the default, fell to 0.90 on our chunks, which is why the options are spelled out)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     tmp = target.with_suffix(f".tmp{os.getpid()}")
-    quantize_dynamic(
-        str(source),
-        str(tmp),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        extra_options={"MatMulConstBOnly": True},
-    )
+    # onnxruntime logs a generic advice to the root logger ("consider to run pre-processing"): shape
+    # inference would not change this graph's int8 weights, so that one line is dropped, nothing else.
+    advice = _DropMessages("Please consider to run pre-processing before quantization")
+    root = logging.getLogger()
+    root.addFilter(advice)
+    try:
+        quantize_dynamic(
+            str(source),
+            str(tmp),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            extra_options={"MatMulConstBOnly": True},
+        )
+    finally:
+        root.removeFilter(advice)
     os.replace(tmp, target)
     return target
 

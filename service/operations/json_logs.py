@@ -56,3 +56,6 @@ def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
     for uvicorn_handler in logging.getLogger("uvicorn").handlers:
         uvicorn_handler.setFormatter(formatter)
     logging.getLogger("uvicorn.access").disabled = True
+    # bm25s sets its own logger to DEBUG when imported, which lets its "Building index" lines through
+    # whatever the service's level is: it follows the service's level like every other library
+    logging.getLogger("bm25s").setLevel(level.upper())
