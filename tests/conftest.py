@@ -23,7 +23,7 @@ from tests.support.inprocess import InProcessServer, ingest_in_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
-OPEN_MEDICINE = open_medicine_dir()  # the installed `open-medicine` package, ../shared only as an override
+OPEN_MEDICINE = open_medicine_dir()  # the `open-medicine` package; GQA_OPEN_MEDICINE_DIR or ../shared may stand in
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
