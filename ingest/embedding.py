@@ -132,7 +132,9 @@ class TorchEmbedder:
 
         self._model = SentenceTransformer(str(model_dir), device="cpu")
         self.name = f"{model_dir.name}:torch"
-        dim = self._model.get_sentence_embedding_dimension()
+        # the method's newer name where sentence-transformers has it (the old one warns it was renamed)
+        dimension = getattr(self._model, "get_embedding_dimension", None)
+        dim = dimension() if dimension else self._model.get_sentence_embedding_dimension()
         if dim is None:
             raise ValueError(f"{model_dir} does not say its embedding dimension")
         self.dim = int(dim)

@@ -8,6 +8,7 @@ index (re-ingest, crash, pruning) build their own store under tmp_path; those th
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from tests.support.inprocess import InProcessServer, ingest_in_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
-OPEN_MEDICINE = open_medicine_dir()  # the `open-medicine` package; GQA_OPEN_MEDICINE_DIR or ../shared may stand in
+OPEN_MEDICINE = open_medicine_dir()  # the `open-medicine` package, or GQA_OPEN_MEDICINE_DIR, or ../shared
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
@@ -91,6 +92,18 @@ def server(corpus_store: Path) -> Iterator[InProcessServer]:
 @pytest.fixture(scope="session")
 def base_url(server: InProcessServer) -> str:
     return server.url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    """In-process apps route the root logger to stderr as JSON at their level (service/operations/
+    json_logs.py); put it back at the end, so libraries logging at exit (ragas) find no closed stream."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.hookimpl(hookwrapper=True)
