@@ -14,7 +14,7 @@ export TRANSFORMERS_OFFLINE := 1
 export RAGAS_DO_NOT_TRACK := true
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install run ingest serve test lint bench bench-ingest bench-load bench-guardrail eval clean browser
+.PHONY: install run ingest serve test test-fast test-e2e lint bench bench-ingest bench-load bench-guardrail eval clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml
 	# the CPU build of torch first, so nothing pulls the CUDA wheels
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[eval,test,train]'
+	# the open-medicine corpus for tests and evals: its files only, so none of its own dependencies
+	$(PY) -m pip install --quiet --no-deps open-medicine==0.12.0
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -45,13 +47,26 @@ browser:
 	  echo "installing chromium + chromium-driver with apt"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
+# every test, both tiers: the fast in-process ones and `e2e` (real processes, Chroma server, SIGKILL, browser, sweeps)
 test: install browser
 	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected (exit 5) — treated as failure"; rc=1; fi; \
 	exit $$rc
 
+# the fast tier alone (in-process, about a minute): what to run while changing code
+test-fast: install
+	@rc=0; $(PY) -m pytest -m "not e2e" $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected (exit 5) — treated as failure"; rc=1; fi; \
+	exit $$rc
+
+test-e2e: install browser
+	@rc=0; $(PY) -m pytest -m e2e $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected (exit 5) — treated as failure"; rc=1; fi; \
+	exit $$rc
+
 lint: install
 	$(PY) -m ruff check config ingest service evals tests
+	$(PY) -m mypy
 
 bench-ingest: $(BENCH_STAMP)
 	$(PY) -m evals.bench_ingest

@@ -15,6 +15,7 @@ answers: the QA schema plus ``key_facts``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,7 +102,11 @@ def _key_fact_item(author: str, where: str, row: dict) -> KeyFactItem:
 
 def load_batches(kind: str, root: Path = AUTHORS_DIR) -> list[AuthorBatch]:
     """Every author batch of `kind` ("redflag" or "answers"), sorted by file name."""
-    make = {"redflag": _redflag_item, "answers": _key_fact_item}[kind]
+    makers: dict[str, Callable[[str, str, dict], RedFlagItem | KeyFactItem]] = {
+        "redflag": _redflag_item,
+        "answers": _key_fact_item,
+    }
+    make = makers[kind]
     batches = []
     for path in sorted((root / kind).glob("*.jsonl")):
         author, date, about = _header(path)

@@ -26,10 +26,11 @@ import numpy as np
 
 from config import prepare_process
 from evals.bench_retrieval import print_table, retrieval_table
+from evals.keyfacts import open_medicine_dir
 from evals.server import ServerError, free_port, spawn_server, stop_server, wait_until_ready
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "open-medicine" / "content"
+DEFAULT_CORPUS = open_medicine_dir()
 DATASET = ROOT / "evals" / "datasets" / "retrieval_open_medicine.jsonl"
 SHIPPED_DATASET = ROOT / "evals" / "datasets" / "golden_shipped.jsonl"
 TARGET_ASK_P95_MS = 50.0
@@ -60,7 +61,10 @@ def stored_chunks(store: Path) -> dict:
     from ingest.store import IndexStore
 
     index = IndexStore(StoreSettings(store_dir=store))
-    got = index.chunks(index.manifest().generation).get(include=["documents", "metadatas", "embeddings"])
+    generation = index.manifest().generation
+    if generation is None:
+        raise SystemExit(f"no index generation in {store}: the bench ingests first")
+    got = index.chunks(generation).get(include=["documents", "metadatas", "embeddings"])
     return {
         "ids": got["ids"],
         "texts": got["documents"],
@@ -153,7 +157,7 @@ def llamaindex_baseline_ms(chunks: dict, qs: list[str], k: int) -> list[float]:
 
     from ingest.embedding import default_model_dir
 
-    Settings.llm = None
+    Settings.llm = None  # type: ignore[assignment]  # llama-index accepts None (no LLM); its stub does not
     Settings.embed_model = HuggingFaceEmbedding(model_name=str(default_model_dir()), device="cpu")
     nodes = [
         TextNode(id_=i, text=t, embedding=list(map(float, v)))

@@ -26,7 +26,7 @@ from pathlib import Path
 from evals.keyfacts import open_medicine_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = open_medicine_dir()  # ../shared's copy, else the installed `open_medicine` package
+DEFAULT_CORPUS = open_medicine_dir()
 
 BASELINE = r"""
 import os, sys, time

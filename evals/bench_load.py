@@ -21,6 +21,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
@@ -230,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     jobs = workload(args.questions, args.requests)
     with service(args.url, args.corpus, args.store) as url:
         asyncio.run(run_load(url, jobs[: min(32, len(jobs))], args.concurrency, args.timeout))  # warm-up
-        report = {"url": url, "load": asyncio.run(run_load(url, jobs, args.concurrency, args.timeout))}
+        load = asyncio.run(run_load(url, jobs, args.concurrency, args.timeout))
+        report: dict[str, Any] = {"url": url, "load": load}
     if not args.no_middleware:
         report["middleware"] = middleware_overhead()
     print_report(report)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -37,7 +38,7 @@ def retrieval_table(
     show what the history is worth."""
     items = [json.loads(line) for line in dataset.read_text().splitlines() if line.strip() and line[0] != "/"]
     items = [i for i in items if i.get("reference_contexts") and bool(i.get("history")) == with_history]
-    table = {"n": len(items)}
+    table: dict[str, Any] = {"n": len(items)}
     for mode in ("dense", "bm25", "hybrid"):
         ranks: dict[str, list[int | None]] = {"guideline": [], "section": []}
         for item in items:

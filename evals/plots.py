@@ -62,7 +62,7 @@ def latency_histogram(samples: dict[str, list[float]]) -> bytes | None:
     lo, hi = max(all_values.min(), 0.1), max(all_values.max(), 1.0)
     bins = np.logspace(np.log10(lo), np.log10(hi * 1.01), 30)
     for name, values in sorted(series.items()):
-        ax.hist(values, bins=bins, alpha=0.55, label=f"{name} (n={len(values)})")
+        ax.hist(values, bins=bins.tolist(), alpha=0.55, label=f"{name} (n={len(values)})")
     ax.set_xscale("log")
     ax.set_xlabel("latency (ms)")
     ax.set_ylabel("requests")

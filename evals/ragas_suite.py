@@ -148,8 +148,8 @@ def _to_sample(s: RagasSample):
         reference=s.reference or "",
         retrieved_contexts=s.retrieved_contexts,
         reference_contexts=s.reference_contexts,
-        retrieved_context_ids=s.retrieved_ids,
-        reference_context_ids=s.reference_ids,
+        retrieved_context_ids=list[str | int](s.retrieved_ids),
+        reference_context_ids=list[str | int](s.reference_ids),
     )
 
 

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import queue
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -43,6 +45,12 @@ class Embedder(Protocol):
     dim: int
 
     def encode(self, texts: list[str]) -> np.ndarray: ...
+
+    def encode_with_spans(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(one vector per text, one (n_spans, dim) array of sentence vectors per text)."""
+        ...
 
 
 def default_model_dir() -> Path:
@@ -125,7 +133,12 @@ class TorchEmbedder:
 
         self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
         self.name = f"{model_dir.name}:torch"
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        # the method's newer name where sentence-transformers has it (the old one warns it was renamed)
+        dimension = getattr(self._model, "get_embedding_dimension", None)
+        dim = dimension() if dimension else self._model.get_sentence_embedding_dimension()
+        if dim is None:
+            raise ValueError(f"{model_dir} does not say its embedding dimension")
+        self.dim = int(dim)
 
     def encode_with_spans(
         self, texts: list[str], spans: list[list[tuple[int, int]]]
@@ -177,12 +190,27 @@ def export_onnx(model_dir: Path, target: Path) -> Path:
             mean = summed / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(mean, p=2, dim=1), out.last_hidden_state
 
-    base = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager", local_files_only=True)
-    model = Pooled(base).eval()
+    from transformers.utils import logging as hf_logging
+
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a "Loading weights" bar for a local 90 MB file says nothing
+    try:
+        model = Pooled(
+            AutoModel.from_pretrained(str(model_dir), attn_implementation="eager", local_files_only=True)
+        ).eval()
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
     dummy = torch.ones((2, 8), dtype=torch.long)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(f".tmp{os.getpid()}")
-    with torch.no_grad():
+    # Two known, harmless warnings of this export, silenced here only (any other warning still shows):
+    # the tracer's note on the attention mask's Python-level padding check (the graph is exported with
+    # dynamic axes and checked against torch in tests/test_embedding_backends.py), and the opset note that
+    # advanced indexing becomes Reshape/Gather nodes.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Exporting aten::index operator", category=UserWarning)
         torch.onnx.export(
             model,
             (dummy, dummy, torch.zeros_like(dummy)),
@@ -203,19 +231,38 @@ def export_onnx(model_dir: Path, target: Path) -> Path:
     return target
 
 
+class _DropMessages(logging.Filter):
+    """Drops log records whose message starts with `prefix` (one known line of a library)."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefix)
+
+
 def quantize_int8(source: Path, target: Path) -> Path:
     """Dynamic int8 weights, per channel: ~2x faster than fp32 here with cosine to fp32 ≥ 0.98 (per-tensor
     quantization, the default, fell to 0.90 on our chunks, which is why the options are spelled out)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     tmp = target.with_suffix(f".tmp{os.getpid()}")
-    quantize_dynamic(
-        str(source),
-        str(tmp),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        extra_options={"MatMulConstBOnly": True},
-    )
+    # onnxruntime logs a generic advice to the root logger ("consider to run pre-processing"): shape
+    # inference would not change this graph's int8 weights, so that one line is dropped, nothing else.
+    advice = _DropMessages("Please consider to run pre-processing before quantization")
+    root = logging.getLogger()
+    root.addFilter(advice)
+    try:
+        quantize_dynamic(
+            str(source),
+            str(tmp),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            extra_options={"MatMulConstBOnly": True},
+        )
+    finally:
+        root.removeFilter(advice)
     os.replace(tmp, target)
     return target
 

@@ -36,8 +36,11 @@ class _FrontMatterLoader(yaml.SafeLoader):
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
-            raise yaml.composer.ComposerError(
-                None, None, f"alias *{event.anchor} is not allowed (no anchors or aliases)", event.start_mark
+            raise yaml.composer.ComposerError(  # the stubs type a C-loader Mark apart from yaml.error.Mark
+                None,
+                None,
+                f"alias *{event.anchor} is not allowed (no anchors or aliases)",
+                event.start_mark,  # type: ignore[arg-type]
             )
         if getattr(event, "anchor", None):
             raise yaml.composer.ComposerError(

@@ -58,6 +58,10 @@ from service.settings import Settings, get_settings
 if TYPE_CHECKING:  # loaded in Answerer.warm_up: a guardrail that fails to load leaves the service not ready
     from service.guardrails import Guardrail, RedFlag
 
+if TYPE_CHECKING:  # loaded in warm_up, not at import: the model takes seconds
+    from ingest.embedding import Embedder
+    from service.guardrails import Guardrail
+
 log = logging.getLogger(__name__)
 
 TOPICS_LISTED = 3
@@ -105,7 +109,7 @@ def plan_queries(
     standalone question that leads the queries and is what the LLM answers."""
     queries = query_texts(question, history)
     plan = QueryPlan(question, tuple(history), article_id, tuple(queries), question)
-    if llm is None or not history:
+    if llm is None or deadline is None or not history:  # no deadline, no LLM work
         return plan
     try:
         condensed = _condensed(llm, question, history, deadline)
@@ -117,7 +121,7 @@ def plan_queries(
     )
 
 
-def _condensed(llm: LLMClient, question: str, history: list[Turn], deadline: Deadline | None) -> str:
+def _condensed(llm: LLMClient, question: str, history: list[Turn], deadline: Deadline) -> str:
     """The follow-up rewritten as a standalone question by the LLM (retrieval and the answer use it)."""
     text = llm.chat(condense_messages(question, history), deadline, max_tokens=120)
     text = text.strip().strip('"').splitlines()[0].strip()
@@ -137,7 +141,13 @@ class Retrieved:
 
 
 def retrieve_passages(
-    plan: QueryPlan, live: LiveIndex, embedder, *, k: int, depth: int, mode: str = "hybrid"
+    plan: QueryPlan,
+    live: LiveIndex,
+    embedder,
+    *,
+    k: int,
+    depth: int,
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid",
 ) -> Retrieved:
     """Hybrid (or dense, or BM25) retrieval of the plan's queries from the live generation."""
     snapshot = live.current()
@@ -214,7 +224,7 @@ def compose_answer(
     if not judged.evidence.sufficient:
         return Composed(retrieved, "abstain")
     fallback_reason = retrieved.plan.llm_failure
-    if llm is not None and fallback_reason is None:
+    if llm is not None and deadline is not None and fallback_reason is None:
         try:
             return Composed(retrieved, "llm", _llm_sentences(llm, retrieved, deadline))
         except LLMFailed as exc:
@@ -226,7 +236,7 @@ def compose_answer(
 
 
 def _llm_sentences(
-    llm: LLMClient, retrieved: Retrieved, deadline: Deadline | None
+    llm: LLMClient, retrieved: Retrieved, deadline: Deadline
 ) -> tuple[AnswerSentence, ...]:
     snapshot = retrieved.snapshot
     numbered = [
@@ -297,7 +307,13 @@ def _closest_topics(retrieved: Retrieved) -> list[Topic]:
     return topics
 
 
-def _response(snapshot: Snapshot, answer: str, citations, mode: str, fallback_reason=None) -> AskResponse:
+def _response(
+    snapshot: Snapshot,
+    answer: str,
+    citations,
+    mode: Literal["extractive", "llm", "red_flag", "abstain"],
+    fallback_reason=None,
+) -> AskResponse:
     return AskResponse(
         answer=answer,
         citations=citations,
@@ -340,8 +356,8 @@ class Answerer:
         self.settings = settings
         self.live = live
         self.llm = LLMClient(settings) if settings.llm_base_url else None
-        self._embedder = None
-        self._guard = None
+        self._embedder: Embedder | None = None
+        self._guard: Guardrail | None = None
         self._guard_error = "red-flag guardrail not loaded yet"
         self._warm = threading.Lock()
 

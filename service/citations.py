@@ -7,6 +7,7 @@ resolves and every listed source was actually used — the same rule for extract
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from service.index import Snapshot
 from service.markers import marker
@@ -32,10 +33,11 @@ KIND_LABELS = {
 }
 
 
-def provenance_fields(meta: dict) -> dict:
-    """The passage's provenance (front matter carried into chunk metadata) and its one-line label."""
+def provenance_fields(meta: dict) -> dict[str, Any]:
+    """The passage's provenance (front matter carried into chunk metadata) and its one-line label; the
+    Passage model validates the values (source kinds and review states are Literals there)."""
     keys = ("source_kind", "review_status", "reviewed", "reviewer_role", "attribution")
-    fields = {k: str(meta[k]) for k in keys if meta.get(k) not in (None, "")}
+    fields: dict[str, Any] = {k: str(meta[k]) for k in keys if meta.get(k) not in (None, "")}
     if fields.get("source_kind") not in KIND_LABELS:  # ingest refuses others; an old store must not 500
         fields.pop("source_kind", None)
     if fields.get("review_status") not in ("reviewed", "pending-review"):
@@ -60,6 +62,7 @@ def provenance_label(fields: dict, year=None) -> str:
 
 def passage(snapshot: Snapshot, hit: Hit) -> Passage:
     meta = snapshot.metas[hit.row]
+    locators: dict[str, Any] = {k: str(meta[k]) for k in LOCATOR_KEYS if meta.get(k) not in (None, "")}
     return Passage(
         chunk_id=snapshot.chunk_ids[hit.row],
         doc_id=meta.get("doc_id", ""),
@@ -68,7 +71,7 @@ def passage(snapshot: Snapshot, hit: Hit) -> Passage:
         text=snapshot.texts[hit.row],
         score=round(min(hit.score, 1.0), 4),
         **provenance_fields(meta),
-        **{key: str(meta[key]) for key in LOCATOR_KEYS if meta.get(key) not in (None, "")},
+        **locators,
     )
 
 

@@ -41,7 +41,8 @@ class Quote:
 
 def candidate_sentences(snapshot: Snapshot, hits: list[Hit]) -> tuple[np.ndarray, np.ndarray]:
     """Sentence rows of the retrieved passages and, for each, the index of its hit."""
-    rows, owners = [], []
+    rows: list[int] = []
+    owners: list[int] = []
     for h, hit in enumerate(hits):
         span = snapshot.sentences_of(hit.row)
         rows.extend(span)

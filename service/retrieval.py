@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -75,7 +75,8 @@ def dense_ranked(snapshot: Snapshot, vectors: np.ndarray, depth: int) -> list[tu
             out.append((top.astype(np.int64), row_sims[top]))
         return out
     try:
-        got = snapshot.chunks_collection.query(
+        collection: Any = snapshot.chunks_collection  # a Chroma collection (chromadb is not typed here)
+        got = collection.query(
             query_embeddings=np.asarray(vectors, dtype=np.float32), n_results=n, include=["distances"]
         )
     except Exception as exc:  # noqa: BLE001 - any Chroma failure becomes a clear 503 upstream

@@ -1,11 +1,14 @@
-"""Session-wide fixtures: one ingested store of the shipped corpus and one real uvicorn server over it.
+"""Session-wide fixtures: one store of the shipped corpus, ingested in-process, and one app over it.
 
-Ingesting and loading the model cost seconds on two cores, so every test that only reads shares these.
-Tests that change the index (re-ingest, crash, pruning) build their own store under tmp_path.
+Ingesting and loading the model cost seconds on two cores, so every test that only reads shares these; both
+run inside the test process (tests/support/inprocess.py), so the model loads once. Tests that change the
+index (re-ingest, crash, pruning) build their own store under tmp_path; those that need a real process
+(`run_ingest`, `ServerProcess`) are marked `e2e`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -14,11 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from evals.keyfacts import open_medicine_dir
 from evals.server import free_port, spawn_server, stop_server, wait_until_ready
+from service.settings import Settings
+from tests.support.inprocess import InProcessServer, ingest_in_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
-OPEN_MEDICINE = ROOT.parent / "shared" / "corpora" / "open-medicine" / "content"
+OPEN_MEDICINE = open_medicine_dir()  # the `open-medicine` package, or GQA_OPEN_MEDICINE_DIR, or ../shared
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
@@ -66,16 +72,16 @@ class ServerProcess:
 
 @pytest.fixture(scope="session")
 def corpus_store(tmp_path_factory) -> Path:
-    """A store holding the shipped corpus/, ingested once per session."""
+    """A store holding the shipped corpus/, ingested once per session (in-process)."""
     store = tmp_path_factory.mktemp("corpus-store")
-    run_ingest(store, CORPUS)
+    ingest_in_process(store, CORPUS)
     return store
 
 
 @pytest.fixture(scope="session")
-def server(corpus_store: Path) -> Iterator[ServerProcess]:
-    """One real service over the shared store for the whole session."""
-    srv = ServerProcess({"GQA_STORE_DIR": str(corpus_store), "GQA_RATE_LIMIT_PER_MINUTE": "0"})
+def server(corpus_store: Path) -> Iterator[InProcessServer]:
+    """One service over the shared store for the whole session: real HTTP, served from this process."""
+    srv = InProcessServer(Settings(store_dir=corpus_store, rate_limit_per_minute=0))
     try:
         srv.wait_ready()
         yield srv
@@ -84,5 +90,45 @@ def server(corpus_store: Path) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture(scope="session")
-def base_url(server: ServerProcess) -> str:
+def base_url(server: InProcessServer) -> str:
     return server.url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    """In-process apps route the root logger to stderr as JSON at their level (service/operations/
+    json_logs.py); put it back at the end, so libraries logging at exit (ragas) find no closed stream."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Under CI (`GQA_CI=1`, set by .ci/run) a skipped test is a failure: a missing fixture, browser or
+    corpus must be installed there, never silently passed over."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("GQA_CI") == "1" and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.longrepr = f"skipped under CI (GQA_CI=1), which needs every test to run: {reason}"
+
+
+@pytest.fixture(autouse=True)
+def _fast_tier_starts_no_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test outside `e2e` that starts a process fails: the fast tier stays in-process (run it with
+    `pytest -m "not e2e"`; mark real-process tests `@pytest.mark.e2e`)."""
+    if request.node.get_closest_marker("e2e") is not None:
+        return
+    real = subprocess.Popen.__init__
+
+    def refuse(self, args, *a, **kw):  # noqa: ANN001 - Popen's own signature
+        if Path(str(args[0] if isinstance(args, list | tuple) else args).split()[0]).name == "git":
+            return real(self, args, *a, **kw)  # `git rev-parse` for a report's commit: no service, no model
+        raise AssertionError(f"{request.node.nodeid} starts a process ({args!r}) but is not marked e2e")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)

@@ -120,6 +120,7 @@ def test_in_scope_questions_are_answered(base_url: str, item: dict) -> None:
     assert_grounded(body)
 
 
+@pytest.mark.e2e
 def test_calibration_set_is_at_least_98_percent_right(base_url: str) -> None:
     """Borderline near-domain questions included: the threshold may miss one, not more."""
     items = jsonl(ABSTENTION)
@@ -132,6 +133,7 @@ def test_calibration_set_is_at_least_98_percent_right(base_url: str) -> None:
 MAX_ORDINARY_BANNERS = 5
 
 
+@pytest.mark.e2e
 def test_red_flag_banners_on_ordinary_questions_stay_rare(base_url: str) -> None:
     questions = [i["question"] for i in jsonl(ABSTENTION)]
     questions += [i["question"] for i in jsonl(GOLDEN) if i.get("expected_mode", "answer") != "red_flag"
@@ -140,6 +142,7 @@ def test_red_flag_banners_on_ordinary_questions_stay_rare(base_url: str) -> None
     assert len(banners) <= MAX_ORDINARY_BANNERS, banners
 
 
+@pytest.mark.e2e
 def test_held_out_out_of_scope_questions_abstain(base_url: str) -> None:
     """The evals' golden out-of-scope questions were not used to calibrate the threshold."""
     items = [i for i in jsonl(GOLDEN) if i.get("expected_mode") == "abstain"]

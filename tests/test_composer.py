@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ingest.chunking import split_sentences
 from service.abstention import Evidence, Vocabulary, unknown_specialised
 from service.citations import AnswerSentence, structured
 from service.composer import compose, passage_units
@@ -17,7 +16,7 @@ from service.index import Snapshot
 from service.lexicon import expand_query
 from service.question_kind import QuestionKind, kind_bonus, question_kind
 from service.retrieval import Hit
-from service.text import content_terms
+from tests.support.snapshots import tiny_snapshot
 
 PASSAGES = [
     "Osteoporosis treatment should be started after vertebroplasty to prevent further fractures.\n"
@@ -28,27 +27,7 @@ PASSAGES = [
 
 
 def _snapshot(texts: list[str]) -> Snapshot:
-    metas, sent_texts, rows = [], [], []
-    for row, text in enumerate(texts):
-        spans = split_sentences(text)
-        metas.append({"doc_id": f"d{row}", "section": "S", "sentence_spans": spans})
-        sent_texts += [text[a:b] for a, b in spans]
-        rows += [row] * len(spans)
-    rng = np.random.default_rng(0)
-    vecs = rng.normal(size=(len(sent_texts), 8)).astype(np.float32)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    sent_rows = np.asarray(rows)
-    bounds = np.stack([np.searchsorted(sent_rows, np.arange(len(texts))),
-                       np.searchsorted(sent_rows, np.arange(len(texts)), side="right")], axis=1)
-    df: dict[str, int] = {}
-    for text in texts:
-        for term in set(content_terms(text)):
-            df[term] = df.get(term, 0) + 1
-    return Snapshot(generation="g", corpus_version=None, chunk_ids=[f"c{i}" for i in range(len(texts))],
-                    texts=texts, metas=metas, bm25=None, sent_texts=sent_texts, sent_vecs=vecs,
-                    sent_bounds=bounds, sent_terms=[frozenset(content_terms(t)) for t in sent_texts],
-                    chunks_collection=None, chunk_vecs=np.zeros((len(texts), 8), np.float32), term_df=df,
-                    vocabulary=Vocabulary.build(texts))  # fmt: skip
+    return tiny_snapshot(texts)
 
 
 def test_lead_in_is_kept_with_its_short_list_items() -> None:

@@ -268,13 +268,32 @@ def test_floor_above_measured_value_fails_and_compare_reports_deltas(
     assert missing.returncode == 1  # the redflag suite did not run, so its floor cannot hold
 
 
-def test_usage_errors_exit_2_and_unreachable_service_exits_3(tmp_path: Path) -> None:
-    assert run_evals("run", "--fail-under", "nonsense", "--url", "http://127.0.0.1:9").returncode == 2
+def evals_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """`python -m evals ARGS` through its `main`, in this process: (exit code, stderr)."""
+    from evals.__main__ import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse's usage errors
+        code = int(exc.code or 0)
+    return code, capsys.readouterr().err
+
+
+def test_usage_errors_exit_2_and_unreachable_service_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [k for k in os.environ if k.startswith("GQA_EVAL_LLM")]:
+        monkeypatch.delenv(name)
+    code, _ = evals_in_process(capsys, "run", "--fail-under", "nonsense", "--url", "http://127.0.0.1:9")
+    assert code == 2
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x", "question": "q", "expected_mode": "maybe"}\n')
-    proc = run_evals("run", "--suite", "answers", "--dataset", str(bad), "--url", "http://127.0.0.1:9")
-    assert proc.returncode == 2 and "bad.jsonl:1" in proc.stderr
-    proc = run_evals(
+    code, err = evals_in_process(
+        capsys, "run", "--suite", "answers", "--dataset", str(bad), "--url", "http://127.0.0.1:9"
+    )
+    assert code == 2 and "bad.jsonl:1" in err
+    code, err = evals_in_process(
+        capsys,
         "run",
         "--suite",
         "retrieval",
@@ -283,7 +302,7 @@ def test_usage_errors_exit_2_and_unreachable_service_exits_3(tmp_path: Path) -> 
         "--out",
         str(tmp_path / "out"),
     )
-    assert proc.returncode == 3 and "no guideline-qa service" in proc.stderr
+    assert code == 3 and "no guideline-qa service" in " ".join(err.split())
 
 
 @pytest.mark.e2e
@@ -300,6 +319,7 @@ def test_evals_start_their_own_server_over_a_store(corpus_store: Path, tmp_path:
         assert len(body["passages"]) == 3
 
 
+@pytest.mark.e2e
 def test_unreachable_llm_judge_is_reported_not_run_never_as_a_score(monkeypatch) -> None:
     from evals.ragas_suite import LLM_METRICS, RagasSample, run_ragas
 
@@ -400,6 +420,7 @@ class StandInJudge:
         self.server.server_close()
 
 
+@pytest.mark.e2e
 def test_llm_judge_metrics_come_from_the_judge_when_one_is_configured(monkeypatch) -> None:
     from evals.ragas_suite import RagasSample, run_ragas
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from service.composer import repeats
 from service.followup import (
+    answer_head,
+    context_turns,
     depends_on_context,
     listed_items,
     ordinal_item,
+    previous_answer,
     query_texts,
     resolved_question,
 )
@@ -106,3 +109,32 @@ def test_malformed_lexicon_rows_are_refused(tmp_path) -> None:
     dup.write_text("term\texpansion\tuse\npe\tpulmonary embolism\tboth\npe\tpleural effusion\tquery\n")
     with pytest.raises(LexiconError, match="twice"):
         rows(dup)
+
+
+def test_context_walks_back_past_leaning_turns_to_the_one_that_named_the_topic() -> None:
+    history = [
+        Turn(role="user", content="What is the risk of cement leakage after vertebroplasty?"),
+        Turn(role="assistant", content="Leakage is common [1]."),
+        Turn(role="user", content="Is it usually symptomatic?"),
+        Turn(role="assistant", content="Mostly not [1]."),
+    ]
+    assert context_turns("How is it confirmed?", history) == [
+        "What is the risk of cement leakage after vertebroplasty?",
+        "Is it usually symptomatic?",
+    ]
+    repeated = [*history, Turn(role="user", content="How is it confirmed?")]  # the widget may repeat it
+    assert context_turns("How is it confirmed?", repeated) == context_turns("How is it confirmed?", history)
+
+
+def test_previous_answer_drops_citation_markers_and_its_head_is_the_first_sentence() -> None:
+    history = _history(DRUGS_Q, "Denosumab is an option [1][2]. It is given every six months [3, 4].")
+    answer = previous_answer(history)
+    assert "[" not in answer
+    assert answer_head(answer) == "Denosumab is an option."
+    assert previous_answer([Turn(role="user", content="hi")]) == ""
+
+
+def test_a_question_alone_is_retrieved_as_asked() -> None:
+    assert [(t.text, t.weight) for t in query_texts("  Which scan for cord compression?  ", [])] == [
+        ("Which scan for cord compression?", 1.0)
+    ]

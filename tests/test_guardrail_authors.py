@@ -61,6 +61,7 @@ def test_the_split_is_the_one_the_model_was_trained_with() -> None:
 
 
 @pytest.mark.parametrize("author", HELD_OUT)
+@pytest.mark.e2e
 def test_held_out_author_recall_and_false_alarms(decisions, author: str) -> None:
     rows = decisions[author]
     pos = [(i, f) for i, f in rows if i.label]
@@ -71,18 +72,21 @@ def test_held_out_author_recall_and_false_alarms(decisions, author: str) -> None
     assert len(alarms) / len(neg) <= MAX_FALSE_ALARMS_EACH, f"{author} false alarms {alarms}"
 
 
+@pytest.mark.e2e
 def test_held_out_pooled_recall(decisions) -> None:
     pos = [f for a in HELD_OUT for i, f in decisions[a] if i.label]
     assert sum(pos) / len(pos) >= MIN_RECALL_POOLED
 
 
 @pytest.mark.parametrize("author", ORDINARY_HELD_OUT)
+@pytest.mark.e2e
 def test_held_out_ordinary_questions_rarely_flag(guard: Guardrail, author: str) -> None:
     items = ANSWER_BATCHES[author].items
     flagged = [q.id for q in items if guard.check(q.question, q.history) is not None]
     assert len(flagged) / len(items) <= MAX_ORDINARY_FLAGGED, flagged
 
 
+@pytest.mark.e2e
 def test_training_authors_are_run_too(decisions) -> None:
     """Run, not judged: a crash or an empty decision list on any case fails here."""
     for author in TRAIN_AUTHORS:

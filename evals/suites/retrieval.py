@@ -43,7 +43,7 @@ def run(
                 result.errors.append({"id": item.id, "mode": mode, "error": call.error})
                 if call.status == 422 and mode != DEFAULT_MODE:
                     break  # this service does not know the mode: report it as not run, not as misses
-                passages = []
+                passages: list[dict] = []
             else:
                 passages = call.body.get("passages") or []
             record = {

@@ -31,6 +31,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ingest.formats import Extracted, FormatError, MarkdownWriter, dehyphen, emit_paragraph
 from ingest.formats.grades import find_grade
@@ -103,7 +104,7 @@ def _open(raw: bytes):
         labels = [str(i + 1) for i in range(pages)]
     meta = {}
     try:
-        info = reader.metadata or {}
+        info: dict[Any, Any] = reader.metadata or {}
         title = str(info.get("/Title") or "").strip()
         if title and not re.search(r"untitled|\.(docx?|pdf|html?)$|^microsoft word", title, re.I):
             meta["title"] = title
@@ -200,14 +201,14 @@ def _page_lines(page, index: int) -> tuple[list[_Line | _Table], float]:
         )
 
     words = [w for w in words if not in_table(w)]
-    items: list[tuple[float, str, object]] = []  # (top, lane, item) ; lane: full | left | right
-    rows = _rows(words)
-    for i, row in enumerate(rows):
+    items: list[tuple[float, str, _Line | _Table]] = []  # (top, lane, item) ; lane: full | left | right
+    word_rows = _rows(words)
+    for i, row in enumerate(word_rows):
         left = [w for w in row if w["x1"] <= mid]
         right = [w for w in row if w["x0"] >= mid]
         band = _gutter(row, mid)
         if any(w["x0"] < mid < w["x1"] for w in row) or (
-            left and right and (band is None or not _column_run(rows, i, band))
+            left and right and (band is None or not _column_run(word_rows, i, band))
         ):
             items.append((row[0]["top"], "full", _line(row, index)))
         else:
@@ -220,7 +221,7 @@ def _page_lines(page, index: int) -> tuple[list[_Line | _Table], float]:
         items.append((bbox[1], lane, table))
     items.sort(key=lambda t: t[0])
     ordered: list[_Line | _Table] = []
-    run: list[tuple[float, str, object]] = []
+    run: list[tuple[float, str, _Line | _Table]] = []
 
     def flush() -> None:
         ordered.extend(i for _, lane, i in run if lane == "left")
@@ -346,6 +347,7 @@ def _paragraphs(pages: list[tuple[list, float]], drop: set[tuple[int, int]]) -> 
             if new and not continuation:
                 paras.append(_Para(item.text, item.page, item.size))
             else:
+                assert last is not None  # `new` is true whenever there is no paragraph yet
                 if last.text.endswith("\u00ad"):  # a soft hyphen is a hyphenation point by definition
                     joined = last.text[:-1]
                 elif (

@@ -117,8 +117,8 @@ class Guardrail:
             return result.verdict.category, result.verdict.rule, 1.0
         if self.exemplars is not None and result.uncertain:
             match = self.exemplars.match(text)
-            if match:
-                ex = match.exemplar
+            ex = match.exemplar if match else None
+            if match and ex and ex.category is not None:  # a match is a positive: its category is named
                 why = f"exemplar {ex.id} (cosine {match.similarity:.3f}, margin {match.margin:.3f})"
                 return ex.category, why, 1.0
         return None
@@ -129,7 +129,7 @@ class Guardrail:
         turn = _latest_user_turn(history)
         if turn is not None:
             candidates.append(("history", turn))
-        hits = []
+        hits: list[tuple[float, int, _Decision]] = []
         for source, text in candidates:
             hit = self._decide_text(clean_text(text))
             if hit:

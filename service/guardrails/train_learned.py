@@ -31,6 +31,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -325,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
             "traffic": TRAFFIC, "costs": COSTS, "ordinary_weight": ORDINARY_WEIGHT,
             "C": C, "min_df": MIN_DF}
     model = fit(training_units(train), feats, threshold, meta)
-    report = {"threshold": threshold}
+    report: dict[str, Any] = {"threshold": threshold}
     print(f"threshold chosen on training authors: {threshold}")
     for group in HELD_OUT + tuple(f"ordinary-{a}" for a in ORDINARY_HELD_OUT):
         report[group] = rates(model, feats, [r for r in rows if r.group == group])

@@ -23,6 +23,13 @@ _SPO2_FOLLOW_ON = re.compile(
 _NEXT_VITAL = re.compile(r"\b(?:respiratory rate|heart rate|blood pressure|temperature|on \d+ ?l)\b")
 
 
+def _prefix(pattern: str, text: str) -> str:
+    """The match of `pattern` at the start of `text`; the patterns here allow zero length, so it always
+    matches ("" when nothing does, for the type checker)."""
+    m = re.match(pattern, text)
+    return m.group(0) if m else ""
+
+
 def _num(category: str, rule: str, role: str, start: int, end: int) -> Finding:
     return Finding(category, rule, role, start, end, numeric=True)
 
@@ -37,7 +44,7 @@ def _numbers(text: str, low: float, high: float) -> list[float]:
 def _spo2(norm: str) -> list[Finding]:
     out = []
     for m in re.finditer(r"\b(?:saturations?|saturating|desaturat\w*|oxygen saturation)\b", norm):
-        window = re.match(_STOP + "{0,40}", norm[m.end():]).group(0)
+        window = _prefix(_STOP + "{0,40}", norm[m.end():])
         window = _NEXT_VITAL.split(window)[0]
         rest = norm[m.end() + len(window):]
         follow = _SPO2_FOLLOW_ON.match(rest)  # "sats 97% earlier, now 84%": the later value counts too
@@ -54,7 +61,7 @@ def _first_value(
 ) -> list[tuple[re.Match, float]]:
     out = []
     for m in re.finditer(keyword, norm):
-        window = re.match(f"{_STOP}{{0,{reach}}}", norm[m.end():]).group(0)
+        window = _prefix(f"{_STOP}{{0,{reach}}}", norm[m.end():])
         vals = _numbers(window, low, high)
         if vals:
             out.append((m, vals[0] if len(vals) == 1 else min(vals)))
@@ -129,7 +136,7 @@ def _blood_pressure(norm: str) -> list[Finding]:
     out = []
     systolic = []
     for m in re.finditer(r"\b(?:systolic blood pressure|blood pressure|systolic)\b", norm):
-        window = re.match(_STOP + "{0,28}", norm[m.end():]).group(0)
+        window = _prefix(_STOP + "{0,28}", norm[m.end():])
         bp = re.search(r"(?<!\d)(\d{2,3})\s*(?:/\s*\d{2,3}|s\b)?", window)
         if bp:
             systolic.append((m.start(), m.end(), float(bp.group(1))))
@@ -149,7 +156,7 @@ def _blood_pressure(norm: str) -> list[Finding]:
 def _gcs(norm: str) -> list[Finding]:
     out = []
     for m in re.finditer(r"\bgcs\b", norm):
-        window = re.match(_STOP + "{0,30}", norm[m.end():]).group(0)
+        window = _prefix(_STOP + "{0,30}", norm[m.end():])
         vals = _numbers(window, 3, 15)
         if vals and min(vals) <= 12:
             out.append(_num("collapse_seizure", f"GCS {min(vals):g} (<= 12)", TRIGGER, *m.span()))
@@ -176,7 +183,7 @@ def _lactate(norm: str) -> list[Finding]:
 def _haemoglobin_drop(norm: str) -> list[Finding]:
     out = []
     for m in re.finditer(r"\bhemoglobin\b", norm):
-        window = re.match(r"[^;?!]{0,40}", norm[m.end():]).group(0)
+        window = _prefix(r"[^;?!]{0,40}", norm[m.end():])
         pair = re.search(r"(\d{2,3}(?:\.\d)?)\s*(?:to|then)\s*(\d{1,3}(?:\.\d)?)", window)
         reverse = re.search(r"(\d{1,3}(?:\.\d)?)\s*(?:\w+\s+){0,2}?from\s*(\d{2,3}(?:\.\d)?)", window)
         if pair:

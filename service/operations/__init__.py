@@ -83,7 +83,8 @@ def install_operations(app: FastAPI, settings: Settings) -> Metrics:
         fingerprint=fingerprint,
     )
 
-    app.add_exception_handler(RequestValidationError, validation_error)
+    # Starlette types handlers as taking any Exception; this one is registered for RequestValidationError only
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     app.include_router(metrics_route.router)
     if settings.admin_token:
         app.include_router(admin.router)

@@ -49,10 +49,13 @@ def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
         handler._gqa = True  # type: ignore[attr-defined]
         root.addHandler(handler)
         ours = [handler]
-    for handler in ours:
-        handler.setFormatter(formatter)
+    for ours_handler in ours:
+        ours_handler.setFormatter(formatter)
     # uvicorn keeps its own handlers (set up before the app factory runs): give them the same format, and
     # drop its access log, which our request log replaces with one line that carries the request id.
-    for handler in logging.getLogger("uvicorn").handlers:
-        handler.setFormatter(formatter)
+    for uvicorn_handler in logging.getLogger("uvicorn").handlers:
+        uvicorn_handler.setFormatter(formatter)
     logging.getLogger("uvicorn.access").disabled = True
+    # bm25s sets its own logger to DEBUG when imported, which lets its "Building index" lines through
+    # whatever the service's level is: it follows the service's level like every other library
+    logging.getLogger("bm25s").setLevel(level.upper())

@@ -9,6 +9,7 @@ What is counted and why (docs/operations.md has the operator's view):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
@@ -19,10 +20,23 @@ disable_created_metrics()  # the `_created` series double the output and no dash
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
+class ServedIndex(Protocol):
+    """What the collector reads of a loaded generation (service.index.Snapshot has these)."""
+
+    @property
+    def generation(self) -> str: ...
+
+    @property
+    def corpus_version(self) -> str | None: ...
+
+    @property
+    def size(self) -> int: ...
+
+
 class IndexCollector(Collector):
     """Reads the live index when Prometheus scrapes: generation number, passages, readiness."""
 
-    def __init__(self, snapshot: Callable[[], object | None], ready_reason: Callable[[], str | None]):
+    def __init__(self, snapshot: Callable[[], ServedIndex | None], ready_reason: Callable[[], str | None]):
         self._snapshot = snapshot
         self._ready_reason = ready_reason
 
@@ -81,7 +95,7 @@ class Metrics:
             registry=r,
         )
 
-    def watch_index(self, snapshot: Callable[[], object | None], ready_reason: Callable[[], str | None]):
+    def watch_index(self, snapshot: Callable[[], ServedIndex | None], ready_reason: Callable[[], str | None]):
         """Export the served generation; `snapshot()` returns the live Snapshot or None."""
         self.registry.register(IndexCollector(snapshot, ready_reason))
 

@@ -7,14 +7,14 @@ Only routed when `GQA_ADMIN_TOKEN` is set (otherwise it is a plain 404), and eve
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from service.deps import LiveIndexDep
 
 router = APIRouter(prefix="/admin", tags=["admin"])
-UNAUTHORISED = {401: {"description": "missing or wrong bearer token"}}
+UNAUTHORISED: dict[int | str, dict[str, Any]] = {401: {"description": "missing or wrong bearer token"}}
 
 
 def require_admin(request: Request) -> None:

@@ -13,7 +13,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -25,8 +25,11 @@ from service.routes.feedback import feedback_store
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["answers"])
-NOT_READY = {503: {"description": "the index or model is not loaded; `detail` says why"}}
-STREAM = {200: {"content": {"text/event-stream": {}}, "description": "sentence events, then a final event"}}
+OpenAPIResponses = dict[int | str, dict[str, Any]]
+NOT_READY: OpenAPIResponses = {503: {"description": "the index or model is not loaded; `detail` says why"}}
+STREAM: OpenAPIResponses = {
+    200: {"content": {"text/event-stream": {}}, "description": "sentence events, then a final event"}
+}
 
 
 def keep_for_feedback(http: Request, request: AskRequest, response: AskResponse) -> None:

@@ -144,6 +144,7 @@ def pdf_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return fx.write_pdf(tmp_path_factory.mktemp("pdf") / "htn.pdf").read_bytes()
 
 
+@pytest.mark.e2e
 def test_pdf_printed_by_chromium(tmp_path: Path, pdf_bytes: bytes) -> None:
     path = tmp_path / "htn.pdf"
     path.write_bytes(pdf_bytes)
@@ -161,6 +162,7 @@ def test_pdf_printed_by_chromium(tmp_path: Path, pdf_bytes: bytes) -> None:
     assert doc.title == fx.TITLE and doc.meta["format"] == "pdf"
 
 
+@pytest.mark.e2e
 def test_bad_pdfs_are_refused_by_name(tmp_path: Path, pdf_bytes: bytes) -> None:
     from PIL import Image
     from pypdf import PdfReader, PdfWriter

@@ -9,9 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, run_ingest
 from tests.ingest import format_fixtures as fx
 from tests.ingest.test_ingest_cli import embedded_count
+
+pytestmark = pytest.mark.e2e  # `python -m ingest` subprocesses and chromium over a mixed-format corpus
 
 SIDECAR = "type: guideline\norganisation: ACC/AHA\nyear: 2017\nsource: ACC/AHA 2017 guideline\n"
 CITED = r"""

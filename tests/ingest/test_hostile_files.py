@@ -12,7 +12,6 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -95,6 +94,7 @@ def test_symlinks_that_stay_inside_path_are_still_read(tmp_path: Path) -> None:
     assert [n.path.name for n in result.notices] == ["folder_alias"]
 
 
+@pytest.mark.e2e
 def test_fifo_socket_and_device_named_md_are_skipped_without_being_opened(tmp_path: Path) -> None:
     root = corpus(tmp_path / "corpus")
     os.mkfifo(root / "pipe.md")  # opening this for reading blocks until a writer appears: forever
@@ -110,12 +110,10 @@ def test_fifo_socket_and_device_named_md_are_skipped_without_being_opened(tmp_pa
         expected.add("zero.md")
     except (PermissionError, OSError):
         pass  # no CAP_MKNOD here
-    started = time.monotonic()
     try:
-        result = load_isolated(root)
+        result = load_isolated(root)  # killed after 30 s: a read that blocked on the FIFO fails the test
     finally:
         sock.close()
-    assert time.monotonic() - started < 20
     assert result["documents"] == ["ok"] and result["problems"] == []
     notices = messages(result, "notices")
     assert set(notices) == expected
@@ -125,6 +123,7 @@ def test_fifo_socket_and_device_named_md_are_skipped_without_being_opened(tmp_pa
 # --- item 6: size before reading, safe YAML, typed fields, anchored ids -------------------------------
 
 
+@pytest.mark.e2e
 def test_symlink_to_dev_zero_is_refused_not_read(tmp_path: Path) -> None:
     root = corpus(tmp_path / "corpus")
     (root / "zero.md").symlink_to("/dev/zero")
@@ -133,6 +132,7 @@ def test_symlink_to_dev_zero_is_refused_not_read(tmp_path: Path) -> None:
     assert "/dev/zero" in messages(result)["zero.md"]
 
 
+@pytest.mark.e2e
 def test_size_is_checked_on_the_open_file_before_reading(tmp_path: Path) -> None:
     root = corpus(tmp_path / "corpus")
     with open(root / "huge.md", "wb") as handle:  # sparse: 3 GiB long, no disk used
@@ -152,14 +152,13 @@ def billion_laughs() -> str:
     )
 
 
+@pytest.mark.e2e
 def test_alias_bomb_front_matter_fails_fast_by_name(tmp_path: Path) -> None:
     root = corpus(tmp_path / "corpus")
     bomb = billion_laughs()
     assert len(bomb.encode()) < 600  # a few hundred bytes that expand to 9**9 strings
     (root / "bomb.md").write_text(bomb)
-    started = time.monotonic()
-    result = load_isolated(root, timeout=30, memory=1 << 30)
-    assert time.monotonic() - started < 10
+    result = load_isolated(root, timeout=30, memory=1 << 30)  # killed (test fails) if the bomb expands
     assert "anchor &a is not allowed" in messages(result)["bomb.md"]
     assert result["documents"] == ["ok"]
 
@@ -253,6 +252,7 @@ def test_file_name_ending_in_newline_does_not_become_an_id(tmp_path: Path) -> No
     assert "\n" not in str(problem)  # the printed line escapes it: one line per problem
 
 
+@pytest.mark.e2e
 def test_a_fifo_named_as_path_is_refused_without_being_opened(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.md")
     result = load_isolated(tmp_path / "pipe.md")

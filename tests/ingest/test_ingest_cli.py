@@ -1,4 +1,5 @@
-"""`python -m ingest` as the content team runs it: a real subprocess against a real Chroma store."""
+"""`python -m ingest` as the content team runs it: a real subprocess against a real Chroma store (`e2e`; the
+planning and the refusals also have in-process tests in test_plan.py and below)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,7 @@ def embedded_count(stdout: str) -> int:
     return int(match.group(1))
 
 
+@pytest.mark.e2e
 def test_ingest_rerun_change_prune_and_dry_run(tmp_path: Path) -> None:
     corpus, store = make_corpus(tmp_path / "corpus"), tmp_path / "store"
     first = run_ingest(store, corpus)
@@ -99,6 +101,7 @@ def test_ingest_rerun_change_prune_and_dry_run(tmp_path: Path) -> None:
     assert len(state3["generations"]) <= 2  # old generations are collected
 
 
+@pytest.mark.e2e
 def test_prune_only_touches_its_own_source(tmp_path: Path) -> None:
     a, b, store = make_corpus(tmp_path / "a", 2), tmp_path / "b", tmp_path / "store"
     b.mkdir()
@@ -108,6 +111,7 @@ def test_prune_only_touches_its_own_source(tmp_path: Path) -> None:
     assert sorted(inspect(store)["docs"]) == ["doc_0", "doc_1", "extra"]
 
 
+@pytest.mark.e2e
 def test_invalid_document_names_file_and_leaves_index_untouched(tmp_path: Path) -> None:
     corpus, store = make_corpus(tmp_path / "corpus"), tmp_path / "store"
     run_ingest(store, corpus)
@@ -127,12 +131,17 @@ def test_invalid_document_names_file_and_leaves_index_untouched(tmp_path: Path) 
     assert inspect(store) == before  # the valid edit was not applied either
 
 
-def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
-    proc = run_ingest(tmp_path / "store", tmp_path / "nope", check=False)
-    assert proc.returncode == 1 and "does not exist" in proc.stderr
+def test_missing_path_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ingest.__main__ import main
+
+    monkeypatch.setenv("GQA_STORE_DIR", str(tmp_path / "store"))
+    assert main(["--quiet", str(tmp_path / "nope")]) == 1
+    assert "does not exist" in " ".join(capsys.readouterr().err.split())
 
 
-@pytest.mark.skipif(not OPEN_MEDICINE.exists(), reason="needs ../shared/corpora/open-medicine")
+@pytest.mark.e2e
 def test_sigkill_mid_ingest_keeps_live_index_and_rerun_completes(tmp_path: Path) -> None:
     store = tmp_path / "store"
     small = make_corpus(tmp_path / "corpus", 2)
@@ -171,6 +180,7 @@ def test_sigkill_mid_ingest_keeps_live_index_and_rerun_completes(tmp_path: Path)
     assert len(done["generations"]) <= 2
 
 
+@pytest.mark.e2e
 def test_server_mode_against_real_chroma_server(tmp_path: Path) -> None:
     chroma = shutil.which("chroma", path=str(Path(sys.executable).parent))
     assert chroma, "the chroma CLI is installed with chromadb"
@@ -235,6 +245,7 @@ def ingest_with_timeout(store: Path, *args: str, timeout: float = 120) -> subpro
     )
 
 
+@pytest.mark.e2e
 def test_symlink_out_of_path_is_refused_and_index_untouched(tmp_path: Path) -> None:
     corpus, store = make_corpus(tmp_path / "corpus", 2), tmp_path / "store"
     run_ingest(store, corpus)
@@ -260,6 +271,7 @@ def test_symlink_out_of_path_is_refused_and_index_untouched(tmp_path: Path) -> N
     assert "note:" in ok.stderr and "FIFO" in ok.stderr
 
 
+@pytest.mark.e2e
 def test_corrupt_store_says_what_to_do_and_repair_rebuilds_it(tmp_path: Path) -> None:
     corpus, store = make_corpus(tmp_path / "corpus", 2), tmp_path / "store"
     run_ingest(store, corpus)

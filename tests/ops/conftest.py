@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ServerProcess
+from service.settings import Settings
+from tests.support.inprocess import InProcessServer
 
 ADMIN_TOKEN = "test-admin-token-7c1f"
 ALLOWED_ORIGIN = "https://guidelines.example.org"
@@ -23,20 +24,20 @@ _clients = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
-def ops_server(corpus_store: Path, tmp_path_factory) -> Iterator[ServerProcess]:
+def ops_server(corpus_store: Path, tmp_path_factory) -> Iterator[InProcessServer]:
+    """Served from this process (tests/support/inprocess.py) with the launcher's uvicorn options; its log
+    records also go to `log` as JSON lines, its audit lines to `audit_log`."""
     logs = tmp_path_factory.mktemp("ops-server")
-    srv = ServerProcess(
-        {
-            "GQA_STORE_DIR": str(corpus_store),
-            "GQA_ADMIN_TOKEN": ADMIN_TOKEN,
-            "GQA_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
-            "GQA_CORS_ORIGINS": ALLOWED_ORIGIN,
-            "GQA_AUDIT_LOG": str(logs / "audit.jsonl"),
-            "GQA_LOG_LEVEL": "DEBUG",
-            "GQA_FORWARDED_ALLOW_IPS": "127.0.0.1",
-        }
+    settings = Settings(
+        store_dir=corpus_store,
+        admin_token=ADMIN_TOKEN,
+        rate_limit_per_minute=RATE_LIMIT,
+        cors_origins=[ALLOWED_ORIGIN],
+        audit_log=logs / "audit.jsonl",
+        log_level="DEBUG",
+        forwarded_allow_ips="127.0.0.1",
     )
-    srv.audit_log = logs / "audit.jsonl"  # type: ignore[attr-defined]
+    srv = InProcessServer(settings, log_path=logs / "server.log")
     try:
         srv.wait_ready()
         yield srv

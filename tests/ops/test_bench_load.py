@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.e2e  # `python -m evals.bench_load` subprocesses
 
 
 def bench(*args: str) -> subprocess.CompletedProcess:

@@ -33,6 +33,7 @@ def default_server(tmp_path_factory) -> Iterator[ServerProcess]:
         srv.stop()
 
 
+@pytest.mark.e2e
 def test_rotating_x_forwarded_for_does_not_escape_the_rate_limit(default_server) -> None:
     statuses = [
         httpx.post(
@@ -46,6 +47,7 @@ def test_rotating_x_forwarded_for_does_not_escape_the_rate_limit(default_server)
     assert statuses == [422] * RATE_LIMIT + [429, 429], statuses
 
 
+@pytest.mark.e2e
 def test_forwarded_proto_is_not_trusted_without_a_configured_proxy(default_server) -> None:
     r = httpx.get(default_server.url + "/healthz", headers={"X-Forwarded-Proto": "https"})
     assert r.status_code == 200 and "strict-transport-security" not in r.headers
@@ -67,6 +69,7 @@ def _raw_request(url: str, head: bytes) -> bytes:
     return b"".join(chunks)
 
 
+@pytest.mark.e2e
 def test_oversized_request_head_is_refused_and_the_server_keeps_serving(default_server) -> None:
     # h11 checks the bound while the head is still incomplete, i.e. for what it has to buffer: a head a little
     # over the limit that arrives in one read can pass, a megabyte (and the 64 MB of the probe) cannot

@@ -32,6 +32,7 @@ def test_schema_lists_the_public_endpoints(operations: dict) -> None:
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
+@pytest.mark.e2e
 def test_no_generated_request_gets_a_server_error(operations: dict, mode: GenerationMode) -> None:
     seen: dict[str, set[int]] = {}
     if mode is GenerationMode.NEGATIVE:  # only operations that take input can be sent invalid input

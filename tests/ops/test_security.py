@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
+from service.settings import Settings
 from tests.ops.conftest import ADMIN_TOKEN, ALLOWED_ORIGIN, RATE_LIMIT
 
 QUESTION = "How often does cement leak after vertebroplasty, and does it cause symptoms?"
@@ -125,8 +126,12 @@ def test_rate_limit_answers_429_with_retry_after_per_client(ops_server, client_i
 
 
 def test_rate_limit_zero_means_unlimited(base_url: str) -> None:
-    statuses = {httpx.post(base_url + "/v1/ask", json={"question": ""}).status_code for _ in range(40)}
-    assert statuses == {422}
+    """The session server runs with GQA_RATE_LIMIT_PER_MINUTE=0: more requests than the default limit
+    from one client all get through (to their 422), none is 429."""
+    default = Settings.model_fields["rate_limit_per_minute"].default
+    with httpx.Client(base_url=base_url) as client:
+        statuses = [client.post("/v1/ask", json={"question": ""}).status_code for _ in range(default + 10)]
+    assert set(statuses) == {422} and len(statuses) > default
 
 
 def test_oversized_body_is_refused_before_it_is_read(ops_server) -> None:
