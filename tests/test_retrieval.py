@@ -164,7 +164,7 @@ def test_follow_up_of_a_follow_up_reaches_back_to_the_topic(base_url: str) -> No
         {"role": "user", "content": ADJACENT_FRACTURE},
         {"role": "assistant", "content": "A new adjacent-level fracture [1]."},
         {"role": "user", "content": "Is it common?"},
-        {"role": "assistant", "content": "New fractures are not uncommon after vertebroplasty [1]."},
+        {"role": "assistant", "content": "It is not rare after the procedure [1]."},
     ]
     passages = retrieve(base_url, "How is it confirmed?", k=3, history=history)
     assert "STIR" in passages[0]["text"], [p["section"] for p in passages]

@@ -129,6 +129,7 @@ def test_ingest_cli_refuses_an_invalid_setting_before_touching_the_store(clean_e
     assert not (tmp_path / "store").exists()
 
 
+@pytest.mark.e2e
 def test_serve_refuses_to_start_with_an_invalid_setting() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GQA_")}
     proc = subprocess.run(
@@ -163,6 +164,7 @@ def test_cache_dir_setting_is_where_the_onnx_model_is_read(clean_env, tmp_path) 
         get_embedder(load_settings(StoreSettings))
 
 
+@pytest.mark.e2e
 def test_importing_the_packages_changes_no_environment_variable() -> None:
     code = (
         "import os; before = dict(os.environ)\n"
