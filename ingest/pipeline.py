@@ -26,7 +26,7 @@ from ingest.store import (
     open_client,
 )
 
-PIPELINE_VERSION = "chunks-v4"  # bump when chunking or embedding changes, so every document re-embeds
+PIPELINE_VERSION = "chunks-v5"  # bump when chunking or embedding changes, so every document re-embeds
 
 
 class InvalidDocuments(Exception):

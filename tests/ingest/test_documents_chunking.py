@@ -135,3 +135,10 @@ def test_sentence_split_respects_abbreviations() -> None:
         "Stop drug B vs. drug C when needed.",
         "Bullet one is here.",
     ]
+    # before a capital or a digit too, where the full stop alone would end a sentence
+    text = "Give an analgesic, e.g. Paracetamol 1 g, at night. Compare A vs. B. See Fig. 2 and i.e. 4 weeks."
+    assert [text[a:b] for a, b in split_sentences(text)] == [
+        "Give an analgesic, e.g. Paracetamol 1 g, at night.",
+        "Compare A vs. B.",
+        "See Fig. 2 and i.e. 4 weeks.",
+    ]
