@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from config import StoreSettings
 from ingest.embedding import get_embedder
 
 SENTENCES = [
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def reference() -> np.ndarray:
-    return get_embedder(None, "torch").encode(SENTENCES)
+    return get_embedder(StoreSettings(embed_backend="torch")).encode(SENTENCES)
 
 
 def nearest_other(vectors: np.ndarray) -> list[int]:
@@ -46,7 +47,7 @@ def nearest_other(vectors: np.ndarray) -> list[int]:
 
 @pytest.mark.parametrize("backend", sorted(BOUNDS))
 def test_onnx_matches_torch(reference: np.ndarray, backend: str) -> None:
-    vectors = get_embedder(None, backend).encode(SENTENCES)
+    vectors = get_embedder(StoreSettings(embed_backend=backend)).encode(SENTENCES)
     assert vectors.shape == reference.shape and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
     cosines = np.sum(vectors * reference, axis=1)
