@@ -6,13 +6,11 @@ of unchanged documents from the live generation and embedding only what changed;
 reading the old generation, so a crash or SIGKILL mid-ingest leaves the live index served and consistent;
 the next run removes the unfinished collections and starts over. The pointer lives in Chroma, not in a local
 file, so several service replicas reading one Chroma server agree on the generation. Each chunk's sentence
-vectors travel in its metadata (see `encode_vectors`).
+vectors travel in its metadata (the record layout is ingest/records.py).
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
 from ingest.config import Settings
+from ingest.records import ChunkRecord
 
 ADD_BATCH = 2000
 
@@ -170,6 +169,15 @@ class IndexStore:
                 metadatas=metadatas[start:end],
             )
 
+    @classmethod
+    def add_records(cls, collection, records: list[ChunkRecord]) -> None:
+        """Write records in their stored layout (`ChunkRecord.to_chroma`)."""
+        if not records:
+            return
+        stored = [r.to_chroma() for r in records]
+        vectors = np.stack([np.asarray(r.vector, dtype=np.float32) for r in records])
+        cls.add(collection, [s[0] for s in stored], vectors, [s[1] for s in stored], [s[2] for s in stored])
+
     def copy_documents(self, src_gen: str, target, doc_ids: list[str]) -> int:
         """Copy the stored records of unchanged documents into the new generation: no re-embedding."""
         source, copied = self.chunks(src_gen), 0
@@ -183,26 +191,3 @@ class IndexStore:
                 self.add(target, got["ids"], vectors, got["documents"], got["metadatas"])
                 copied += len(got["ids"])
         return copied
-
-
-def encode_vectors(vectors: np.ndarray) -> str:
-    """Sentence vectors travel in their chunk's metadata as base64 float16 (rows × dim).
-
-    A separate sentence collection doubled Chroma's HNSW insert and copy work on every generation for vectors
-    that are never searched by Chroma, only read back by chunk.
-    """
-    return base64.b64encode(np.asarray(vectors, dtype="<f2").tobytes()).decode("ascii")
-
-
-def decode_vectors(text: str, rows: int) -> np.ndarray:
-    """Inverse of `encode_vectors`: float32 (rows × dim); an empty string gives (rows × 0)."""
-    if not text or not rows:
-        return np.zeros((rows, 0), dtype=np.float32)
-    return np.frombuffer(base64.b64decode(text), dtype="<f2").reshape(rows, -1).astype(np.float32)
-
-
-def encode_meta(value) -> str | int | float | bool:
-    """Chroma metadata holds scalars only: lists and mappings travel as JSON strings."""
-    if isinstance(value, (str, int, float, bool)):
-        return value
-    return json.dumps(value, ensure_ascii=False, default=str)

@@ -8,7 +8,6 @@ A snapshot is immutable; a new generation gets a new snapshot (see service/live_
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -16,7 +15,8 @@ from dataclasses import dataclass, field
 import bm25s
 import numpy as np
 
-from ingest.store import IndexStore, decode_vectors
+from ingest.records import ChunkRecord
+from ingest.store import IndexStore
 from service.abstention import Vocabulary
 from service.text import content_terms, content_terms_batch
 
@@ -89,38 +89,22 @@ def unreviewed(meta: dict) -> bool:
     return meta.get("review_status") == "pending-review" or bool(meta.get("attribution"))
 
 
-def _clean_meta(meta: dict) -> dict:
-    """Chroma stores lists as JSON strings (ingest/store.py encode_meta); give callers real values back."""
-    meta = dict(meta)
-    for key in ("cites", "sentence_spans"):
-        if isinstance(meta.get(key), str):
-            try:
-                meta[key] = json.loads(meta[key])
-            except ValueError:
-                meta[key] = []
-    cites = meta.get("cites")
-    meta["cites"] = [str(c) for c in cites] if isinstance(cites, list) else []
-    if "year" in meta:
-        try:
-            meta["year"] = int(meta["year"])
-        except (TypeError, ValueError):
-            meta.pop("year")
-    return meta
-
-
 def load_snapshot(store: IndexStore, generation: str, corpus_version: str | None = None) -> Snapshot:
     """Read one generation out of Chroma and build the in-memory indexes (seconds; off the request path)."""
     started = time.perf_counter()
     chunks_col = store.chunks(generation)
     chunks = _page_all(chunks_col, ["documents", "metadatas", "embeddings"])
     order = sorted(range(len(chunks["ids"])), key=lambda i: chunks["ids"][i])  # stable, doc-grouped rows
-    chunk_ids = [chunks["ids"][i] for i in order]
-    texts = [chunks["documents"][i] or "" for i in order]
-    vectors = [chunks["embeddings"][i] for i in order]
-    chunk_vecs = np.asarray(vectors, dtype=np.float32).reshape(len(order), -1)
-    raw_metas = [chunks["metadatas"][i] or {} for i in order]
-    packed_vectors = [m.pop("sentence_vectors", "") for m in raw_metas]  # kept out of per-request metadata
-    metas = [_clean_meta(m) for m in raw_metas]
+    records = [
+        ChunkRecord.from_chroma(
+            chunks["ids"][i], chunks["documents"][i], chunks["metadatas"][i], chunks["embeddings"][i]
+        )
+        for i in order
+    ]
+    chunk_ids = [r.chunk_id for r in records]
+    texts = [r.text for r in records]
+    chunk_vecs = np.asarray([r.vector for r in records], dtype=np.float32).reshape(len(order), -1)
+    metas = [r.meta() for r in records]
     row_of = {cid: row for row, cid in enumerate(chunk_ids)}
 
     doc_rows_lists: dict[str, list[int]] = {}
@@ -141,13 +125,14 @@ def load_snapshot(store: IndexStore, generation: str, corpus_version: str | None
     sent_texts: list[str] = []
     rows_of_sentences: list[int] = []
     blocks: list[np.ndarray] = []
-    for row, (meta, text, packed) in enumerate(zip(metas, texts, packed_vectors, strict=True)):
-        spans = meta.get("sentence_spans") or []
-        if not spans:
+    for row, record in enumerate(records):
+        sentences = record.sentences()
+        if not sentences:
             continue
-        blocks.append(decode_vectors(packed, len(spans)))
-        sent_texts.extend(text[a:b] for a, b in spans)
-        rows_of_sentences.extend([row] * len(spans))
+        vecs = record.sentence_vectors
+        blocks.append(vecs if vecs is not None else np.zeros((len(sentences), 0), dtype=np.float32))
+        sent_texts.extend(s.text for s in sentences)
+        rows_of_sentences.extend([row] * len(sentences))
     dim = max((b.shape[1] for b in blocks), default=384)
     sent_vecs = np.zeros((len(sent_texts), dim), dtype=np.float32)
     pos = 0

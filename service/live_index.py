@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 from ingest.config import Settings
-from ingest.pipeline import embedder_label
+from ingest.records import EmbedderLabel
 from ingest.store import IndexStore
 from service.index import Snapshot, load_snapshot
 
@@ -130,8 +130,8 @@ class LiveIndex:
         """
         if not recorded:
             return None
-        ours = embedder_label(self.settings)
-        if recorded.split(":")[0] != ours.split(":")[0]:
+        ours = EmbedderLabel.of(self.settings.embed_model, self.settings.embed_backend)
+        if not EmbedderLabel.parse(recorded).same_model(ours):
             return (
                 f"the index was embedded with {recorded} but this service embeds queries with {ours}; "
                 "set GQA_EMBED_MODEL to match, or re-ingest"
