@@ -294,9 +294,10 @@ def _ingest(
     chunk_col = store.create_generation(gen)
     keep = [d.doc_id for d in plan.unchanged] + plan.kept_elsewhere
     try:
-        copied = store.copy_documents(live_gen, chunk_col, keep) if live_gen else 0
+        records = store.copy_documents(live_gen, chunk_col, keep) if live_gen else []
     except Exception as exc:  # noqa: BLE001 - the live generation's vectors are unreadable: same remedy
         raise StoreUnreadable(unreadable_message(settings, paths, exc)) from exc
+    copied = len(records)
 
     embedder = get_embedder(settings.embed_model, settings.embed_backend)
     batch = 256
@@ -305,14 +306,16 @@ def _ingest(
         texts = [c.embed_text for _, c in part]
         spans = [[(a + c.prefix_len, b + c.prefix_len) for a, b in c.sentence_spans] for _, c in part]
         vectors, sentence_vectors = embedder.encode_with_spans(texts, spans)
-        records = [
+        new = [
             chunk_record(doc, c, embedder_name, vec, svecs)
             for (doc, c), vec, svecs in zip(part, vectors, sentence_vectors, strict=True)
         ]
-        store.add_records(chunk_col, records)
+        store.add_records(chunk_col, new)
+        records.extend(new)
         if progress:
             progress(len(part))
 
+    store.write_files(gen, records)  # BM25 and arrays for the replicas, before the manifest points here
     hashes = {d.doc_id: doc_hash(d, embedder_name) for d in loaded.documents}
     hashes.update({k: live[k]["hash"] for k in plan.kept_elsewhere})
     store.publish(gen, corpus_version(hashes), embedder_name)

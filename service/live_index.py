@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from ingest.config import Settings
+from ingest.generation_files import prune as prune_files
 from ingest.records import EmbedderLabel
 from ingest.store import IndexStore
 from service.index import Snapshot, load_snapshot
@@ -121,6 +122,13 @@ class LiveIndex:
                 return False
             self._snapshot = snapshot  # the atomic swap
             log.info("serving index generation %s", snapshot.generation)
+            # a replica of a Chroma server keeps its own copies of the generation files: older ones go
+            prune_files(
+                Path(self.settings.store_dir),
+                store.prefix,
+                {g for g in (manifest.generation, manifest.previous) if g},
+                newer_than=manifest.generation,
+            )
             return True
 
     def _model_mismatch(self, recorded: str | None) -> str | None:

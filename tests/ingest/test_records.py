@@ -56,7 +56,12 @@ def test_meta_gives_real_lists_and_ints_back() -> None:
 
 @pytest.mark.parametrize(
     ("field", "stored", "expected"),
-    [("cites", "not json", []), ("cites", '{"a": 1}', []), ("year", "in press", None), ("year", "2019", 2019)],
+    [
+        ("cites", "not json", []),
+        ("cites", '{"a": 1}', []),
+        ("year", "in press", None),
+        ("year", "2019", 2019),
+    ],
 )
 def test_bad_optional_fields_from_an_old_store_are_dropped_not_raised(field, stored, expected) -> None:
     _, _, metadata = record(extra={}).to_chroma()
