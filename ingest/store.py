@@ -6,7 +6,9 @@ of unchanged documents from the live generation and embedding only what changed;
 reading the old generation, so a crash or SIGKILL mid-ingest leaves the live index served and consistent;
 the next run removes the unfinished collections and starts over. The pointer lives in Chroma, not in a local
 file, so several service replicas reading one Chroma server agree on the generation. Each chunk's sentence
-vectors travel in its metadata (the record layout is ingest/records.py).
+vectors travel in its metadata (the record layout is ingest/records.py). Beside each generation, under
+GQA_STORE_DIR, ingest writes the files replicas memory-map (ingest/generation_files.py); they are written
+before the switch and removed with the generation.
 """
 
 from __future__ import annotations
@@ -149,7 +151,7 @@ class IndexStore:
         return self.client.get_collection(self.chunks_name(gen), embedding_function=None)
 
     def doc_table(self, gen: str | None) -> dict[str, dict]:
-        """doc_id → {hash, source_root, path} for a generation, read from its chunk metadata."""
+        """doc_id → {hash, source_root, path} for a generation: from its files, else its chunk metadata."""
         if not gen:
             return {}
         files = generation_files.open_files(self.files_dir(gen), gen, str(self.chunks(gen).id))
