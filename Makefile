@@ -14,7 +14,7 @@ export TRANSFORMERS_OFFLINE := 1
 export RAGAS_DO_NOT_TRACK := true
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install run ingest serve test test-fast test-e2e lint bench bench-ingest bench-load bench-guardrail eval clean browser
+.PHONY: install run ingest serve test test-fast test-e2e lint bench bench-ingest bench-load bench-guardrail bench-scale eval clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +79,9 @@ bench-load: install
 
 bench-guardrail: install
 	$(PY) -m evals.bench_guardrail
+
+bench-scale: install
+	$(PY) -m evals.bench_scale $(ARGS)
 
 eval: install
 	$(PY) -m evals run --suite all

@@ -4,7 +4,6 @@ generation → publish. Nothing is written before every document has validated."
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shlex
 import shutil
@@ -13,18 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from config import StoreSettings
 from ingest.chunking import Chunk, chunk_document
-from ingest.documents import PROVENANCE_FIELDS, Document, LoadResult, Problem, load_documents
+from ingest.documents import Document, LoadResult, Problem, load_documents
 from ingest.embedding import get_embedder, get_token_counter
-from ingest.store import (
-    IndexStore,
-    clear_client_cache,
-    embedded_path,
-    encode_meta,
-    encode_vectors,
-    open_client,
-)
+from ingest.records import DOC_FIELDS, LOCATOR_FIELDS, ChunkRecord, EmbedderLabel
+from ingest.store import IndexStore, clear_client_cache, embedded_path, open_client
 
 PIPELINE_VERSION = "chunks-v5"  # bump when chunking or embedding changes, so every document re-embeds
 
@@ -106,33 +101,37 @@ def make_plan(
     return plan
 
 
-def chunk_metadata(doc: Document, chunk: Chunk, embedder_name: str) -> dict:
-    meta = {
-        "doc_id": doc.doc_id,
-        "title": doc.title,
-        "section": chunk.section,
-        "heading": chunk.heading,
-        "position": chunk.position,
-        "doc_hash": doc_hash(doc, embedder_name),
-        "source_root": doc.source_root,
-        "path": str(doc.path),
-        "sentence_spans": json.dumps(chunk.sentence_spans),
-    }
-    for key in ("type", "organisation", "journal", "year", "source", "updated", "cites", *PROVENANCE_FIELDS,
-                "format"):
-        if doc.meta.get(key) not in (None, ""):
-            meta[key] = encode_meta(doc.meta[key])
-    for key in ("page", "page_end", "anchor", "rec", "grade"):  # where the format states them
-        if getattr(chunk, key):
-            meta[key] = getattr(chunk, key)
-    return meta
+def chunk_record(
+    doc: Document,
+    chunk: Chunk,
+    embedder_name: str,
+    vector: np.ndarray | None = None,
+    sentence_vectors: np.ndarray | None = None,
+) -> ChunkRecord:
+    """The stored record of one chunk: its text and place, the document's optional fields, its vectors."""
+    extra = {key: doc.meta[key] for key in DOC_FIELDS if doc.meta.get(key) not in (None, "")}
+    extra.update({key: getattr(chunk, key) for key in LOCATOR_FIELDS if getattr(chunk, key)})
+    return ChunkRecord(
+        chunk_id=chunk.chunk_id,
+        doc_id=doc.doc_id,
+        title=doc.title,
+        section=chunk.section,
+        heading=chunk.heading,
+        position=chunk.position,
+        text=chunk.text,
+        doc_hash=doc_hash(doc, embedder_name),
+        source_root=doc.source_root,
+        path=str(doc.path),
+        sentence_spans=list(chunk.sentence_spans),
+        extra=extra,
+        vector=vector,
+        sentence_vectors=sentence_vectors,
+    )
 
 
 def embedder_label(settings: StoreSettings) -> str:
-    """Which model and backend made the vectors, without loading the model (so unchanged runs stay cheap)."""
-    from ingest.embedding import resolve_model_dir
-
-    return f"{resolve_model_dir(settings.embed_model).name}:{settings.embed_backend}"
+    """Which model and backend made the vectors, as the manifest records it (see `EmbedderLabel`)."""
+    return str(EmbedderLabel.of(settings.embed_model, settings.embed_backend))
 
 
 def corpus_version(docs_hashes: dict[str, str]) -> str:
@@ -297,9 +296,10 @@ def _ingest(
     chunk_col = store.create_generation(gen)
     keep = [d.doc_id for d in plan.unchanged] + plan.kept_elsewhere
     try:
-        copied = store.copy_documents(live_gen, chunk_col, keep) if live_gen else 0
+        records = store.copy_documents(live_gen, chunk_col, keep) if live_gen else []
     except Exception as exc:  # noqa: BLE001 - the live generation's vectors are unreadable: same remedy
         raise StoreUnreadable(unreadable_message(settings, paths, exc)) from exc
+    copied = len(records)
 
     embedder = get_embedder(settings)
     batch = 256
@@ -308,13 +308,16 @@ def _ingest(
         texts = [c.embed_text for _, c in part]
         spans = [[(a + c.prefix_len, b + c.prefix_len) for a, b in c.sentence_spans] for _, c in part]
         vectors, sentence_vectors = embedder.encode_with_spans(texts, spans)
-        metadatas = [chunk_metadata(doc, c, embedder_name) for doc, c in part]
-        for meta, vecs in zip(metadatas, sentence_vectors, strict=True):
-            meta["sentence_vectors"] = encode_vectors(vecs)
-        store.add(chunk_col, [c.chunk_id for _, c in part], vectors, [c.text for _, c in part], metadatas)
+        new = [
+            chunk_record(doc, c, embedder_name, vec, svecs)
+            for (doc, c), vec, svecs in zip(part, vectors, sentence_vectors, strict=True)
+        ]
+        store.add_records(chunk_col, new)
+        records.extend(new)
         if progress:
             progress(len(part))
 
+    store.write_files(gen, records)  # BM25 and arrays for the replicas, before the manifest points here
     hashes = {d.doc_id: doc_hash(d, embedder_name) for d in loaded.documents}
     hashes.update({k: live[k]["hash"] for k in plan.kept_elsewhere})
     store.publish(gen, corpus_version(hashes), embedder_name)

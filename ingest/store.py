@@ -6,13 +6,13 @@ of unchanged documents from the live generation and embedding only what changed;
 reading the old generation, so a crash or SIGKILL mid-ingest leaves the live index served and consistent;
 the next run removes the unfinished collections and starts over. The pointer lives in Chroma, not in a local
 file, so several service replicas reading one Chroma server agree on the generation. Each chunk's sentence
-vectors travel in its metadata (see `encode_vectors`).
+vectors travel in its metadata (the record layout is ingest/records.py). Beside each generation, under
+GQA_STORE_DIR, ingest writes the files replicas memory-map (ingest/generation_files.py); they are written
+before the switch and removed with the generation.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +23,12 @@ import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
 from config import StoreSettings
+from ingest import generation_files
+from ingest.generation_files import GenerationFiles
+from ingest.records import ChunkRecord
 
 ADD_BATCH = 2000
+PAGE = 5000  # Chroma `get` page size: keeps each SQLite query well under its variable limit
 
 
 def clear_client_cache() -> None:
@@ -133,6 +137,7 @@ class IndexStore:
                     self.client.delete_collection(self.chunks_name(gen))
                 except Exception:  # noqa: BLE001 - already gone is fine
                     pass
+        generation_files.prune(Path(self.settings.store_dir), self.prefix, keep)
 
     # --- generation contents ----------------------------------------------------------------------
     def create_generation(self, gen: str):
@@ -146,9 +151,12 @@ class IndexStore:
         return self.client.get_collection(self.chunks_name(gen), embedding_function=None)
 
     def doc_table(self, gen: str | None) -> dict[str, dict]:
-        """doc_id → {hash, source_root, path} for a generation, read from its chunk metadata."""
+        """doc_id → {hash, source_root, path} for a generation: from its files, else its chunk metadata."""
         if not gen:
             return {}
+        files = generation_files.open_files(self.files_dir(gen), gen, str(self.chunks(gen).id))
+        if files is not None:  # written with the generation: no scan of every record's metadata
+            return {d: {k: e[k] for k in ("hash", "source_root", "path")} for d, e in files.docs.items()}
         table: dict[str, dict] = {}
         for meta in self.chunks(gen).get(include=["metadatas"])["metadatas"] or []:
             table.setdefault(
@@ -170,39 +178,70 @@ class IndexStore:
                 metadatas=metadatas[start:end],
             )
 
-    def copy_documents(self, src_gen: str, target, doc_ids: list[str]) -> int:
-        """Copy the stored records of unchanged documents into the new generation: no re-embedding."""
-        source, copied = self.chunks(src_gen), 0
-        for start in range(0, len(doc_ids), 200):
-            got = source.get(
-                where={"doc_id": {"$in": doc_ids[start : start + 200]}},
-                include=["embeddings", "documents", "metadatas"],
-            )
-            if got["ids"]:
-                vectors = np.asarray(got["embeddings"])
-                self.add(target, got["ids"], vectors, got["documents"], got["metadatas"])
-                copied += len(got["ids"])
+    @classmethod
+    def add_records(cls, collection, records: list[ChunkRecord]) -> None:
+        """Write records in their stored layout (`ChunkRecord.to_chroma`)."""
+        if not records:
+            return
+        stored = [r.to_chroma() for r in records]
+        vectors = np.stack([np.asarray(r.vector, dtype=np.float32) for r in records])
+        cls.add(collection, [s[0] for s in stored], vectors, [s[1] for s in stored], [s[2] for s in stored])
+
+    @staticmethod
+    def _pages(collection, include: list[str]):
+        """Every stored record of a collection, a page at a time (ids, documents, metadatas, embeddings)."""
+        offset = 0
+        while True:
+            got = collection.get(include=include, limit=PAGE, offset=offset)
+            if not got["ids"]:
+                return
+            yield got
+            offset += len(got["ids"])
+
+    def records(self, gen: str) -> list[ChunkRecord]:
+        """Every record of generation `gen`, decoded (`ChunkRecord.from_chroma`)."""
+        out: list[ChunkRecord] = []
+        for got in self._pages(self.chunks(gen), ["documents", "metadatas", "embeddings"]):
+            columns = (got["ids"], got["documents"], got["metadatas"], got["embeddings"])
+            out.extend(ChunkRecord.from_chroma(*row) for row in zip(*columns, strict=True))
+        return out
+
+    def copy_documents(self, src_gen: str, target, doc_ids: list[str]) -> list[ChunkRecord]:
+        """Copy the stored records of unchanged documents into the new generation: no re-embedding.
+
+        The live generation is read a page at a time and its stored layout written back as it is (no
+        decode/encode); the records are also returned decoded, for the new generation's files.
+        """
+        keep, copied = set(doc_ids), list[ChunkRecord]()
+        for got in self._pages(self.chunks(src_gen), ["documents", "metadatas", "embeddings"]):
+            rows = [i for i, m in enumerate(got["metadatas"]) if (m or {}).get("doc_id") in keep]
+            if not rows:
+                continue
+            ids = [got["ids"][i] for i in rows]
+            documents = [got["documents"][i] for i in rows]
+            metadatas = [got["metadatas"][i] for i in rows]
+            vectors = np.asarray(got["embeddings"], dtype=np.float32)[rows]
+            self.add(target, ids, vectors, documents, metadatas)
+            columns = (ids, documents, metadatas, vectors)
+            copied.extend(ChunkRecord.from_chroma(*row) for row in zip(*columns, strict=True))
         return copied
 
+    # --- the files written with a generation ------------------------------------------------------
+    def files_dir(self, gen: str) -> Path:
+        return generation_files.generation_dir(Path(self.settings.store_dir), self.chunks_name(gen))
 
-def encode_vectors(vectors: np.ndarray) -> str:
-    """Sentence vectors travel in their chunk's metadata as base64 float16 (rows × dim).
+    def write_files(self, gen: str, records: list[ChunkRecord]) -> Path:
+        """Write generation `gen`'s files (BM25, arrays; ingest/generation_files.py) from its records."""
+        return generation_files.write(records, self.files_dir(gen), gen, str(self.chunks(gen).id))
 
-    A separate sentence collection doubled Chroma's HNSW insert and copy work on every generation for vectors
-    that are never searched by Chroma, only read back by chunk.
-    """
-    return base64.b64encode(np.asarray(vectors, dtype="<f2").tobytes()).decode("ascii")
-
-
-def decode_vectors(text: str, rows: int) -> np.ndarray:
-    """Inverse of `encode_vectors`: float32 (rows × dim); an empty string gives (rows × 0)."""
-    if not text or not rows:
-        return np.zeros((rows, 0), dtype=np.float32)
-    return np.frombuffer(base64.b64decode(text), dtype="<f2").reshape(rows, -1).astype(np.float32)
-
-
-def encode_meta(value) -> str | int | float | bool:
-    """Chroma metadata holds scalars only: lists and mappings travel as JSON strings."""
-    if isinstance(value, (str, int, float, bool)):
-        return value
-    return json.dumps(value, ensure_ascii=False, default=str)
+    def generation_files(self, gen: str) -> GenerationFiles:
+        """Generation `gen`'s files, memory-mapped; built from its Chroma records first when this machine has
+        none (a replica of a Chroma server, or a store ingested before the files existed)."""
+        source = str(self.chunks(gen).id)
+        files = generation_files.open_files(self.files_dir(gen), gen, source)
+        if files is None:
+            generation_files.write(self.records(gen), self.files_dir(gen), gen, source)
+            files = generation_files.open_files(self.files_dir(gen), gen, source)
+        if files is None:
+            raise RuntimeError(f"the files of generation {gen} could not be written to {self.files_dir(gen)}")
+        return files

@@ -1,29 +1,34 @@
-"""An in-memory snapshot of one index generation: what every request reads, built once at load.
+"""One index generation, loaded: what every request reads, opened once per generation.
 
-Everything a request needs besides the dense query is precomputed here as numpy arrays or plain lists —
-passage texts and metadata, the BM25 index over the same chunks, and the sentence texts and their vectors
-grouped by chunk — so the hot path is a Chroma query, a sparse BM25 score and a few small matrix products.
+Everything a request needs besides the dense query was computed at ingest and written with the generation
+(ingest/generation_files.py): the BM25 index, passage and sentence vectors, sentence bounds and word sets,
+passage texts and fields. A replica memory-maps those files rather than rebuilding them from every record,
+so loading takes about as long as opening files and resident memory holds what queries touch. The hot path
+is a Chroma query (large corpora only), a sparse BM25 score and a few small matrix products.
 A snapshot is immutable; a new generation gets a new snapshot (see service/live_index.py).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import bm25s
 import numpy as np
 
-from ingest.store import IndexStore, decode_vectors
+from ingest.generation_files import unreviewed
+from ingest.store import IndexStore
 from service.abstention import Vocabulary
-from service.text import content_terms, content_terms_batch
+from service.text import content_terms
 
 log = logging.getLogger(__name__)
 
 USES_MIN_PASSAGES = 3  # an abbreviation in fewer passages than this is not the corpus's own word for it
-PAGE = 5000  # Chroma `get` page size: keeps each SQLite query well under its variable limit
+
+__all__ = ["USES_MIN_PASSAGES", "Snapshot", "load_snapshot", "unreviewed"]
 
 
 @dataclass(frozen=True)
@@ -33,21 +38,22 @@ class Snapshot:
     generation: str
     corpus_version: str | None
     chunk_ids: list[str]
-    texts: list[str]
-    metas: list[dict]
+    texts: Sequence[str]  # memory-mapped, decoded per row (generation_files.PackedStrings)
+    metas: Sequence[dict]  # each row's fields (`ChunkRecord.meta()`), decoded per row
     bm25: bm25s.BM25
-    sent_texts: list[str]
-    sent_vecs: np.ndarray  # (S, dim) float32, unit rows (or zero)
+    sent_texts: Sequence[str]  # slices of `texts`
+    sent_vecs: Any  # rows indexed as (k, dim) float32, unit rows (or zero)
     sent_bounds: np.ndarray  # (N, 2) int: sentence rows [start, end) of each chunk
-    sent_terms: list[frozenset[str]]  # stemmed content words of each sentence (lexical evidence)
+    sent_terms: Sequence[frozenset[str]]  # stemmed content words of each sentence (lexical evidence)
     chunks_collection: object  # the Chroma collection: queried for dense retrieval on large corpora
     chunk_vecs: np.ndarray  # (N, dim) float32 unit rows, the stored passage vectors, for exact dense search
     row_of: dict[str, int] = field(default_factory=dict)
     doc_rows: dict[str, np.ndarray] = field(default_factory=dict)
-    term_df: dict[str, int] = field(default_factory=dict)  # stemmed content word -> passages containing it
+    term_df: Mapping[str, int] | Any = field(default_factory=dict)  # stemmed word -> passages containing it
     vocabulary: Vocabulary | None = None  # the corpus's own words (abstention evidence)
     # documents marked pending review, or whose statements another page attributes (retrieval tie-break)
     unreviewed_docs: frozenset[str] = frozenset()
+    row_docs: Sequence[str] | None = None  # doc id of each row, so fusion never decodes a row's fields
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -55,7 +61,7 @@ class Snapshot:
         return len(self.chunk_ids)
 
     def doc_id(self, row: int) -> str:
-        return self.metas[row]["doc_id"]
+        return self.row_docs[row] if self.row_docs is not None else self.metas[row]["doc_id"]
 
     def cites(self, doc_id: str) -> list[str]:
         rows = self.doc_rows.get(doc_id)
@@ -71,120 +77,42 @@ class Snapshot:
         return range(int(start), int(end))
 
 
-def _page_all(collection, include: list[str]) -> dict[str, list]:
-    out: dict[str, list] = {"ids": [], **{k: [] for k in include}}
-    offset = 0
-    while True:
-        got = collection.get(include=include, limit=PAGE, offset=offset)
-        if not got["ids"]:
-            return out
-        out["ids"].extend(got["ids"])
-        for key in include:
-            out[key].extend(got[key] if key != "embeddings" else list(got[key]))
-        offset += len(got["ids"])
-
-
-def unreviewed(meta: dict) -> bool:
-    """A passage from a source pending review, or holding statements another page attributes to its source."""
-    return meta.get("review_status") == "pending-review" or bool(meta.get("attribution"))
-
-
-def _clean_meta(meta: dict) -> dict:
-    """Chroma stores lists as JSON strings (ingest/store.py encode_meta); give callers real values back."""
-    meta = dict(meta)
-    for key in ("cites", "sentence_spans"):
-        if isinstance(meta.get(key), str):
-            try:
-                meta[key] = json.loads(meta[key])
-            except ValueError:
-                meta[key] = []
-    cites = meta.get("cites")
-    meta["cites"] = [str(c) for c in cites] if isinstance(cites, list) else []
-    if "year" in meta:
-        try:
-            meta["year"] = int(meta["year"])
-        except (TypeError, ValueError):
-            meta.pop("year")
-    return meta
-
-
 def load_snapshot(store: IndexStore, generation: str, corpus_version: str | None = None) -> Snapshot:
-    """Read one generation out of Chroma and build the in-memory indexes (seconds; off the request path)."""
+    """Open one generation's files (building them from Chroma first if this machine has none)."""
     started = time.perf_counter()
     chunks_col = store.chunks(generation)
-    chunks = _page_all(chunks_col, ["documents", "metadatas", "embeddings"])
-    order = sorted(range(len(chunks["ids"])), key=lambda i: chunks["ids"][i])  # stable, doc-grouped rows
-    chunk_ids = [chunks["ids"][i] for i in order]
-    texts = [chunks["documents"][i] or "" for i in order]
-    vectors = [chunks["embeddings"][i] for i in order]
-    chunk_vecs = np.asarray(vectors, dtype=np.float32).reshape(len(order), -1)
-    raw_metas = [chunks["metadatas"][i] or {} for i in order]
-    packed_vectors = [m.pop("sentence_vectors", "") for m in raw_metas]  # kept out of per-request metadata
-    metas = [_clean_meta(m) for m in raw_metas]
-    row_of = {cid: row for row, cid in enumerate(chunk_ids)}
-
-    doc_rows_lists: dict[str, list[int]] = {}
-    for row, meta in enumerate(metas):
-        doc_rows_lists.setdefault(meta.get("doc_id", ""), []).append(row)
-    doc_rows = {d: np.asarray(rows, dtype=np.int32) for d, rows in doc_rows_lists.items()}
-
-    bm25 = bm25s.BM25()
-    corpus_terms = content_terms_batch(
-        [f"{m.get('section', '')}\n{t}" for m, t in zip(metas, texts, strict=True)]
-    )
-    bm25.index([terms or [""] for terms in corpus_terms], show_progress=False)
-    term_df: dict[str, int] = {}
-    for terms in corpus_terms:
-        for term in set(terms):
-            term_df[term] = term_df.get(term, 0) + 1
-
-    sent_texts: list[str] = []
-    rows_of_sentences: list[int] = []
-    blocks: list[np.ndarray] = []
-    for row, (meta, text, packed) in enumerate(zip(metas, texts, packed_vectors, strict=True)):
-        spans = meta.get("sentence_spans") or []
-        if not spans:
-            continue
-        blocks.append(decode_vectors(packed, len(spans)))
-        sent_texts.extend(text[a:b] for a, b in spans)
-        rows_of_sentences.extend([row] * len(spans))
-    dim = max((b.shape[1] for b in blocks), default=384)
-    sent_vecs = np.zeros((len(sent_texts), dim), dtype=np.float32)
-    pos = 0
-    for block in blocks:
-        if block.shape[1] == dim:
-            sent_vecs[pos : pos + len(block)] = block
-        pos += len(block)
-    sent_rows = np.asarray(rows_of_sentences, dtype=np.int64)
-    starts = np.searchsorted(sent_rows, np.arange(len(chunk_ids)), side="left")
-    ends = np.searchsorted(sent_rows, np.arange(len(chunk_ids)), side="right")
-
+    files = store.generation_files(generation)
+    chunk_ids = files.chunk_ids
+    docs = files.docs
+    row_docs = [""] * len(chunk_ids)
+    for doc_id, entry in docs.items():
+        for row in entry["rows"]:
+            row_docs[row] = doc_id
     snapshot = Snapshot(
         generation=generation,
         corpus_version=corpus_version,
         chunk_ids=chunk_ids,
-        texts=texts,
-        metas=metas,
-        bm25=bm25,
-        sent_texts=sent_texts,
-        sent_vecs=sent_vecs,
-        sent_bounds=np.stack([starts, ends], axis=1),
-        sent_terms=[frozenset(t) for t in content_terms_batch(sent_texts)],
+        texts=files.texts,
+        metas=files.metas,
+        bm25=files.bm25,
+        sent_texts=files.sent_texts,
+        sent_vecs=files.sent_vecs,
+        sent_bounds=files.sent_bounds,
+        sent_terms=files.sent_terms,
         chunks_collection=chunks_col,
-        chunk_vecs=chunk_vecs,
-        row_of=row_of,
-        doc_rows=doc_rows,
-        term_df=term_df,
-        unreviewed_docs=frozenset(m.get("doc_id", "") for m in metas if unreviewed(m)),
-        vocabulary=Vocabulary.build(
-            f"{m.get('section', '')}\n{t}" for m, t in zip(metas, texts, strict=True)
-        ),
+        chunk_vecs=files.chunk_vecs,
+        row_of={cid: row for row, cid in enumerate(chunk_ids)},
+        doc_rows={d: np.asarray(entry["rows"], dtype=np.int32) for d, entry in docs.items()},
+        term_df=files.term_df,
+        unreviewed_docs=frozenset(d for d, entry in docs.items() if entry["unreviewed"]),
+        vocabulary=Vocabulary.build(files.corpus_words),
+        row_docs=row_docs,
     )
     log.info(
         "loaded generation %s: %d passages, %d sentences in %.2fs",
         generation,
         snapshot.size,
-        len(sent_texts),
+        len(snapshot.sent_texts),
         time.perf_counter() - started,
     )
     return snapshot

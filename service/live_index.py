@@ -13,7 +13,8 @@ import logging
 import threading
 from pathlib import Path
 
-from ingest.pipeline import embedder_label
+from ingest.generation_files import prune as prune_files
+from ingest.records import EmbedderLabel
 from ingest.store import IndexStore
 from service.index import Snapshot, load_snapshot
 from service.settings import Settings
@@ -121,6 +122,13 @@ class LiveIndex:
                 return False
             self._snapshot = snapshot  # the atomic swap
             log.info("serving index generation %s", snapshot.generation)
+            # a replica of a Chroma server keeps its own copies of the generation files: older ones go
+            prune_files(
+                Path(self.settings.store_dir),
+                store.prefix,
+                {g for g in (manifest.generation, manifest.previous) if g},
+                newer_than=manifest.generation,
+            )
             return True
 
     def _model_mismatch(self, recorded: str | None) -> str | None:
@@ -130,8 +138,8 @@ class LiveIndex:
         """
         if not recorded:
             return None
-        ours = embedder_label(self.settings)
-        if recorded.split(":")[0] != ours.split(":")[0]:
+        ours = EmbedderLabel.of(self.settings.embed_model, self.settings.embed_backend)
+        if not EmbedderLabel.parse(recorded).same_model(ours):
             return (
                 f"the index was embedded with {recorded} but this service embeds queries with {ours}; "
                 "set GQA_EMBED_MODEL to match, or re-ingest"

@@ -12,7 +12,7 @@ import yaml
 from ingest.chunking import chunk_document
 from ingest.documents import PROVENANCE_FIELDS, REVIEW_STATUSES, SOURCE_KINDS, load_documents
 from ingest.embedding import get_token_counter
-from ingest.pipeline import chunk_metadata
+from ingest.pipeline import chunk_record
 from tests.conftest import CORPUS
 
 HEAD = """---
@@ -36,7 +36,7 @@ def load(tmp_path: Path, extra: str):
     return load_documents([tmp_path])
 
 
-def test_provenance_fields_are_accepted_and_carried_into_chunk_metadata(tmp_path: Path) -> None:
+def test_provenance_fields_are_accepted_and_carried_into_the_chunk_record(tmp_path: Path) -> None:
     result = load(
         tmp_path,
         "source_kind: research\nreview_status: reviewed\nreviewed: 2025-12-01\n"
@@ -46,7 +46,7 @@ def test_provenance_fields_are_accepted_and_carried_into_chunk_metadata(tmp_path
     (doc,) = result.documents
     assert doc.meta["source_kind"] == "research" and doc.meta["reviewed"] == "2025-12-01"
     chunk = chunk_document(doc, get_token_counter())[0]
-    meta = chunk_metadata(doc, chunk, "test-embedder")
+    meta = chunk_record(doc, chunk, "test-embedder").to_chroma()[2]
     for key in PROVENANCE_FIELDS:
         assert meta[key] == doc.meta[key]
 

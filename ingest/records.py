@@ -1,0 +1,225 @@
+"""The chunk record: the one contract between what ingest writes and what the service reads.
+
+A generation holds one `ChunkRecord` per passage. Chroma metadata holds scalars only, so the record is
+stored as (id, document, embedding, metadata) with lists as JSON strings and the sentence vectors packed as
+base64 float16; `to_chroma` and `from_chroma` below are the only places that know that layout. Ingest writes
+through `to_chroma`, the service reads through `from_chroma` and `meta()`, and copying an unchanged
+document into a new generation moves the stored metadata as it is (no decode/encode round trip).
+
+`EmbedderLabel` is the other half of the contract: which model and backend made the stored vectors
+(`"model:backend"` in the manifest), so a service embedding queries with another model refuses to serve.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Optional document-level fields copied from the front matter (only when set) and chunk-level locators
+# (only where the format states them). Lists travel as JSON strings; `year` is read back as an int.
+DOC_FIELDS = (
+    "type",
+    "organisation",
+    "journal",
+    "year",
+    "source",
+    "updated",
+    "cites",
+    "source_kind",
+    "review_status",
+    "reviewed",
+    "reviewer_role",
+    "attribution",
+    "format",
+)
+LOCATOR_FIELDS = ("page", "page_end", "anchor", "rec", "grade")
+JSON_FIELDS = ("cites",)  # list-valued optional fields decoded back into lists
+SENTENCE_VECTORS = "sentence_vectors"  # metadata key of the packed sentence vectors
+
+
+class RecordError(ValueError):
+    """A stored record does not have the fields every record must have (an old or foreign store)."""
+
+
+@dataclass(frozen=True)
+class SentenceRecord:
+    """One sentence of a passage: its character span in the passage text, the text itself and its vector."""
+
+    start: int
+    end: int
+    text: str
+    vector: np.ndarray | None = None  # (dim,) float32; None when the store holds no sentence vectors
+
+
+@dataclass
+class ChunkRecord:
+    """One passage of one document section, with everything a generation stores about it."""
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    section: str
+    heading: str
+    position: int
+    text: str
+    doc_hash: str  # changes when the document, its source folder or the embedding change (ingest.pipeline)
+    source_root: str
+    path: str
+    sentence_spans: list[tuple[int, int]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # DOC_FIELDS and LOCATOR_FIELDS that are set
+    vector: np.ndarray | None = None  # (dim,) float32 passage vector
+    sentence_vectors: np.ndarray | None = None  # (sentences, dim); None or (n, 0) when absent
+
+    # --- what the service reads -------------------------------------------------------------------
+    def meta(self) -> dict[str, Any]:
+        """The passage's fields as one mapping (what citations and retrieval read), without the vectors."""
+        out: dict[str, Any] = {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "section": self.section,
+            "heading": self.heading,
+            "position": self.position,
+            "doc_hash": self.doc_hash,
+            "source_root": self.source_root,
+            "path": self.path,
+            "sentence_spans": [list(s) for s in self.sentence_spans],
+            **self.extra,
+        }
+        out["cites"] = [str(c) for c in self.extra.get("cites", [])]
+        return out
+
+    def sentences(self) -> list[SentenceRecord]:
+        """The passage's sentences in order, each with its vector when the store has them."""
+        vecs = self.sentence_vectors
+        if vecs is None or vecs.ndim != 2 or not vecs.shape[1] or len(vecs) != len(self.sentence_spans):
+            vecs = None
+        return [
+            SentenceRecord(a, b, self.text[a:b], None if vecs is None else vecs[i])
+            for i, (a, b) in enumerate(self.sentence_spans)
+        ]
+
+    # --- the stored layout ------------------------------------------------------------------------
+    def to_chroma(self) -> tuple[str, str, dict[str, str | int | float | bool]]:
+        """(id, document, metadata) as Chroma stores them; the passage vector is passed beside them."""
+        meta: dict[str, str | int | float | bool] = {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "section": self.section,
+            "heading": self.heading,
+            "position": self.position,
+            "doc_hash": self.doc_hash,
+            "source_root": self.source_root,
+            "path": self.path,
+            "sentence_spans": json.dumps([list(s) for s in self.sentence_spans]),
+        }
+        for key, value in self.extra.items():
+            if value not in (None, ""):
+                meta[key] = _scalar(value)
+        if self.sentence_vectors is not None:
+            meta[SENTENCE_VECTORS] = encode_vectors(self.sentence_vectors)
+        return self.chunk_id, self.text, meta
+
+    @classmethod
+    def from_chroma(
+        cls, chunk_id: str, document: str | None, metadata: dict | None, embedding: Any = None
+    ) -> ChunkRecord:
+        """Inverse of `to_chroma`. Unparseable optional fields are dropped, never raised (an old store)."""
+        meta = dict(metadata or {})
+        try:
+            spans = json.loads(meta.pop("sentence_spans", "[]") or "[]")
+            sentence_spans = [(int(a), int(b)) for a, b in spans]
+        except (TypeError, ValueError):
+            sentence_spans = []
+        packed = meta.pop(SENTENCE_VECTORS, "")
+        extra: dict[str, Any] = {}
+        for key in (*DOC_FIELDS, *LOCATOR_FIELDS):
+            if key in meta:
+                extra[key] = meta.pop(key)
+        for key in JSON_FIELDS:
+            if isinstance(extra.get(key), str):
+                try:
+                    extra[key] = json.loads(extra[key])
+                except ValueError:
+                    extra[key] = []
+            if key in extra and not isinstance(extra[key], list):
+                extra[key] = []
+        if "year" in extra:
+            try:
+                extra["year"] = int(extra["year"])
+            except (TypeError, ValueError):
+                extra.pop("year")
+        # fields this version does not know are kept, so an older reader never loses what a newer writer added
+        known = ("doc_id", "title", "section", "heading", "position", "doc_hash", "source_root", "path")
+        extra.update({k: v for k, v in meta.items() if k not in known})
+        vector = None if embedding is None else np.asarray(embedding, dtype=np.float32)
+        return cls(
+            chunk_id=chunk_id,
+            doc_id=str(meta.get("doc_id", "")),
+            title=str(meta.get("title", "")),
+            section=str(meta.get("section", "")),
+            heading=str(meta.get("heading", "")),
+            position=int(meta.get("position", 0) or 0),
+            text=document or "",
+            doc_hash=str(meta.get("doc_hash", "")),
+            source_root=str(meta.get("source_root", "")),
+            path=str(meta.get("path", "")),
+            sentence_spans=sentence_spans,
+            extra=extra,
+            vector=vector,
+            sentence_vectors=decode_vectors(packed, len(sentence_spans)),
+        )
+
+
+def _scalar(value: Any) -> str | int | float | bool:
+    """Chroma metadata holds scalars only: lists and mappings travel as JSON strings."""
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def encode_vectors(vectors: np.ndarray) -> str:
+    """Sentence vectors travel in their chunk's metadata as base64 float16 (rows × dim).
+
+    A separate sentence collection doubled Chroma's HNSW insert and copy work on every generation for vectors
+    that are never searched by Chroma, only read back by chunk.
+    """
+    return base64.b64encode(np.asarray(vectors, dtype="<f2").tobytes()).decode("ascii")
+
+
+def decode_vectors(text: str, rows: int) -> np.ndarray:
+    """Inverse of `encode_vectors`: float32 (rows × dim); an empty string gives (rows × 0)."""
+    if not text or not rows:
+        return np.zeros((rows, 0), dtype=np.float32)
+    return np.frombuffer(base64.b64decode(text), dtype="<f2").reshape(rows, -1).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class EmbedderLabel:
+    """Which model (its folder name) and backend made a generation's vectors: `"model:backend"`."""
+
+    model: str
+    backend: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.model}:{self.backend}"
+
+    @classmethod
+    def of(cls, model: str | Path | None, backend: str) -> EmbedderLabel:
+        """The label for a configured model and backend, without loading the model (cheap unchanged runs)."""
+        from ingest.embedding import resolve_model_dir
+
+        return cls(resolve_model_dir(model).name, backend)
+
+    @classmethod
+    def parse(cls, text: str) -> EmbedderLabel:
+        model, _, backend = text.partition(":")
+        return cls(model, backend)
+
+    def same_model(self, other: EmbedderLabel) -> bool:
+        """Backends of one model (torch, onnx, onnx-int8) give near-identical vectors; models do not."""
+        return self.model == other.model
