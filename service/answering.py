@@ -41,6 +41,7 @@ from service.live_index import LiveIndex, NotReady
 from service.llm import Deadline, LLMClient, LLMFailed, NumberedPassage, answer_messages, condense_messages
 from service.llm_validation import check_answer
 from service.models import (
+    AnswerPart,
     AskRequest,
     AskResponse,
     FallbackReason,
@@ -285,6 +286,10 @@ def render_answer(composed: Composed) -> tuple[AskResponse, Pieces]:
             answer += f" The closest topics it does cover are: {listed}."
         response = _response(snapshot, answer, [], "abstain", composed.fallback_reason)
         response.closest_topics = topics
+        # the statement and the topics line as uncited parts, so a client shows the statement alone (the
+        # widget lists the topics as buttons) without splitting the text itself
+        parts = (ABSTAIN_TEXT, answer[len(ABSTAIN_TEXT) :].strip())
+        response.sentences = [AnswerPart(text=part) for part in parts if part]
         return response, [response.answer]
     sentences = list(composed.sentences)
     pieces, citations = render(snapshot, composed.retrieved.retrieval.hits, sentences)

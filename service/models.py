@@ -150,7 +150,8 @@ class AskResponse(BaseModel):
     closest_topics: list[Topic] = Field(default_factory=list, description="set when mode is 'abstain'")
     sentences: list[AnswerPart] = Field(
         default_factory=list,
-        description="the answer's sentences with their citation numbers (extractive and LLM answers); "
+        description="the answer's sentences with their citation numbers (extractive and LLM answers; an "
+        "abstention's statement and its closest-topics line, uncited); "
         "`answer` is the same text with `[n]` markers, kept for older clients",
     )
     related_answer: RelatedAnswer | None = Field(

@@ -8,6 +8,7 @@ import re
 import httpx
 import pytest
 
+from service.answering import ABSTAIN_TEXT
 from service.composer import WORD_BUDGET
 from tests.conftest import ROOT
 
@@ -111,6 +112,9 @@ def test_out_of_scope_questions_abstain(base_url: str, item: dict) -> None:
     assert body["citations"] == [] and "[" not in body["answer"]
     assert "does not cover" in body["answer"]
     assert body["closest_topics"] and all(t["section"] in body["answer"] for t in body["closest_topics"])
+    statement, topics_line = body["sentences"]  # the widget shows the statement, the topics as buttons
+    assert statement == {"text": ABSTAIN_TEXT, "citations": []} and topics_line["citations"] == []
+    assert body["answer"] == f"{statement['text']} {topics_line['text']}"
 
 
 @pytest.mark.parametrize("item", [i for i in jsonl(ABSTENTION) if i["in_scope"]], ids=lambda i: i["question"])

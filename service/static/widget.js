@@ -552,11 +552,13 @@
     var self = this;
     var topics = response.closest_topics || [];
     var said = String(response.answer || "");
-    // The service's text goes on to list the nearby topics; they are shown as buttons below instead.
-    var firstSentence = /^[^]*?[.!?](?=\s|$)/.exec(said);
+    // The service's text goes on to list the nearby topics; they are shown as buttons below instead, so
+    // only its first part (the statement) is shown as text.
+    var parts = response.sentences || [];
+    var statement = parts.length ? String(parts[0].text || "") : "";
     var box = el("div", { className: "gqa-abstain" }, [
       el("p", { className: "gqa-abstain-title", text: "Not covered by this guideline content" }),
-      el("p", { className: "gqa-abstain-text", text: topics.length && firstSentence ? firstSentence[0] : said }),
+      el("p", { className: "gqa-abstain-text", text: topics.length && statement ? statement : said }),
     ]);
     if (topics.length) {
       box.appendChild(el("p", { className: "gqa-abstain-hint", text: "Nearby topics that are covered:" }));
