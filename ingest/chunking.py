@@ -33,6 +33,7 @@ from ingest.documents import Document
 from ingest.sentences import sentence_spans
 
 SECTION_SEP = " › "
+CHUNKER_VERSION = 6  # bump when chunking code changes what it produces in a way no parameter below shows
 MAX_CHUNK_TOKENS = 200  # MiniLM reads 256 word pieces; the section path prefix takes the rest
 MIN_SENTENCE_WORDS = 3
 

@@ -4,6 +4,7 @@ generation → publish. Nothing is written before every document has validated."
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -15,13 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from config import StoreSettings
+from ingest import chunking, sentences
 from ingest.chunking import Chunk, chunk_document
 from ingest.documents import Document, LoadResult, Problem, load_documents
 from ingest.embedding import get_embedder, get_token_counter
 from ingest.records import DOC_FIELDS, LOCATOR_FIELDS, ChunkRecord, EmbedderLabel
 from ingest.store import IndexStore, clear_client_cache, embedded_path, open_client
-
-PIPELINE_VERSION = "chunks-v5"  # bump when chunking or embedding changes, so every document re-embeds
 
 
 class InvalidDocuments(Exception):
@@ -71,9 +71,28 @@ class Result:
     moved_aside: Path | None = None  # where --repair put the previous store
 
 
+def pipeline_config(embedder_name: str) -> dict[str, object]:
+    """What turns a document's bytes into its stored passages and vectors, besides the bytes: the embedder
+    (model and backend), the chunking parameters, the sentence rule and the chunker's code version.
+
+    Derived from the values in force rather than a hand-bumped constant (as llama-index hashes its
+    transformations' configuration), so changing the chunk size or the sentence rule re-embeds by itself;
+    only a change in chunking code that no parameter shows needs CHUNKER_VERSION bumped.
+    """
+    return {
+        "embedder": embedder_name,
+        "chunker": chunking.CHUNKER_VERSION,
+        "max_chunk_tokens": chunking.MAX_CHUNK_TOKENS,
+        "min_sentence_words": chunking.MIN_SENTENCE_WORDS,
+        "section_separator": chunking.SECTION_SEP,
+        "sentence_end": sentences.SENTENCE_END.pattern,
+    }
+
+
 def doc_hash(doc: Document, embedder_name: str) -> str:
-    """Changes when the file, its source folder, the chunking or the embedding model/backend change."""
-    key = f"{PIPELINE_VERSION}\n{embedder_name}\n{doc.content_hash}\n{doc.source_root}"
+    """Changes when the file, its source folder or the pipeline's configuration (pipeline_config) change."""
+    config = json.dumps(pipeline_config(embedder_name), sort_keys=True)
+    key = f"{config}\n{doc.content_hash}\n{doc.source_root}"
     return hashlib.sha256(key.encode()).hexdigest()
 
 

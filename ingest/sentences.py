@@ -7,7 +7,7 @@ table row never runs into the next line) and a list marker at the start of a lin
 
 A full stop that ends a common abbreviation ("e.g.", "i.e.", "vs.", "et al.", "Fig.") ends no sentence. The
 look-behinds include the full stop: they are checked where the match starts, just after it. (Until
-chunks-v5 they did not, so they never fired and "e.g. 1 g" was cut after "e.g.".)
+CHUNKER_VERSION 6 they did not, so they never fired and "e.g. 1 g" was cut after "e.g.".)
 """
 
 from __future__ import annotations

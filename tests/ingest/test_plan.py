@@ -5,8 +5,12 @@ store and no model; the CLI runs of the same decisions are in test_ingest_cli.py
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
+import pytest
+
+from ingest import chunking, sentences
 from ingest.documents import Document
 from ingest.pipeline import doc_hash, make_plan
 
@@ -49,6 +53,23 @@ def test_nothing_changed_is_no_change() -> None:
 def test_another_embedder_re_embeds_everything() -> None:
     a = doc("a")
     plan = make_plan([a], {"a": live_entry(a, "other-model:torch")}, ["/corpus/a"], False, EMBEDDER)
+    assert ids(plan.changed) == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "value"),
+    [
+        (chunking, "MAX_CHUNK_TOKENS", 120),  # the chunk size alone
+        (chunking, "MIN_SENTENCE_WORDS", 5),
+        (chunking, "CHUNKER_VERSION", -1),
+        (sentences, "SENTENCE_END", re.compile(r"(?<=[.!?])\s+")),  # the sentence rule
+    ],
+)
+def test_a_changed_chunking_configuration_re_embeds(monkeypatch, module, name: str, value) -> None:
+    a = doc("a")
+    live = {"a": live_entry(a)}
+    monkeypatch.setattr(module, name, value)
+    plan = make_plan([a], live, ["/corpus/a"], False, EMBEDDER)
     assert ids(plan.changed) == ["a"]
 
 
