@@ -157,7 +157,7 @@ def llamaindex_baseline_ms(chunks: dict, qs: list[str], k: int) -> list[float]:
 
     from ingest.embedding import default_model_dir
 
-    Settings.llm = None  # type: ignore[assignment]  # llama-index accepts None (no LLM); its stub does not
+    Settings.llm = None  # llama-index accepts None: no LLM
     Settings.embed_model = HuggingFaceEmbedding(model_name=str(default_model_dir()), device="cpu")
     nodes = [
         TextNode(id_=i, text=t, embedding=list(map(float, v)))
