@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from evals.keyfacts import open_medicine_dir
+from evals.pdf_print import print_pdf as print_pdf_file
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = open_medicine_dir()
@@ -68,29 +69,11 @@ def print_pdf(sections: list[Path], target: Path) -> int:
 
     renderer = MarkdownIt("commonmark").enable("table")
     body = "".join(renderer.render(path.read_text().split("\n---\n", 2)[-1]) for path in sections)
-    page = target.with_suffix(".html")
-    page.write_text(
+    print_pdf_file(
         f"<!doctype html><html lang=en><head><meta charset=utf-8><style>{PDF_CSS}</style>"
-        f"</head><body>{body}</body></html>"
+        f"</head><body>{body}</body></html>",
+        target,
     )
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-pdf-header-footer",
-            f"--user-data-dir={target.parent / 'profile'}",
-            f"--print-to-pdf={target}",
-            page.as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    page.unlink()
-    shutil.rmtree(target.parent / "profile", ignore_errors=True)
     return len(PdfReader(target).pages)
 
 

@@ -76,9 +76,9 @@ class ChunkRecord:
     sentence_vectors: np.ndarray | None = None  # (sentences, dim); None or (n, 0) when absent
 
     # --- what the service reads -------------------------------------------------------------------
-    def meta(self) -> dict[str, Any]:
-        """The passage's fields as one mapping (what citations and retrieval read), without the vectors."""
-        out: dict[str, Any] = {
+    def _place(self) -> dict[str, str | int]:
+        """The fields every record has: which document, where in it, and which version of it."""
+        return {
             "doc_id": self.doc_id,
             "title": self.title,
             "section": self.section,
@@ -87,6 +87,12 @@ class ChunkRecord:
             "doc_hash": self.doc_hash,
             "source_root": self.source_root,
             "path": self.path,
+        }
+
+    def meta(self) -> dict[str, Any]:
+        """The passage's fields as one mapping (what citations and retrieval read), without the vectors."""
+        out: dict[str, Any] = {
+            **self._place(),
             "sentence_spans": [list(s) for s in self.sentence_spans],
             **self.extra,
         }
@@ -107,14 +113,7 @@ class ChunkRecord:
     def to_chroma(self) -> tuple[str, str, dict[str, str | int | float | bool]]:
         """(id, document, metadata) as Chroma stores them; the passage vector is passed beside them."""
         meta: dict[str, str | int | float | bool] = {
-            "doc_id": self.doc_id,
-            "title": self.title,
-            "section": self.section,
-            "heading": self.heading,
-            "position": self.position,
-            "doc_hash": self.doc_hash,
-            "source_root": self.source_root,
-            "path": self.path,
+            **self._place(),
             "sentence_spans": json.dumps([list(s) for s in self.sentence_spans]),
         }
         for key, value in self.extra.items():

@@ -20,18 +20,15 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from evals.keyfacts import open_medicine_dir
+from evals.pdf_print import print_pdf
 from ingest.formats.grades import find_grade
 
 OPEN_MEDICINE = open_medicine_dir()
 SOURCE = OPEN_MEDICINE / "acc_aha_hypertension_2017" / "pharmacotherapy.md"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TITLE = "Pharmacotherapy for Hypertension -- ACC/AHA 2017"
 RUNNING_HEADER = "Whelton et al 2017 ACC/AHA High Blood Pressure Guideline"
 FOOTER = "Copyright American College of Cardiology Foundation and American Heart Association"
@@ -226,24 +223,7 @@ def print_html() -> str:
 
 
 def write_pdf(target: Path, html_text: str | None = None, *, labels: bool = True) -> Path:
-    with tempfile.TemporaryDirectory() as tmp:
-        page = Path(tmp) / "doc.html"
-        page.write_text(html_text or print_html())
-        subprocess.run(
-            [
-                CHROMIUM,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-pdf-header-footer",
-                f"--user-data-dir={tmp}/profile",
-                f"--print-to-pdf={target}",
-                page.as_uri(),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+    print_pdf(html_text or print_html(), target, timeout=120)
     if labels:
         from pypdf import PdfReader, PdfWriter
 
