@@ -76,9 +76,10 @@ def test_cleaning_keeps_ordinary_unicode() -> None:
     assert clean_text("bre\u00adathing") == "breathing" and clean_text("brеathing") == "breathing"
 
 
-def test_modifier_analysis_is_bounded_per_piece(monkeypatch) -> None:
-    """However many findings a text holds, at most MAX_JUDGED per piece get context analysis."""
-    calls = []
+@pytest.fixture
+def modifier_calls(monkeypatch) -> list:
+    """Every finding the detector asks context analysis for, counted from a cold cache."""
+    calls: list = []
     real = Context.modifiers
 
     def counting(self, f):
@@ -87,26 +88,24 @@ def test_modifier_analysis_is_bounded_per_piece(monkeypatch) -> None:
 
     monkeypatch.setattr(Context, "modifiers", counting)
     detector_module._detect_piece.cache_clear()
+    return calls
+
+
+def test_modifier_analysis_is_bounded_per_piece(modifier_calls) -> None:
+    """However many findings a text holds, at most MAX_JUDGED per piece get context analysis."""
+    calls = modifier_calls
     text = "cp " * 660
     detector_module.detect(text)
     pieces = len(detector_module.chunks(text))
     assert len(calls) <= detector_module.MAX_JUDGED * pieces
 
 
-def test_long_adversarial_input_is_screened_with_bounded_work(guards, monkeypatch) -> None:
+def test_long_adversarial_input_is_screened_with_bounded_work(guards, modifier_calls) -> None:
     """2,000-character question and 20 x 4,000-character history turns (the issue measured 3.3 s and 7.9 s
     before): repeated pieces are analysed once, and no piece gets more than MAX_JUDGED context analyses.
     Their CPU time is a target of `make bench-guardrail`."""
     rules = guards[1]
-    calls = []
-    real = Context.modifiers
-
-    def counting(self, f):
-        calls.append(f)
-        return real(self, f)
-
-    monkeypatch.setattr(Context, "modifiers", counting)
-    detector_module._detect_piece.cache_clear()
+    calls = modifier_calls
     question = ("cp sob " * 400)[:2000]
     turn = ("no cp, sats 86% " * 400)[:4000]
     rules.check(question, [{"role": "user", "content": turn}] * 20)
