@@ -46,9 +46,20 @@ ROOT = Path(__file__).resolve().parents[2]
 log = logging.getLogger("train_learned")
 DATASETS = ROOT / "evals" / "datasets"
 TRAIN_AUTHORS = ("a1-ed-nurse", "a2-physio-sbar", "a3-gp-phone")
-HELD_OUT = ("a4-nonnative-textspeak", "a5-registrar-pharmacist", "a6-ir-midwife-paeds")
+# a9 and b5 were written after model v4 was fitted: held out by construction (docs/guardrails.md)
+HELD_OUT = (
+    "a4-nonnative-textspeak",
+    "a5-registrar-pharmacist",
+    "a6-ir-midwife-paeds",
+    "a9-district-nurse-ooh-gp",
+)
 ORDINARY_TRAIN = ("b1-ward-nurse-physio",)
-ORDINARY_HELD_OUT = ("b2-registrar-gp", "b3-gp-radiologist", "b4-pharmacist-physio")
+ORDINARY_HELD_OUT = (
+    "b2-registrar-gp",
+    "b3-gp-radiologist",
+    "b4-pharmacist-physio",
+    "b5-ed-consultant-anp",
+)
 ORDINARY_WEIGHT = 3.0  # training weight of an ordinary question (see training_units)
 # Choosing the thresholds: assumed share of each kind of message in the widget's traffic, and the cost of
 # getting one wrong. A missed emergency (a crashing patient gets a routine answer) is weighed as 100
