@@ -108,6 +108,8 @@ def _write_into(records: list[ChunkRecord], out: Path, generation: str, source: 
     texts = [r.text for r in records]
     passages = [passage_text(r.section, r.text) for r in records]
 
+    # bm25s sets its own logger to DEBUG when imported; follow the process's level so ingest stays quiet
+    logging.getLogger("bm25s").setLevel(logging.getLogger().getEffectiveLevel())
     bm25 = bm25s.BM25()
     bm25.index([content_terms(p) or [""] for p in passages], show_progress=False)
     bm25.save(str(out / "bm25"), show_progress=False)

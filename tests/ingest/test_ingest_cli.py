@@ -302,3 +302,25 @@ def test_corrupt_store_says_what_to_do_and_repair_rebuilds_it(tmp_path: Path) ->
     state = inspect(store)  # a fresh process reads the rebuilt store, as the service would
     assert sorted(state["docs"]) == ["doc_0", "doc_1"] and state["chunks"] == 4
     assert "up to date: 2 unchanged" in run_ingest(store, corpus).stdout
+
+
+@pytest.mark.e2e
+def test_a_first_run_prints_the_plan_and_summary_and_no_library_noise(tmp_path: Path) -> None:
+    """A newcomer's first `python -m ingest corpus` (empty model cache, so the ONNX export runs) shows the
+    plan and the summary, not torch's export warnings, onnxruntime's advice or bm25s's DEBUG lines."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "ingest", str(CORPUS)],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "GQA_STORE_DIR": str(tmp_path / "store"),
+            "GQA_CACHE_DIR": str(tmp_path / "cache"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "plan:" in proc.stdout and "chunks embedded" in proc.stdout
+    noise = [line for line in proc.stderr.splitlines() if re.search(r"warn|debug|traceback", line, re.I)]
+    assert noise == [], noise
