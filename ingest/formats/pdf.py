@@ -137,26 +137,34 @@ def _line(words: list[dict], page: int, lane: str = "full") -> _Line:
     )
 
 
+def _join(text: str, line: str) -> str:
+    """`text` continued by the next printed `line`, in body text and in table cells alike.
+
+    A soft hyphen is a hyphenation point; a letter-hyphen at the line end before a lower-case word is
+    decided per word once the document is read (dehyphen.MARK); before anything else the hyphen stays and
+    the words join ("non-" + "Hodgkin"); otherwise a space.
+    """
+    soft = text.endswith("\u00ad")
+    head = text.replace("\u00ad", "")
+    if soft:
+        return head + line
+    if head.endswith(LINE_END_HYPHEN) and head[-2:-1].isalpha():
+        return head[:-1] + (dehyphen.MARK if line[:1].islower() else "-") + line
+    return f"{head} {line}"
+
+
 def _cell(text: str | None) -> str:
-    """A table cell's lines as one line: a line-end hyphen joins like body text does (see dehyphen)."""
+    """A table cell's lines as one line, joined as body text is."""
     out = ""
     for line in (text or "").split("\n"):
         line = line.strip()
-        if not line:
-            continue
-        if out.endswith(LINE_END_HYPHEN) and out[-2:-1].isalpha():
-            out = out[:-1] + (dehyphen.MARK if line[:1].islower() else "-") + line
-        else:
-            out = f"{out} {line}" if out else line
+        if line:
+            out = _join(out, line) if out else line
     return out
 
 
-def _gutter(row: list[dict], mid: float) -> tuple[float, float] | None:
-    """The empty band at the page's middle in this row, if it has words on both sides of a wide gap."""
-    left = [w for w in row if w["x1"] <= mid]
-    right = [w for w in row if w["x0"] >= mid]
-    if not left or not right or any(w["x0"] < mid < w["x1"] for w in row):
-        return None
+def _gutter(left: list[dict], right: list[dict], mid: float) -> tuple[float, float] | None:
+    """The empty band at the page's middle between a row's left and right words, if the gap is wide."""
     if right[0]["x0"] - left[-1]["x1"] <= 12:
         return None
     return max(left[-1]["x1"], mid - GUTTER_BAND), min(right[0]["x0"], mid + GUTTER_BAND)
@@ -206,10 +214,9 @@ def _page_lines(page, index: int) -> tuple[list[_Line | _Table], float]:
     for i, row in enumerate(word_rows):
         left = [w for w in row if w["x1"] <= mid]
         right = [w for w in row if w["x0"] >= mid]
-        band = _gutter(row, mid)
-        if any(w["x0"] < mid < w["x1"] for w in row) or (
-            left and right and (band is None or not _column_run(word_rows, i, band))
-        ):
+        crossing = any(w["x0"] < mid < w["x1"] for w in row)
+        band = _gutter(left, right, mid) if left and right and not crossing else None
+        if crossing or (left and right and (band is None or not _column_run(word_rows, i, band))):
             items.append((row[0]["top"], "full", _line(row, index)))
         else:
             if left:
@@ -265,21 +272,17 @@ def _chrome(pages: list[tuple[list, float]]) -> set[tuple[int, int]]:
 
 
 def _paragraphs(pages: list[tuple[list, float]], drop: set[tuple[int, int]]) -> tuple[list[_Para], float]:
-    sizes: Counter[float] = Counter()
+    sizes: Counter[float] = Counter()  # characters per font size
+    bold: Counter[float] = Counter()  # of which set in bold
     for p, (items, _) in enumerate(pages):
         for i, item in enumerate(items):
             if isinstance(item, _Line) and (p, i) not in drop:
                 sizes[item.size] += len(item.text)
+                bold[item.size] += len(item.text) if item.bold else 0
     if not sizes:
         return [], 0.0
     body = sizes.most_common(1)[0][0]
-    body_chars = bold_chars = 0
-    for p, (items, _) in enumerate(pages):
-        for i, item in enumerate(items):
-            if isinstance(item, _Line) and (p, i) not in drop and item.size == body:
-                body_chars += len(item.text)
-                bold_chars += len(item.text) if item.bold else 0
-    bold_headings = bold_chars <= BOLD_BODY_SHARE * body_chars
+    bold_headings = bold[body] <= BOLD_BODY_SHARE * sizes[body]
     paras: list[_Para] = []
     prev: _Line | None = None
     for p, (items, _) in enumerate(pages):
@@ -310,20 +313,20 @@ def _paragraphs(pages: list[tuple[list, float]], drop: set[tuple[int, int]]) -> 
                 prev = None
                 continue
             last = paras[-1] if paras else None
-            bold = bold_headings and _bold_heading(item, prev, last, body)
-            heading = bold or (item.size >= body * 1.12 and len(item.text.split()) <= 25)
+            bold_line = bold_headings and _bold_heading(item, prev, last, body)
+            heading = bold_line or (item.size >= body * 1.12 and len(item.text.split()) <= 25)
             if heading:
                 if (
                     last
                     and last.kind == "heading"
                     and last.size == item.size
-                    and last.bold == bold
+                    and last.bold == bold_line
                     and prev is not None
                     and item.top - prev.bottom < item.size
                 ):
                     last.text += " " + item.text
                 else:
-                    paras.append(_Para(item.text, item.page, item.size, "heading", bold=bold))
+                    paras.append(_Para(item.text, item.page, item.size, "heading", bold=bold_line))
                 prev = item
                 continue
             new = (
@@ -348,17 +351,7 @@ def _paragraphs(pages: list[tuple[list, float]], drop: set[tuple[int, int]]) -> 
                 paras.append(_Para(item.text, item.page, item.size))
             else:
                 assert last is not None  # `new` is true whenever there is no paragraph yet
-                if last.text.endswith("\u00ad"):  # a soft hyphen is a hyphenation point by definition
-                    joined = last.text[:-1]
-                elif (
-                    last.text.endswith(LINE_END_HYPHEN)
-                    and last.text[-2:-1].isalpha()
-                    and item.text[:1].islower()
-                ):
-                    joined = last.text[:-1] + dehyphen.MARK  # decided per word once the document is read
-                else:
-                    joined = last.text + " "
-                last.text = joined.replace("\u00ad", "") + item.text
+                last.text = _join(last.text, item.text)
             prev = item
         prev = None  # a new page: the first line starts a paragraph unless it continues one
     return paras, body

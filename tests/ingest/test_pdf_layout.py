@@ -85,6 +85,16 @@ def test_line_end_hyphens_and_justified_lines(protocol) -> None:
         assert chrome not in text
 
 
+def test_printed_lines_join_the_same_way_in_text_and_cells() -> None:
+    from ingest.formats.pdf import _cell, _join
+
+    assert _join("non-", "Hodgkin lymphoma") == "non-Hodgkin lymphoma"  # a hyphen before a capital stays
+    assert _join("recom-", "mended") == f"recom{dehyphen.MARK}mended"  # decided per word later
+    assert _join("treat\u00ad", "ment") == "treatment"  # a soft hyphen is a hyphenation point
+    assert _join("at first", "assessment") == "at first assessment"
+    assert _cell("Mallory-\nWeiss, no\nlesion") == "Mallory-Weiss, no lesion"
+
+
 @pytest.mark.parametrize(
     ("left", "right", "own", "expected"),
     [
