@@ -92,9 +92,10 @@ class Chunk:
         return f"{self.section}\n{self.text}"
 
     @property
-    def prefix_len(self) -> int:
-        """Offset of `text` inside `embed_text`, to map sentence spans onto the embedded string."""
-        return len(self.section) + 1
+    def embed_spans(self) -> list[tuple[int, int]]:
+        """The sentence spans as offsets into `embed_text` (the section line comes first)."""
+        offset = len(self.section) + 1
+        return [(a + offset, b + offset) for a, b in self.sentence_spans]
 
     @property
     def sentences(self) -> list[str]:

@@ -325,7 +325,7 @@ def _ingest(
     for start in range(0, len(chunks), batch):
         part = chunks[start : start + batch]
         texts = [c.embed_text for _, c in part]
-        spans = [[(a + c.prefix_len, b + c.prefix_len) for a, b in c.sentence_spans] for _, c in part]
+        spans = [c.embed_spans for _, c in part]
         vectors, sentence_vectors = embedder.encode_with_spans(texts, spans)
         new = [
             chunk_record(doc, c, embedder_name, vec, svecs)
