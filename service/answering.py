@@ -280,16 +280,13 @@ def render_answer(composed: Composed) -> tuple[AskResponse, Pieces]:
     snapshot = composed.retrieved.snapshot
     if composed.mode == "abstain":
         topics = _closest_topics(composed.retrieved)
-        answer = ABSTAIN_TEXT
         listed = "; ".join(t.section or t.title for t in topics)
-        if listed:
-            answer += f" The closest topics it does cover are: {listed}."
-        response = _response(snapshot, answer, [], "abstain", composed.fallback_reason)
+        # the statement and the topics line are also uncited parts, so a client shows the statement alone
+        # (the widget lists the topics as buttons) without splitting the text itself
+        parts = [ABSTAIN_TEXT, *([f"The closest topics it does cover are: {listed}."] if listed else [])]
+        response = _response(snapshot, " ".join(parts), [], "abstain", composed.fallback_reason)
         response.closest_topics = topics
-        # the statement and the topics line as uncited parts, so a client shows the statement alone (the
-        # widget lists the topics as buttons) without splitting the text itself
-        parts = (ABSTAIN_TEXT, answer[len(ABSTAIN_TEXT) :].strip())
-        response.sentences = [AnswerPart(text=part) for part in parts if part]
+        response.sentences = [AnswerPart(text=part) for part in parts]
         return response, [response.answer]
     sentences = list(composed.sentences)
     pieces, citations = render(snapshot, composed.retrieved.retrieval.hits, sentences)

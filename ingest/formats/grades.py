@@ -54,14 +54,13 @@ AAOS_STRENGTH = re.compile(
 )
 GOOD_PRACTICE = re.compile(r"\bgood\s+practice\s+point\b", re.IGNORECASE)
 NICE_VERB = re.compile(r"\A(?P<verb>do\s+not\s+offer|do\s+not\s+use|offer|consider|refer|do\s+not)\b", re.I)
+_REC_REST = r"(?:[.:)]|\s*[-–—])?\s+(?P<rest>\S.*)\Z"  # after the number: punctuation, then the text
 REC_NUMBER = re.compile(
-    r"\A\s*(?:(?:Recommendation|Rec\.?)\s+)?(?P<num>\d{1,3}(?:\.\d{1,3}){1,4}[a-z]?|R\d{1,3})"
-    r"(?:[.:)]|\s*[-–—])?\s+(?P<rest>\S.*)\Z",
+    r"\A\s*(?:(?:Recommendation|Rec\.?)\s+)?(?P<num>\d{1,3}(?:\.\d{1,3}){1,4}[a-z]?|R\d{1,3})" + _REC_REST,
     re.DOTALL,
 )
 NAMED_INTEGER = re.compile(  # "Recommendation 4 …" (AAOS numbers its recommendations 1, 2, 3 …)
-    r"\A\s*(?:Recommendation|Rec\.?)\s+(?P<num>\d{1,3}[a-z]?)(?:[.:)]|\s*[-–—])?\s+(?P<rest>\S.*)\Z",
-    re.DOTALL | re.IGNORECASE,
+    r"\A\s*(?:Recommendation|Rec\.?)\s+(?P<num>\d{1,3}[a-z]?)" + _REC_REST, re.DOTALL | re.IGNORECASE
 )
 EXPLICIT_REC = re.compile(r"\A\s*(?:Recommendation|Rec\.?)\s+\d", re.IGNORECASE)
 BRACKETED = re.compile(r"\s*[\[(](?P<inner>[^\[\]()]{2,120})[\])]\s*")
