@@ -3,17 +3,13 @@ re-ingest, --prune and refusals (a real subprocess and a real Chroma store)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_ingest
+from tests.conftest import run_ingest
 from tests.ingest import format_fixtures as fx
-from tests.ingest.test_ingest_cli import embedded_count
+from tests.ingest.test_ingest_cli import embedded_count, read_store
 
 pytestmark = pytest.mark.e2e  # `python -m ingest` subprocesses and chromium over a mixed-format corpus
 
@@ -47,15 +43,7 @@ def mixed_folder(root: Path) -> Path:
 
 
 def metadatas(store: Path) -> list[dict]:
-    proc = subprocess.run(
-        [sys.executable, "-c", CITED],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "GQA_STORE_DIR": str(store)},
-    )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return read_store(CITED, store)
 
 
 def test_mixed_formats_ingest_reingest_prune_and_refusal(tmp_path: Path) -> None:

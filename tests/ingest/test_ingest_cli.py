@@ -35,10 +35,10 @@ print(json.dumps(out))
 """
 
 
-def inspect(store: Path, env: dict | None = None) -> dict:
-    """Read the store from a fresh process, as the service would."""
+def read_store(code: str, store: Path, env: dict | None = None):
+    """What `code` prints last as JSON, run in a fresh process over `store`, as the service would read it."""
     proc = subprocess.run(
-        [sys.executable, "-c", INSPECT],
+        [sys.executable, "-c", code],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -46,6 +46,10 @@ def inspect(store: Path, env: dict | None = None) -> dict:
         env={**os.environ, "GQA_STORE_DIR": str(store), **(env or {})},
     )
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def inspect(store: Path, env: dict | None = None) -> dict:
+    return read_store(INSPECT, store, env)
 
 
 def make_corpus(root: Path, n: int = 3) -> Path:
