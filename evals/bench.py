@@ -64,12 +64,12 @@ def stored_chunks(store: Path) -> dict:
     generation = index.manifest().generation
     if generation is None:
         raise SystemExit(f"no index generation in {store}: the bench ingests first")
-    got = index.chunks(generation).get(include=["documents", "metadatas", "embeddings"])
+    stored = [(r, r.to_chroma()) for r in index.records(generation)]
     return {
-        "ids": got["ids"],
-        "texts": got["documents"],
-        "metas": got["metadatas"],
-        "vectors": got["embeddings"],
+        "ids": [s[0] for _, s in stored],
+        "texts": [s[1] for _, s in stored],
+        "metas": [s[2] for _, s in stored],
+        "vectors": [r.vector for r, _ in stored],
     }
 
 

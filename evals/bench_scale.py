@@ -135,17 +135,17 @@ import numpy as np
 from config import StoreSettings as Settings
 from ingest.embedding import get_embedder
 from ingest.store import IndexStore
+from service.index import load_snapshot
+from service.retrieval import hnsw_ranked
 store = IndexStore(Settings())
 gen = store.manifest().generation
-files = store.generation_files(gen)
+snapshot = load_snapshot(store, gen)
 asks, k = json.loads(sys.argv[1]), int(sys.argv[2])
 vecs = get_embedder().encode(asks).astype(np.float32)
-got = store.chunks(gen).query(query_embeddings=vecs, n_results=k, include=[])
-row_of = {cid: i for i, cid in enumerate(files.chunk_ids)}
 recalls = []
-for vec, ids in zip(vecs, got["ids"]):
-    exact = set(np.argsort(-(np.asarray(files.chunk_vecs) @ vec), kind="stable")[:k].tolist())
-    recalls.append(len(exact & {row_of[i] for i in ids}) / k)
+for vec, (rows, _) in zip(vecs, hnsw_ranked(snapshot, vecs, k)):
+    exact = set(np.argsort(-(np.asarray(snapshot.chunk_vecs) @ vec), kind="stable")[:k].tolist())
+    recalls.append(len(exact & set(rows.tolist())) / k)
 print(json.dumps(float(np.mean(recalls))))
 """
     env = {**os.environ, "GQA_STORE_DIR": str(store), "HF_HUB_OFFLINE": "1"}

@@ -42,7 +42,7 @@ from typing import Any
 import bm25s
 import numpy as np
 
-from ingest.records import ChunkRecord
+from ingest.records import ChunkRecord, record_from_meta
 from ingest.terms import content_terms, passage_text, words
 
 log = logging.getLogger(__name__)
@@ -337,6 +337,22 @@ class GenerationFiles:
     @cached_property
     def term_df(self) -> TermCounts:
         return TermCounts(self.bm25)
+
+
+def records_of(files: GenerationFiles, doc_ids: Sequence[str]) -> list[ChunkRecord]:
+    """The stored records of some documents, read back from a generation's files (texts, fields, passage and
+    sentence vectors): what the next generation keeps of its predecessor, without a Chroma round trip."""
+    out: list[ChunkRecord] = []
+    bounds, sentence_vectors = files.sent_bounds, files.sent_vecs
+    for doc_id in doc_ids:
+        entry = files.docs.get(doc_id)
+        for row in entry["rows"] if entry else ():
+            start, end = (int(x) for x in bounds[row])
+            out.append(record_from_meta(
+                files.chunk_ids[row], files.metas[row], files.texts[row],
+                np.array(files.chunk_vecs[row], dtype=np.float32), sentence_vectors[start:end],
+            ))  # fmt: skip
+    return out
 
 
 def open_files(path: Path, generation: str, source: str) -> GenerationFiles | None:

@@ -16,12 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from config import StoreSettings
-from ingest import chunking, sentences
+from ingest import chunking, generation_files, sentences
 from ingest.chunking import Chunk, chunk_document
 from ingest.documents import Document, LoadResult, Problem, load_documents
 from ingest.embedding import get_embedder, get_token_counter
+from ingest.generation_files import GenerationFiles
 from ingest.records import DOC_FIELDS, LOCATOR_FIELDS, ChunkRecord, EmbedderLabel
-from ingest.store import IndexStore, clear_client_cache, embedded_path, open_client
+from ingest.store import IndexStore, clear_client_cache, embedded_path, generation_number, open_client
 
 
 class InvalidDocuments(Exception):
@@ -146,6 +147,25 @@ def chunk_record(
         vector=vector,
         sentence_vectors=sentence_vectors,
     )
+
+
+def extends(live_collection, to_embed: int, kept: int) -> bool:
+    """Add a change to the live record collection (its cost grows with the change) rather than start a new
+    one and copy the unchanged records into it (its cost grows with the corpus). A change of half the
+    passages or more starts afresh: the copy is then cheap next to the embedding, and the superseded half
+    does not linger beside the live one. A collection of the old one-per-generation layout is never extended.
+    """
+    return IndexStore.extendable(live_collection) and to_embed * 2 < to_embed + kept
+
+
+def superseded(live_files: GenerationFiles, doc_ids: list[str]) -> list[tuple[str, str]]:
+    """(chunk id, doc hash) of the live versions of documents that change or go in the new generation."""
+    out: list[tuple[str, str]] = []
+    for doc_id in doc_ids:
+        entry = live_files.docs.get(doc_id)
+        if entry:
+            out.extend((live_files.chunk_ids[row], entry["hash"]) for row in entry["rows"])
+    return out
 
 
 def embedder_label(settings: StoreSettings) -> str:
@@ -312,13 +332,27 @@ def _ingest(
 
     store.collect_garbage()  # leftovers of an interrupted run
     gen = store.next_generation()
-    chunk_col = store.create_generation(gen)
+    born = generation_number(gen)
     keep = [d.doc_id for d in plan.unchanged] + plan.kept_elsewhere
     try:
-        records = store.copy_documents(live_gen, chunk_col, keep) if live_gen else []
-    except Exception as exc:  # noqa: BLE001 - the live generation's vectors are unreadable: same remedy
+        live_collection = store.chunks(live_gen) if live_gen else None
+        live_files = store.generation_files(live_gen) if live_gen else None
+    except Exception as exc:  # noqa: BLE001 - the live generation is unreadable: same remedy
         raise StoreUnreadable(unreadable_message(settings, paths, exc)) from exc
-    copied = len(records)
+    kept_passages = sum(len(live_files.docs[d]["rows"]) for d in keep) if live_files else 0
+    if live_collection is not None and live_files is not None and extends(live_collection, len(chunks),
+                                                                          kept_passages):  # fmt: skip
+        target, copied = live_collection, 0
+        records = generation_files.records_of(live_files, keep)
+        gone = [d.doc_id for d in plan.changed] + plan.removed
+        store.supersede(target, superseded(live_files, gone), born)
+    else:
+        target = store.create_collection(gen)
+        try:
+            records = store.copy_documents(live_gen, target, keep, born) if live_gen else []
+        except Exception as exc:  # noqa: BLE001 - the live generation's vectors are unreadable: same remedy
+            raise StoreUnreadable(unreadable_message(settings, paths, exc)) from exc
+        copied = len(records)
 
     embedder = get_embedder(settings)
     batch = 256
@@ -331,15 +365,15 @@ def _ingest(
             chunk_record(doc, c, embedder_name, vec, svecs)
             for (doc, c), vec, svecs in zip(part, vectors, sentence_vectors, strict=True)
         ]
-        store.add_records(chunk_col, new)
+        store.add_records(target, new, born)
         records.extend(new)
         if progress:
             progress(len(part))
 
-    store.write_files(gen, records)  # BM25 and arrays for the replicas, before the manifest points here
+    store.write_files(gen, target, records)  # BM25 and arrays for the replicas, before the switch
     hashes = {d.doc_id: doc_hash(d, embedder_name) for d in loaded.documents}
     hashes.update({k: live[k]["hash"] for k in plan.kept_elsewhere})
-    store.publish(gen, corpus_version(hashes), embedder_name)
+    store.publish(gen, target.name, corpus_version(hashes), embedder_name)
     return Result(
         plan, gen, len(chunks), copied, time.perf_counter() - started, loaded.skipped, loaded.notices
     )

@@ -153,8 +153,7 @@ class ChunkRecord:
             except (TypeError, ValueError):
                 extra.pop("year")
         # fields this version does not know are kept, so an older reader never loses what a newer writer added
-        known = ("doc_id", "title", "section", "heading", "position", "doc_hash", "source_root", "path")
-        extra.update({k: v for k, v in meta.items() if k not in known})
+        extra.update({k: v for k, v in meta.items() if k not in PLACE_FIELDS})
         vector = None if embedding is None else np.asarray(embedding, dtype=np.float32)
         return cls(
             chunk_id=chunk_id,
@@ -172,6 +171,39 @@ class ChunkRecord:
             vector=vector,
             sentence_vectors=decode_vectors(packed, len(sentence_spans)),
         )
+
+
+PLACE_FIELDS = ("doc_id", "title", "section", "heading", "position", "doc_hash", "source_root", "path")
+
+
+def record_from_meta(
+    chunk_id: str,
+    meta: dict[str, Any],
+    text: str,
+    vector: np.ndarray | None,
+    sentence_vectors: np.ndarray | None,
+) -> ChunkRecord:
+    """Inverse of `ChunkRecord.meta()`: the record again from what a generation's files keep of it, so the
+    next generation is built from those files instead of reading every unchanged record back from Chroma."""
+    extra = {k: v for k, v in meta.items() if k not in PLACE_FIELDS and k != "sentence_spans"}
+    if not extra.get("cites"):
+        extra.pop("cites", None)  # meta() always lists cites; the record holds them only when set
+    return ChunkRecord(
+        chunk_id=chunk_id,
+        doc_id=str(meta["doc_id"]),
+        title=str(meta["title"]),
+        section=str(meta["section"]),
+        heading=str(meta["heading"]),
+        position=int(meta["position"]),
+        text=text,
+        doc_hash=str(meta["doc_hash"]),
+        source_root=str(meta["source_root"]),
+        path=str(meta["path"]),
+        sentence_spans=[(int(a), int(b)) for a, b in meta.get("sentence_spans", [])],
+        extra=extra,
+        vector=vector,
+        sentence_vectors=sentence_vectors,
+    )
 
 
 def _scalar(value: Any) -> str | int | float | bool:

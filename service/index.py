@@ -20,7 +20,7 @@ import bm25s
 import numpy as np
 
 from ingest.generation_files import unreviewed
-from ingest.store import IndexStore
+from ingest.store import VERSION_CHARS, IndexStore
 from service.abstention import Vocabulary
 from service.text import content_terms
 
@@ -54,6 +54,11 @@ class Snapshot:
     # documents marked pending review, or whose statements another page attributes (retrieval tie-break)
     unreviewed_docs: frozenset[str] = frozenset()
     row_docs: Sequence[str] | None = None  # doc id of each row, so fusion never decodes a row's fields
+    # document → the version this generation reads (the doc-hash prefix in record ids, ingest/store.py), and
+    # how many records the collection held at load: it may hold other generations' versions too
+    doc_versions: Mapping[str, str] = field(default_factory=dict)
+    collection_records: int = 0
+    versioned_ids: bool = False  # record ids carry their version (a collection of the current layout)
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -107,6 +112,9 @@ def load_snapshot(store: IndexStore, generation: str, corpus_version: str | None
         unreviewed_docs=frozenset(d for d, entry in docs.items() if entry["unreviewed"]),
         vocabulary=Vocabulary.build(files.corpus_words),
         row_docs=row_docs,
+        doc_versions={d: str(entry["hash"])[:VERSION_CHARS] for d, entry in docs.items()},
+        collection_records=chunks_col.count(),
+        versioned_ids=IndexStore.extendable(chunks_col),
     )
     log.info(
         "loaded generation %s: %d passages, %d sentences in %.2fs",

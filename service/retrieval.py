@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ingest.store import split_record_id
 from service.followup import QueryText
 from service.index import Snapshot
 from service.text import content_terms
@@ -74,20 +75,49 @@ def dense_ranked(snapshot: Snapshot, vectors: np.ndarray, depth: int) -> list[tu
             top = top[np.argsort(-row_sims[top], kind="stable")]
             out.append((top.astype(np.int64), row_sims[top]))
         return out
+    return hnsw_ranked(snapshot, np.asarray(vectors, dtype=np.float32), n)
+
+
+def hnsw_ranked(snapshot: Snapshot, vectors: np.ndarray, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The `n` nearest passages of this generation by Chroma's HNSW index, per query vector.
+
+    The record collection may also hold other generations' versions of changed documents (the previous
+    generation's, still served elsewhere, or an ingest's in progress; ingest/store.py): those are dropped
+    by their id's version, and a query that came back short asks again for more."""
+    total = max(snapshot.collection_records, snapshot.size)
+    ask = min(total, n + min(n, total - snapshot.size))
+    out = _hnsw_query(snapshot, vectors, ask)
+    for i, (rows, sims) in enumerate(out):
+        wider = ask
+        while len(rows) < n and wider < total:
+            wider = min(total, wider * 4)
+            rows, sims = _hnsw_query(snapshot, vectors[i : i + 1], wider)[0]
+        out[i] = (rows[:n], sims[:n])
+    return out
+
+
+def _hnsw_query(snapshot: Snapshot, vectors: np.ndarray, ask: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    collection: Any = snapshot.chunks_collection  # a Chroma collection (chromadb is not typed here)
     try:
-        collection: Any = snapshot.chunks_collection  # a Chroma collection (chromadb is not typed here)
-        got = collection.query(
-            query_embeddings=np.asarray(vectors, dtype=np.float32), n_results=n, include=["distances"]
-        )
+        got = collection.query(query_embeddings=vectors, n_results=max(ask, 1), include=["distances"])
     except Exception as exc:  # noqa: BLE001 - any Chroma failure becomes a clear 503 upstream
         raise StoreQueryFailed(f"dense query failed: {exc}") from exc
     out = []
     for ids, dists in zip(got["ids"], got["distances"], strict=True):
-        rows = np.fromiter((snapshot.row_of.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+        rows = np.fromiter((live_row(snapshot, i) for i in ids), dtype=np.int64, count=len(ids))
         sims = 1.0 - np.asarray(dists, dtype=np.float32)
         keep = rows >= 0
         out.append((rows[keep], sims[keep]))
     return out
+
+
+def live_row(snapshot: Snapshot, stored_id: str) -> int:
+    """The row of a stored record in this generation, or -1 when it is another generation's version."""
+    chunk_id, version = split_record_id(stored_id, snapshot.versioned_ids)
+    row = snapshot.row_of.get(chunk_id, -1)
+    if row < 0 or version is None:
+        return row
+    return row if snapshot.doc_versions.get(snapshot.doc_id(row)) == version else -1
 
 
 def bm25_ranked(snapshot: Snapshot, text: str, depth: int) -> tuple[np.ndarray, np.ndarray]:

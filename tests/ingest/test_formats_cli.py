@@ -20,7 +20,7 @@ from config import StoreSettings
 from ingest.store import IndexStore
 store = IndexStore(StoreSettings())
 gen = store.manifest().generation
-got = store.chunks(gen).get(include=["metadatas"])["metadatas"]
+got = [r.to_chroma()[2] for r in store.records(gen)]
 print(json.dumps(got))
 """
 

@@ -111,8 +111,8 @@ def test_prune_keeps_live_previous_and_newer_generations(tmp_path: Path) -> None
 def test_a_replica_without_the_files_builds_them_from_the_store(tmp_path: Path) -> None:
     """With a Chroma server the replica may not share the ingest machine's disk: build from the records."""
     store = IndexStore(Settings(store_dir=tmp_path / "ingest-side"))
-    collection = store.create_generation("g000001")
-    store.add_records(collection, records())
+    collection = store.create_collection("g000001")
+    store.add_records(collection, records(), 1)
     replica = IndexStore(Settings(store_dir=tmp_path / "replica-side"), client=store.client)
     assert not replica.files_dir("g000001").exists()
     files = replica.generation_files("g000001")

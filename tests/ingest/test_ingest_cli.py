@@ -23,14 +23,14 @@ from config import StoreSettings
 from ingest.store import IndexStore
 store = IndexStore(StoreSettings())
 m = store.manifest()
-out = {"generation": m.generation, "corpus_version": m.corpus_version, "generations": store.generations()}
+out = {"generation": m.generation, "corpus_version": m.corpus_version}
+out["collections"] = store.record_collections()
 if m.generation:
-    chunks = store.chunks(m.generation)
+    records = store.records(m.generation)
     out["docs"] = store.doc_table(m.generation)
-    out["chunks"] = chunks.count()
-    metas = chunks.get(include=["metadatas"])["metadatas"]
-    out["sentences"] = sum(len(json.loads(x["sentence_spans"])) for x in metas)
-    out["vectors"] = sum(len(x["sentence_vectors"]) for x in metas)
+    out["chunks"] = len(records)
+    out["sentences"] = sum(len(r.sentence_spans) for r in records)
+    out["vectors"] = sum(r.sentence_vectors.size for r in records)
 print(json.dumps(out))
 """
 
@@ -102,7 +102,7 @@ def test_ingest_rerun_change_prune_and_dry_run(tmp_path: Path) -> None:
     assert "1 documents removed" in pruned.stdout
     state3 = inspect(store)
     assert sorted(state3["docs"]) == ["doc_0", "doc_1"] and state3["chunks"] == 4
-    assert len(state3["generations"]) <= 2  # old generations are collected
+    assert len(state3["collections"]) == 1  # small changes extend the live record collection
 
 
 @pytest.mark.e2e
@@ -175,13 +175,13 @@ def test_sigkill_mid_ingest_keeps_live_index_and_rerun_completes(tmp_path: Path)
     after_kill = inspect(store)
     assert after_kill["generation"] == live["generation"]
     assert after_kill["docs"] == live["docs"] and after_kill["chunks"] == live["chunks"]
-    assert len(after_kill["generations"]) == 2  # the unfinished one is there, not published
+    assert len(after_kill["collections"]) == 2  # the unfinished one is there, not published
 
     run_ingest(store, big)
     done = inspect(store)
     assert done["generation"] != live["generation"]
     assert len(done["docs"]) == n_docs
-    assert len(done["generations"]) <= 2
+    assert len(done["collections"]) <= 2
 
 
 @pytest.mark.e2e
