@@ -174,7 +174,7 @@ def bench_size(source: Path, copies: int, asks: list[str], keep: Path | None) ->
         victim = documents[len(documents) // 2]
         victim.write_text(victim.read_text() + "\n\nA sentence added for the one-document change.\n")
         one_s, one_out = run_ingest(corpus, env)
-        reused = re.search(r"(\d+) records reused", one_out)
+        kept = re.search(r"(\d+) records kept \((\d+) copied\)", one_out)
         replica = measure_replica(store, asks)
         recall = hnsw_recall(store, asks)
         figures = {
@@ -185,7 +185,8 @@ def bench_size(source: Path, copies: int, asks: list[str], keep: Path | None) ->
             "passages_per_s": round(passages / full_s, 1),
             "one_doc_change_s": round(one_s, 1),
             "one_doc_change_ratio": round(one_s / full_s, 3),
-            "records_reused": int(reused.group(1)) if reused else None,
+            "records_kept": int(kept.group(1)) if kept else None,
+            "records_copied": int(kept.group(2)) if kept else None,
             **replica,
             "hnsw_recall_at_10": recall,
             "disk_mb": {"chroma": du_mb(store / "chroma"), "generation_files": du_mb(store / "generations")},
@@ -203,7 +204,7 @@ def print_row(f: dict) -> None:
         f"{f['copies']}x: {f['files']} files, {f['passages']} passages",
         f"  full ingest        {f['full_ingest_s']} s ({f['passages_per_s']} passages/s)",
         f"  one-doc change     {f['one_doc_change_s']} s ({f['one_doc_change_ratio']} x full; "
-        f"{f['records_reused']} records reused)",
+        f"{f['records_kept']} records kept, {f['records_copied']} of them copied)",
         f"  replica ready      {f['ready_s']} s (index load {f['index_load_s']} s)",
         f"  replica memory     RSS {mem.get('VmRSS')} MB (anonymous {mem.get('RssAnon')} MB, "
         f"file-backed {mem.get('RssFile')} MB)",

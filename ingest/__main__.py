@@ -146,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         console.print(
             f"ingested generation {result.generation}: {result.chunks_embedded} chunks embedded, "
-            f"{result.chunks_copied} records reused, {len(plan.removed)} documents removed "
-            f"in {result.seconds:.1f}s",
+            f"{result.chunks_kept} records kept ({result.chunks_copied} copied), "
+            f"{len(plan.removed)} documents removed in {result.seconds:.1f}s",
             highlight=False,
         )
     return 0

@@ -65,11 +65,12 @@ class Result:
     plan: Plan
     generation: str | None
     chunks_embedded: int
-    chunks_copied: int
+    chunks_copied: int  # unchanged records re-inserted into a new record collection (a large change only)
     seconds: float
     skipped: list[Path]
     notices: list[Problem] = field(default_factory=list)
     moved_aside: Path | None = None  # where --repair put the previous store
+    chunks_kept: int = 0  # unchanged records the new generation reads (extended in place, or copied)
 
 
 def pipeline_config(embedder_name: str) -> dict[str, object]:
@@ -375,5 +376,6 @@ def _ingest(
     hashes.update({k: live[k]["hash"] for k in plan.kept_elsewhere})
     store.publish(gen, target.name, corpus_version(hashes), embedder_name)
     return Result(
-        plan, gen, len(chunks), copied, time.perf_counter() - started, loaded.skipped, loaded.notices
+        plan, gen, len(chunks), copied, time.perf_counter() - started, loaded.skipped, loaded.notices,
+        chunks_kept=len(records) - len(chunks),
     )

@@ -41,7 +41,7 @@ def test_a_small_change_extends_the_live_collection_and_copies_nothing(tmp_path:
     before = by_id(open_store(store_dir).records(first.generation))
     edit(corpus, 1, "A new sentence about follow-up imaging was added.")
     second = ingest_in_process(store_dir, corpus)
-    assert (second.chunks_embedded, second.chunks_copied) == (2, 0)
+    assert (second.chunks_embedded, second.chunks_kept, second.chunks_copied) == (2, 6, 0)
     store = open_store(store_dir)
     manifest = store.manifest()
     assert manifest.collection == manifest.previous_collection  # one collection, extended
