@@ -52,6 +52,8 @@ HELD_OUT = (
     "a5-registrar-pharmacist",
     "a6-ir-midwife-paeds",
     "a9-district-nurse-ooh-gp",
+    "a10-paeds-ed-obstetric-triage",  # written 2026-12-02 after v4, first look recorded
+    "a11-carehome-pharmacist",
 )
 ORDINARY_TRAIN = ("b1-ward-nurse-physio",)
 ORDINARY_HELD_OUT = (
