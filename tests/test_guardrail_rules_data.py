@@ -302,6 +302,8 @@ def test_any_edit_changes_the_version(tmp_path: Path) -> None:
         ("findings.yaml", "role: feature:autonomic", "role: feature",
          "findings[19] 'autonomic features': role must be"),
         ("findings.yaml", "{{WEAK}}|{{NUMB}}", "{{WEEK}}|{{NUMB}}", "unknown term {{WEEK}}"),
+        ("findings.yaml", "  CHEST:\n    - 'chest'", "  CHEST:\n    - '{{LEGS}}'",
+         "terms.CHEST: a term cannot"),
         ("findings.yaml", "findings:\n", "findings:\n  - {category: stroke}\n", "findings[0]: missing"),
         ("context.yaml", "direction: backward", "direction: backwards", "'negation-after'"),
         ("context.yaml", "{window: clause, max_scope: 14}", "{window: sentence, max_scope: 14}",

@@ -221,8 +221,13 @@ def _findings(path: Path, data: dict) -> tuple[FindingRule, ...]:
     top = _Where(path)
     data = _mapping(top, data, ("findings",), ("terms",))
     terms: dict[str, str] = {}
-    for name, alts in (data.get("terms") or {}).items():
+    raw_terms = data.get("terms") or {}
+    if not isinstance(raw_terms, dict):
+        raise (top / "terms").error("expected a mapping NAME: [patterns]")
+    for name, alts in raw_terms.items():
         terms[str(name)] = _alternatives(top / "terms" / str(name), alts)
+        if _TERM.search(terms[str(name)]):
+            raise (top / "terms" / str(name)).error("a term cannot use another term ({{...}})")
 
     def expand(where: _Where, pattern: str) -> str:
         unknown = [t for t in _TERM.findall(pattern) if t not in terms]
