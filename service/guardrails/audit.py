@@ -1,9 +1,10 @@
 """Append-only JSON-lines audit log of every red-flag trigger.
 
 One line per trigger: time (UTC, ISO 8601), category, the rule or exemplar that matched, the guidance version
-shown, where the match was (the question or the latest user turn of the history) and a keyed fingerprint of
-the question (`question_hmac`, HMAC-SHA256 with the deployment's secret: service/fingerprint.py; a plain hash
-of a short clinical question can be reversed by guessing). The raw question is written only when
+shown, the version of the rule files (`rules_version`), where the match was (the question or the latest user
+turn of the history) and a keyed fingerprint of the question (`question_hmac`, HMAC-SHA256 with the
+deployment's secret: service/fingerprint.py; a plain hash of a short clinical question can be reversed by
+guessing). The raw question is written only when
 `audit_raw_text` is set: questions can carry patient details, and the log's purpose (showing that and why the
 fixed guidance was given) does not need them. The file is created owner-only (0600).
 
@@ -39,7 +40,7 @@ class AuditLog:
         self._private = False  # the file's mode is checked once per process, on the first write
 
     def record(self, *, category: str, rule: str, version: str, question: str, source: str,
-               matched_text: str) -> dict:
+               matched_text: str, rules_version: str | None = None) -> dict:
         entry = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "event": "red_flag",
@@ -49,6 +50,8 @@ class AuditLog:
             "source": source,
             "question_hmac": self.fingerprint(question),
         }
+        if rules_version is not None:
+            entry["rules_version"] = rules_version
         if source != "question":
             entry["matched_hmac"] = self.fingerprint(matched_text)
         if self.raw_text:

@@ -14,8 +14,8 @@ from .combine import Verdict, resolve
 from .context import Context, Modifiers
 from .findings import Finding
 from .framing import NAMED_DIAGNOSES, Framing, frame, stated_as_fact
+from .lexical import lexical_findings
 from .normalise import normalise
-from .rules import lexical_findings
 from .topic import general_question
 from .vitals import vital_findings
 

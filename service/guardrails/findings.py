@@ -13,7 +13,6 @@ words *inside* a span ("not breathing", "no pulse", "no effect") are part of the
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 TRIGGER = "trigger"
@@ -46,8 +45,3 @@ def near(a: str, b: str, gap: int = 3) -> str:
     """Regex for `a` and `b` (either order) with at most `gap` words between them, inside one clause."""
     between = rf"(?:{_SEP}\w+){{0,{gap}}}?{_SEP}"
     return rf"\b(?:{a})\w*{between}(?:{b})\b|\b(?:{b})\w*{between}(?:{a})\b"
-
-
-def compile_rules(rules: list[tuple[str, str, str, str]]) -> list[tuple[str, str, str, re.Pattern[str]]]:
-    """(category, rule name, role, pattern) with the pattern compiled once at import."""
-    return [(cat, name, role, re.compile(pattern)) for cat, name, role, pattern in rules]

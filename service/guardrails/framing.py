@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .topic import patient_referent
+from .ruleset import RULESET
 
 _INFORMATIONAL = re.compile(
     r"\bred flags?\b|\bwarning signs?\b|\b(?:signs?|symptoms?|features?|causes?|mechanism|pathophysiology|"
@@ -54,15 +54,9 @@ _INFORMATIONAL = re.compile(
     r"\bin (?:patients|people|adults|children|the elderly|older adults|women|men) (?:with|who|after|on)\b|"
     r"(?<!heart )(?<!respiratory )\brates? of\b"
 )
-_ACUTE_ANCHOR = re.compile(
-    r"\b(?:my|this|our) (?:patient|lady|man|woman|gentleman|guy|boy|girl)\b|"
-    r"\bpatient (?:has|is|now|just|became|developed|reports|says|complains)\b|"
-    r"\b(?:he|she)(?:'s| is| has| just)\b|"
-    r"\bnow\b|\bright now\b|\bcurrently\b|\bjust\b|\bsince\b|\b\d+ (?:minutes|hours) ago\b|"
-    r"\bthis (?:morning|afternoon|evening)\b|\btonight\b|\btoday\b|\bongoing\b|\bstill\b|\bstarted\b|"
-    r"\bsuddenly\b|\bfor the (?:last|past)\b|\bon the ward\b|\bin recovery\b|"
-    r"\bon (?:the )?table\b"
-)
+# A described patient or a current time course overrides the teaching framing: the same "patient now" list
+# the topic exemption reads (rules/patient_now.yaml), with the entries that count here.
+_ACUTE_ANCHOR = RULESET.patient_now.informational
 # Generic "how do I treat X" wording: teaching-like, but clinicians also ask it about the patient in front
 # of them, so any hint of a new problem ("new", "sudden", "acute") keeps the flag.
 _WEAK_INFORMATIONAL = re.compile(
@@ -188,7 +182,7 @@ def frame(
     return Framing(
         informational=bool(_INFORMATIONAL.search(norm))
         or (bool(_WEAK_INFORMATIONAL.search(norm)) and not _WEAK_ANCHOR.search(norm)),
-        acute_anchor=has_abnormal_vital or bool(_ACUTE_ANCHOR.search(norm)) or patient_referent(norm),
+        acute_anchor=has_abnormal_vital or bool(_ACUTE_ANCHOR.search(norm)),
         managed=established and bool(_SPECIFIC_QUESTION.search(norm)),
         deterioration=now_then_flag or bool(_DETERIORATION.search(norm)),
         general=general,

@@ -20,6 +20,7 @@ from .detector import detect
 from .exemplars import ExemplarMatcher, load_exemplars
 from .guidance import Guidance, load_guidance
 from .learned import TOKEN, LearnedModel, LearnedScreen, ModelError, has_finding
+from .ruleset import RULES_VERSION
 
 # Texts with fewer words than this ("?", "help", "what now") carry no meaning of their own for the model;
 # the rules read them (and the latest user turn is screened beside them).
@@ -30,12 +31,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RedFlag:
-    """A triggered red flag: the category, its fixed guidance text verbatim, that text's version, and why."""
+    """A triggered red flag: the category, its fixed guidance text verbatim, that text's version, why, and
+    the version of the rule files that were screening (rules/ruleset.yaml's version + a hash of the files:
+    the rules feed every decision, the learned layer's included, so a rule edit shows here)."""
 
     category: str
     guidance: str
     version: str
     rule: str
+    rules_version: str = RULES_VERSION
 
 
 @dataclass(frozen=True)
@@ -155,5 +159,6 @@ class Guardrail:
         if self.audit is not None:
             self.audit.record(category=flag.category, rule=flag.rule, version=flag.version,
                               question=question if isinstance(question, str) else str(question or ""),
-                              source=decision.source, matched_text=decision.text)
+                              source=decision.source, matched_text=decision.text,
+                              rules_version=flag.rules_version)
         return flag

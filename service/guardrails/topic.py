@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 
 from .findings import Finding
+from .ruleset import RULESET
 
 # Words that may qualify a condition inside its name ("massive upper GI bleed", "aneurysmal SAH").
 _MOD = (
@@ -90,48 +91,10 @@ _GUIDELINE_NOUN_AFTER = re.compile(
     r"prevention|recommendations?|therapy|transfusion|care|assessment)\b"
 )
 
-# Evidence of a specific patient presenting now. Any one keeps the flag.
-# (a) a referent: this patient, with a current state or in a place of care
-_REFERENT = (
-    r"\b(?:my|this|our) (?:patient|lady|man|woman|gentleman|guy|chap|boy|girl|child|baby|kid|son|daughter|"
-    r"mum|dad|mother|father)\b|"
-    r"\bthe (?:man|lady|woman|gentleman|guy|chap|boy|girl|child|baby) (?:in|on|from|who|at)\b|"
-    r"\bpt's\b|\bpatient(?:'s| is| has| was| had| now| just| became| developed| reports| says| said| "
-    r"complains| presents| presented| came| got| keeps| can't| cannot| isn't| hasn't| seems| looks| "
-    r"feels| went)\b|"
-    r"\b(?:he|she)(?:'s| is| has| was| had| just| now| became| developed| took| can't| cannot| keeps| "
-    r"won't| isn't| hasn't| wasn't| got| seems| looks| feels| says| said| reports| complains| started| "
-    r"fell| collapsed| vomited| went| appears| remains| still)\b|"
-    r"\b(?:patient|pt|he|she|man|woman|lady|gentleman|guy|boy|girl|child|baby) (?:in|into|having)\b|"
-    r"\b(?:trying|wanting|threatening|refusing|attempting) to\b|"
-    r"(?:^|[.?!;:]\s*)(?:should|shall|do|must) i\b|"
-    r"\b(?:him|her|his)\b|\b(?:bed|bay|cubicle|room) \d+\b|\bresus\b|\bon the ward\b|\bin recovery\b|"
-    r"\bwaiting room\b|\bon the table\b|\b(?<!a )(?<!an )\d+ year old\b"
-)
-# (b) the time course of a current problem, a change, a call for help, "is this a ...?"
-_NOW = (
-    r"\bnow\b|\bright now\b|\bcurrently\b|\bat the moment\b|\bjust\b|\bsince\b|\bago\b|"
-    r"\bthis (?:morning|afternoon|evening)\b|\btonight\b|\btoday\b|\bovernight\b|\bongoing\b|"
-    r"\bstill\b(?! (?:need|needed|needs|recommended|indicated|required|have to|has to|use|used|give|given|"
-    r"apply|applies|worth|valid|safe|appropriate|necessary|reasonable|considered|an option|the|a|an|best|"
-    r"first-line|preferred|true|the case|relevant|useful|standard|advised|supported)\b)|"
-    r"(?<!be )(?<!been )(?<!being )\bstarted\b|\bbegan\b|\bsudden(?:ly)?\b|"
-    r"\b(?:for|in|over) the (?:last|past) (?:\w+ )?(?:minutes?|hours?|days?|night|week|while|few)\b|"
-    r"\band counting\b|"
-    r"(?<!observed )(?<!monitored )(?<!observe )(?<!monitor )(?<!continued )(?<!continue )(?<!given )"
-    r"(?<!kept )(?<!wait )(?<!least )\bfor (?:about |over |around |nearly |almost )?\d+ ?(?:minutes|hours)\b|"
-    r"\b\d+ ?(?:minutes|hours) (?:after|since|later|post)\b|"
-    # deterioration and calls for help
-    r"\bnew(?:ly)?\b|\bworse\w*|\bworsening\b|\bdeteriorat\w*|\bagain\b|\bgetting\b|\bbecame\b|\bbecoming\b|"
-    r"\bdropping\b|\bfalling\b|\bcrashing\b|\bdespite (?:\d|two|three|several|giving|we|i|repeated|"
-    r"multiple)\b|\bhelp\b|\burgent(?:ly)?\b|\basap\b|\bplease advise\b|"
-    r"\bwhat(?:'s| is)? next\b|\bwhat now\b|\bwhat to do\b|\bwhat (?:do|should|shall|can) (?:i|we) do\b|"
-    # "is this a ...?": an undifferentiated presentation in front of the clinician
-    r"\b(?:is|could|might) (?:this|it) (?:be )?an?\b|\b(?:does|do) (?:this|it|these) (?:look|sound|seem)\b|"
-    r"\b(?:looks?|sounds?) like\b"
-)
-_REFERENT_RE = re.compile(_REFERENT)
-_PATIENT_NOW = re.compile(f"{_REFERENT}|{_NOW}")
+# Evidence of a specific patient presenting now (a referent, a time course, a change, a call for help, "is
+# this a ...?"): one list shared with the teaching framing, rules/patient_now.yaml. Any one keeps the flag.
+_REFERENT_RE = RULESET.patient_now.referent
+_PATIENT_NOW = RULESET.patient_now.general_question
 
 
 def _framed_as_topic(norm: str, start: int, end: int) -> bool:

@@ -1,9 +1,9 @@
 """Numeric red flags: "sats 86%", "RR 32", "BP 80/40", "HR 140", "GCS 7", "Hb 132 -> 84", "PVR 650".
 
-Thresholds follow NEWS2 single-parameter "red" scores where one exists (SpO2 <= 91 %, RR >= 25 or <= 8,
-systolic BP <= 90, HR >= 131 or <= 40), Surviving Sepsis for MAP < 65 and lactate >= 4, and common ward
-practice elsewhere (GCS <= 12, post-void residual >= 300 mL, haemoglobin drop >= 20 g/L). Values between the
-"red" line and normal become features (e.g. HR 111-130 counts as instability only together with infection).
+Which readings count and from which value (NEWS2 single-parameter "red" scores where one exists, Surviving
+Sepsis for MAP and lactate, ward practice elsewhere) is data a clinician can review: `rules/vitals.yaml`
+(keyword, plausible range, bands with their category, role and finding name). This module only *reads the
+numbers*: the window after a keyword, "97% to 82%", a bare "80/40", "Hb 60 from 110".
 
 The finding's span covers the *keyword* only ("saturation"), not the number, so that modifiers such as
 "briefly" or "baseline" after the number are still read by the context module.
@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import re
 
-from .findings import TRIGGER, Finding
+from .findings import Finding
+from .ruleset import RULESET, Reading
+
+_V = RULESET.vitals
 
 # A vital's value is read up to the next clause mark or comma; a decimal point ("38.9") is not a clause mark.
 _STOP = r"(?:[^;.?!,]|(?<=\d)\.(?=\d))"
@@ -21,6 +24,10 @@ _SPO2_FOLLOW_ON = re.compile(
     r"\s*,\s*(?:and )?(?:now|then|dropping|dropped|down|falling|fell)(?: to)?\s*(\d{2,3}(?:\.\d)?)\s*%"
 )
 _NEXT_VITAL = re.compile(r"\b(?:respiratory rate|heart rate|blood pressure|temperature|on \d+ ?l)\b")
+# MRC power at or below the threshold: the digit class follows the data ("[0-3]" for at_most 3), so a weaker
+# value later in the window ("power 4/5 left, 2/5 right") is still the one read.
+_POWER_MAX = int(_V["power"].bands[0].at_most or 0)
+_POWER = re.compile(rf"\bpower\b[^;.?!,]{{0,12}}?(?<![\d/])([0-{_POWER_MAX}])\s*/\s*5\b")
 
 
 def _prefix(pattern: str, text: str) -> str:
@@ -30,8 +37,26 @@ def _prefix(pattern: str, text: str) -> str:
     return m.group(0) if m else ""
 
 
-def _num(category: str, rule: str, role: str, start: int, end: int) -> Finding:
-    return Finding(category, rule, role, start, end, numeric=True)
+def _keyword(reading: Reading) -> str:
+    if reading.keyword is None:
+        raise RuntimeError(f"rules/vitals.yaml: {reading.name} needs a keyword")  # the loader requires it
+    return reading.keyword
+
+
+def _range(reading: Reading) -> tuple[float, float]:
+    if reading.range is None:
+        raise RuntimeError(f"rules/vitals.yaml: {reading.name} needs a range")
+    return reading.range
+
+
+def _found(reading: Reading, measured: float, start: int, end: int, **shown: str) -> list[Finding]:
+    """The findings of the first band of `reading` that holds for `measured` (none when no band holds); the
+    finding's name is the band's template filled with `shown` (the values as the name should show them)."""
+    band = reading.band(measured)
+    if band is None:
+        return []
+    return [Finding(category, rule.format(**shown), role, start, end, numeric=True)
+            for category, role, rule in band.findings]
 
 
 def _numbers(text: str, low: float, high: float) -> list[float]:
@@ -42,100 +67,77 @@ def _numbers(text: str, low: float, high: float) -> list[float]:
 
 
 def _spo2(norm: str) -> list[Finding]:
+    reading = _V["spo2"]
     out = []
-    for m in re.finditer(r"\b(?:saturations?|saturating|desaturat\w*|oxygen saturation)\b", norm):
+    for m in re.finditer(_keyword(reading), norm):
         window = _prefix(_STOP + "{0,40}", norm[m.end():])
         window = _NEXT_VITAL.split(window)[0]
         rest = norm[m.end() + len(window):]
         follow = _SPO2_FOLLOW_ON.match(rest)  # "sats 97% earlier, now 84%": the later value counts too
         if follow:
             window += " " + follow.group(1)
-        vals = _numbers(window, 50, 100)
-        if vals and min(vals) <= 91:
-            out.append(_num("respiratory_embolism", f"SpO2 {min(vals):g}% (<= 91)", TRIGGER, *m.span()))
+        vals = _numbers(window, *_range(reading))
+        if vals:
+            out += _found(reading, min(vals), *m.span(), value=f"{min(vals):g}")
     return out
 
 
-def _first_value(
-    norm: str, keyword: str, low: float, high: float, reach: int = 14
-) -> list[tuple[re.Match, float]]:
+def _first_value(norm: str, reading: Reading, reach: int = 14) -> list[tuple[re.Match, float]]:
     out = []
-    for m in re.finditer(keyword, norm):
+    for m in re.finditer(_keyword(reading), norm):
         window = _prefix(f"{_STOP}{{0,{reach}}}", norm[m.end():])
-        vals = _numbers(window, low, high)
+        vals = _numbers(window, *_range(reading))
         if vals:
             out.append((m, vals[0] if len(vals) == 1 else min(vals)))
     return out
 
 
+def _simple(norm: str, name: str, reach: int = 14) -> list[Finding]:
+    """A reading whose value is the (lowest) number shortly after its keyword."""
+    reading = _V[name]
+    out = []
+    for m, v in _first_value(norm, reading, reach):
+        out += _found(reading, v, *m.span(), value=f"{v:g}")
+    return out
+
+
 def _oxygen_escalation(norm: str) -> list[Finding]:
-    """ "oxygen from 2 to 10 litres": needing 6 L/min or more, and rising, is hypoxia whatever the SpO2."""
+    """ "oxygen from 2 to 10 litres": needing a lot of oxygen, and rising, is hypoxia whatever the SpO2."""
     out = []
     pattern = (r"\b(?:oxygen|o2)\b[^.;?!]{0,40}?\bfrom (\d+) ?(?:l|litres|liters)? "
                r"to (\d+) ?(?:l\b|litres|liters)")
     for m in re.finditer(pattern, norm):
         before, after = float(m.group(1)), float(m.group(2))
-        if after > before and after >= 6:
-            out.append(_num("respiratory_embolism", f"oxygen {before:g} to {after:g} L", TRIGGER, *m.span()))
+        if after > before:
+            out += _found(_V["oxygen_escalation"], after, *m.span(), before=f"{before:g}", after=f"{after:g}")
     return out
 
 
 def _blood_loss_volume(norm: str) -> list[Finding]:
-    """ "800 mL from the drain in the last hour": a measured loss of 500 mL or more is major bleeding."""
+    """ "800 mL from the drain in the last hour": a measured loss."""
     out = []
     pattern = (r"\b(?:drain|blood loss|lost|bled|blood|ebl)\b[^.;?!]{0,40}?\b(\d{3,4}) ?ml\b|"
                r"\b(\d{3,4}) ?ml\b[^.;?!]{0,25}?\b(?:of blood|blood loss|from the drain|in the drain)\b")
     for m in re.finditer(pattern, norm):
         v = float(m.group(1) or m.group(2))
-        if v >= 500:
-            out.append(_num("major_bleeding", f"blood loss {v:g} mL (>= 500)", TRIGGER, *m.span()))
-    return out
-
-
-def _blood_gas_news_glucose(norm: str) -> list[Finding]:
-    """PaO2 < 8 kPa (60 mmHg), NEWS2 >= 7 (emergency response), glucose < 3 mmol/L."""
-    out = []
-    for m, v in _first_value(norm, r"\b(?:pao2|po2)\b", 1, 200):
-        if v < 8 or 20 <= v < 60:
-            out.append(_num("respiratory_embolism", f"PaO2 {v:g}", TRIGGER, *m.span()))
-    for m, v in _first_value(norm, r"\bnews ?2?(?: score)?\b", 0, 20):
-        if v >= 7:
-            out.append(_num("haemodynamic_instability", f"NEWS2 {v:g} (>= 7)", TRIGGER, *m.span()))
-    for m, v in _first_value(norm, r"\b(?:bm|cbg|glucose|blood sugar|blood glucose)\b", 0.5, 40):
-        if v < 3:
-            out.append(_num("collapse_seizure", f"glucose {v:g} (< 3)", TRIGGER, *m.span()))
+        out += _found(_V["blood_loss"], v, *m.span(), value=f"{v:g}")
     return out
 
 
 def _respiratory_rate(norm: str) -> list[Finding]:
-    out = []
-    keyword = r"\b(?:respiratory rate|breathing rate|breathing at|breaths? per minute of)\b"
-    found = _first_value(norm, keyword, 2, 70)
+    reading = _V["respiratory_rate"]
+    found = _first_value(norm, reading)
     found += [(m, float(m.group(1))) for m in re.finditer(r"\b(\d{1,2}) breaths?\b", norm)]
-    for m, v in found:
-        if v >= 25:
-            out.append(_num("respiratory_embolism", f"RR {v:g} (>= 25)", TRIGGER, *m.span()))
-        elif v <= 8:
-            out.append(_num("collapse_seizure", f"RR {v:g} (<= 8)", TRIGGER, *m.span()))
-        elif v >= 22:
-            out.append(_num("sepsis_unstable", f"RR {v:g} (>= 22)", "feature:instability", *m.span()))
-    return out
-
-
-def _heart_rate(norm: str) -> list[Finding]:
     out = []
-    for m, v in _first_value(norm, r"\b(?:heart rate|pulse|tachycardic|tachycardia|bradycardic)\b", 20, 250):
-        if v >= 131 or v <= 40:
-            out.append(_num("haemodynamic_instability", f"HR {v:g}", TRIGGER, *m.span()))
-        elif v >= 111:
-            out.append(_num("sepsis_unstable", f"HR {v:g} (>= 111)", "feature:instability", *m.span()))
+    for m, v in found:
+        out += _found(reading, v, *m.span(), value=f"{v:g}")
     return out
 
 
 def _blood_pressure(norm: str) -> list[Finding]:
-    out = []
+    reading = _V["systolic_bp"]
     systolic = []
-    for m in re.finditer(r"\b(?:systolic blood pressure|blood pressure|systolic)\b", norm):
+    for m in re.finditer(_keyword(reading), norm):
         window = _prefix(_STOP + "{0,28}", norm[m.end():])
         bp = re.search(r"(?<!\d)(\d{2,3})\s*(?:/\s*\d{2,3}|s\b)?", window)
         if bp:
@@ -144,40 +146,21 @@ def _blood_pressure(norm: str) -> list[Finding]:
         sys_, dia = float(m.group(1)), float(m.group(2))
         if 50 <= sys_ <= 250 and 20 <= dia <= 150 and sys_ > dia:
             systolic.append((m.start(), m.end(), sys_))
+    out = []
     for start, end, v in systolic:
-        if 40 <= v <= 90:
-            out.append(_num("haemodynamic_instability", f"systolic BP {v:g} (<= 90)", TRIGGER, start, end))
-    for m, v in _first_value(norm, r"\bmean arterial pressure\b", 20, 150):
-        if v < 65:
-            out.append(_num("haemodynamic_instability", f"MAP {v:g} (< 65)", TRIGGER, *m.span()))
-    return out
+        out += _found(reading, v, start, end, value=f"{v:g}")
+    return out + _simple(norm, "mean_arterial_pressure")
 
 
 def _gcs(norm: str) -> list[Finding]:
+    reading = _V["gcs"]
     out = []
-    for m in re.finditer(r"\bgcs\b", norm):
+    for m in re.finditer(_keyword(reading), norm):
         window = _prefix(_STOP + "{0,30}", norm[m.end():])
-        vals = _numbers(window, 3, 15)
-        if vals and min(vals) <= 12:
-            out.append(_num("collapse_seizure", f"GCS {min(vals):g} (<= 12)", TRIGGER, *m.span()))
+        vals = _numbers(window, *_range(reading))
+        if vals:
+            out += _found(reading, min(vals), *m.span(), value=f"{min(vals):g}")
     return out
-
-
-def _temperature(norm: str) -> list[Finding]:
-    out = []
-    keyword = r"\b(?:temp\w*|febrile|fever|pyrexial|spiking|spiked)\b"
-    for m, v in _first_value(norm, keyword, 34, 43, reach=16):
-        if v >= 38:
-            out.append(_num("sepsis_unstable", f"temperature {v:g}", "feature:infection", *m.span()))
-    return out
-
-
-def _lactate(norm: str) -> list[Finding]:
-    return [
-        _num("sepsis_unstable", f"lactate {v:g} (>= 4)", "feature:instability", *m.span())
-        for m, v in _first_value(norm, r"\blactate\b", 0, 30)
-        if v >= 4
-    ]
 
 
 def _haemoglobin_drop(norm: str) -> list[Finding]:
@@ -193,28 +176,38 @@ def _haemoglobin_drop(norm: str) -> list[Finding]:
         else:
             continue
         drop_g_l = (before - after) * (1 if before > 25 else 10)
-        if drop_g_l >= 20:
-            out.append(_num("major_bleeding", f"Hb drop {before:g} to {after:g}", TRIGGER, *m.span()))
+        out += _found(_V["haemoglobin_drop"], drop_g_l, *m.span(), before=f"{before:g}", after=f"{after:g}")
     return out
-
-
-def _retention_volume(norm: str) -> list[Finding]:
-    return [
-        _num("neuro_deficit", f"residual {v:g} mL (>= 300)", TRIGGER, *m.span())
-        for m, v in _first_value(norm, r"\b(?:post void residual|bladder scan|residual)\b", 50, 3000)
-        if v >= 300
-    ]
 
 
 def _pain_and_power(norm: str) -> list[Finding]:
     out = []
     for m in re.finditer(r"(?<![\d/])(\d{1,2})\s*(?:/|out of)\s*10\b", norm):
-        if int(m.group(1)) >= 8:
-            out.append(_num("uncontrolled_pain", f"pain {m.group(1)}/10", "feature:severe", *m.span()))
-            out.append(_num("uncontrolled_pain", "pain score", "feature:pain", *m.span()))
-    for m in re.finditer(r"\bpower\b[^;.?!,]{0,12}?(?<![\d/])([0-3])\s*/\s*5\b", norm):
-        out.append(_num("neuro_deficit", f"power {m.group(1)}/5", TRIGGER, *m.span()))
+        out += _found(_V["pain_score"], int(m.group(1)), *m.span(), value=m.group(1))
+    for m in _POWER.finditer(norm):
+        out += _found(_V["power"], int(m.group(1)), *m.span(), value=m.group(1))
     return out
+
+
+def _blood_gas_news_glucose(norm: str) -> list[Finding]:
+    """PaO2, NEWS2 (emergency response), glucose."""
+    return _simple(norm, "pao2") + _simple(norm, "news2") + _simple(norm, "glucose")
+
+
+def _heart_rate(norm: str) -> list[Finding]:
+    return _simple(norm, "heart_rate")
+
+
+def _temperature(norm: str) -> list[Finding]:
+    return _simple(norm, "temperature", reach=16)
+
+
+def _lactate(norm: str) -> list[Finding]:
+    return _simple(norm, "lactate")
+
+
+def _retention_volume(norm: str) -> list[Finding]:
+    return _simple(norm, "residual_volume")
 
 
 def vital_findings(norm: str) -> list[Finding]:
