@@ -30,8 +30,8 @@ META = json.loads((MODEL_DIR / "redflag.json").read_text(encoding="utf-8"))
 
 # Regression floors on held-out authors (measured for model 2026-12-01+7a337538071f: recall 0.985 / 0.985 /
 # 0.992, false alarms 0.150 / 0.168 / 0.076; ordinary b2 0.091, b3 0.018, b4 0.050; a9's and b5's first looks,
-# written after the model: recall 0.976, false alarms 0.194; b5 0.070; a10's and a11's first looks: recall 0.984 /
-# 0.992, false alarms 0.218 / 0.248). Targets are higher: see the README.
+# written after the model: recall 0.976, false alarms 0.194; b5 0.070; a10's and a11's first looks: recall
+# 0.984 / 0.992, false alarms 0.218 / 0.248). Targets are higher: see the README.
 MIN_RECALL_EACH = 0.97
 MIN_RECALL_POOLED = 0.98
 MAX_FALSE_ALARMS_EACH = 0.25
