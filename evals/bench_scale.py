@@ -127,8 +127,12 @@ def measure_replica(store: Path, asks: list[str]) -> dict:
     }
 
 
-def hnsw_recall(store: Path, asks: list[str], k: int = 10) -> float:
-    """Mean |HNSW top-k ∩ exact top-k| / k over the questions' query vectors."""
+def hnsw_recall(store: Path, asks: list[str], k: int = 10) -> tuple[float, float]:
+    """(mean |HNSW top-k ∩ exact top-k| / k, the same counting ties) over the questions' query vectors.
+
+    The copies of this corpus are near-duplicates, so the exact top 10 is often 10 of 50 passages whose
+    similarities agree to 1e-4 and more; an HNSW result as near as the exact 10th is counted in the second
+    figure (ann-benchmarks' tie-aware recall), not in the first."""
     code = r"""
 import json, sys
 import numpy as np
@@ -142,11 +146,14 @@ gen = store.manifest().generation
 snapshot = load_snapshot(store, gen)
 asks, k = json.loads(sys.argv[1]), int(sys.argv[2])
 vecs = get_embedder().encode(asks).astype(np.float32)
-recalls = []
-for vec, (rows, _) in zip(vecs, hnsw_ranked(snapshot, vecs, k)):
-    exact = set(np.argsort(-(np.asarray(snapshot.chunk_vecs) @ vec), kind="stable")[:k].tolist())
-    recalls.append(len(exact & set(rows.tolist())) / k)
-print(json.dumps(float(np.mean(recalls))))
+recalls, tied = [], []
+for vec, (rows, sims) in zip(vecs, hnsw_ranked(snapshot, vecs, k)):
+    exact_sims = np.asarray(snapshot.chunk_vecs) @ vec
+    exact = np.argsort(-exact_sims, kind="stable")[:k]
+    recalls.append(len(set(exact.tolist()) & set(rows.tolist())) / k)
+    # ann-benchmarks' tie-aware count: a result as near as the k-th true neighbour (to 1e-4) is a hit
+    tied.append(min(k, int(np.sum(sims >= exact_sims[exact[-1]] - 1e-4))) / k)
+print(json.dumps([float(np.mean(recalls)), float(np.mean(tied))]))
 """
     env = {**os.environ, "GQA_STORE_DIR": str(store), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(
@@ -155,7 +162,8 @@ print(json.dumps(float(np.mean(recalls))))
     )  # fmt: skip
     if proc.returncode != 0:
         raise SystemExit(f"recall check failed:\n{proc.stderr[-2000:]}")
-    return round(float(proc.stdout.strip().splitlines()[-1]), 4)
+    ids, tied = json.loads(proc.stdout.strip().splitlines()[-1])
+    return round(float(ids), 4), round(float(tied), 4)
 
 
 def du_mb(path: Path) -> float:
@@ -176,7 +184,7 @@ def bench_size(source: Path, copies: int, asks: list[str], keep: Path | None) ->
         one_s, one_out = run_ingest(corpus, env)
         kept = re.search(r"(\d+) records kept \((\d+) copied\)", one_out)
         replica = measure_replica(store, asks)
-        recall = hnsw_recall(store, asks)
+        recall, recall_ties = hnsw_recall(store, asks)
         figures = {
             "copies": copies,
             "files": files,
@@ -189,6 +197,7 @@ def bench_size(source: Path, copies: int, asks: list[str], keep: Path | None) ->
             "records_copied": int(kept.group(2)) if kept else None,
             **replica,
             "hnsw_recall_at_10": recall,
+            "hnsw_recall_at_10_ties": recall_ties,
             "disk_mb": {"chroma": du_mb(store / "chroma"), "generation_files": du_mb(store / "generations")},
         }
         if keep:
@@ -210,7 +219,8 @@ def print_row(f: dict) -> None:
         f"file-backed {mem.get('RssFile')} MB)",
         f"  /v1/retrieve       p50 {retrieve['p50_ms']} ms, p95 {retrieve['p95_ms']} ms",
         f"  /v1/ask            p50 {ask['p50_ms']} ms, p95 {ask['p95_ms']} ms",
-        f"  HNSW recall@10     {f['hnsw_recall_at_10']} of exact",
+        f"  HNSW recall@10     {f['hnsw_recall_at_10']} of exact "
+        f"({f['hnsw_recall_at_10_ties']} counting ties)",
         f"  disk               Chroma {disk['chroma']} MB, generation files {disk['generation_files']} MB",
     ]
     print("\n".join(lines), flush=True)
