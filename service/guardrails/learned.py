@@ -100,6 +100,10 @@ class LearnedModel:
         self.idf = arrays["idf"].astype(np.float64)
         self.coef = arrays["coef"].astype(np.float64)
         self.intercept = float(arrays["intercept"][0])
+        # a model with a hidden layer (one ReLU layer) says so by its arrays; `coef` is then the output layer
+        self.hidden = arrays["hidden_coef"].astype(np.float64) if "hidden_coef" in arrays else None
+        self.hidden_intercept = (arrays["hidden_intercept"].astype(np.float64) if self.hidden is not None
+                                 else None)
         self.cat_coef = arrays["cat_coef"].astype(np.float64)
         self.cat_intercept = arrays["cat_intercept"].astype(np.float64)
         self.categories: list[str] = list(meta["categories"])
@@ -175,7 +179,11 @@ class LearnedModel:
         """Probability and category for one piece, from its embedding(s) and the rules' result on it."""
         dense, cols, vals = self.features(embedding, result, clause_vec)
         d = len(dense)
-        z = self.intercept + float(self.coef[:d] @ dense) + float(self.coef[d:][cols] @ vals)
+        if self.hidden is None:
+            z = self.intercept + float(self.coef[:d] @ dense) + float(self.coef[d:][cols] @ vals)
+        else:
+            h = self.hidden_intercept + dense @ self.hidden[:d] + vals @ self.hidden[d:][cols]
+            z = self.intercept + float(np.maximum(h, 0.0) @ self.coef)
         cat = self.cat_intercept + self.cat_coef[:, :d] @ dense + self.cat_coef[:, d:][:, cols] @ vals
         prob = 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
         return LearnedScore(prob, self.categories[int(np.argmax(cat))])

@@ -69,6 +69,8 @@ ORDINARY_HELD_OUT = (
 )
 ORDINARY_WEIGHT = 3.0  # training weight of an ordinary question (see training_units)
 CLAUSE_POOL = True  # v5: the element-wise maximum of the clauses' embeddings is a second embedding view
+HIDDEN = 0  # units of a ReLU hidden layer for the flag head (0: logistic regression)
+ALPHA = 1e-3  # L2 penalty of the hidden-layer head
 # Choosing the thresholds: assumed share of each kind of message in the widget's traffic, and the cost of
 # getting one wrong. A missed emergency (a crashing patient gets a routine answer) is weighed as 100
 # unnecessary banners; a banner costs the same on a look-alike and on an ordinary question. The shares are
@@ -198,7 +200,8 @@ class Featuriser:
 
 
 def fit(units: list[Unit], feats: Featuriser, threshold: tuple[float, float], meta: dict,
-        c: float | None = None, clause_pool: bool | None = None, category: bool = True) -> LearnedModel:
+        c: float | None = None, clause_pool: bool | None = None, category: bool = True,
+        hidden: int = 0, alpha: float = 1e-3) -> LearnedModel:
     """A LearnedModel (flag + category heads) fitted on `units`; its arrays are what gets saved. Without
     `category` (leave-one-author-out folds, which only score the flag) the category head is a constant."""
     from scipy import sparse
@@ -219,7 +222,22 @@ def fit(units: list[Unit], feats: Featuriser, threshold: tuple[float, float], me
     X = sparse.vstack([probe.row(e, r, p) for e, r, p in zip(emb, results, pooled, strict=True)]).tocsr()
     y = np.array([label for _, label, _, _ in units])
     weights = np.array([w for *_, w in units])
-    flag = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(X, y, sample_weight=weights)
+    extra: dict[str, np.ndarray] = {}
+    if hidden:
+        from sklearn.neural_network import MLPClassifier
+        from sklearn.utils.class_weight import compute_sample_weight
+
+        balanced = compute_sample_weight("balanced", y) * weights
+        mlp = MLPClassifier(hidden_layer_sizes=(hidden,), alpha=alpha, random_state=0, max_iter=200,
+                            batch_size=64, learning_rate_init=1e-3)
+        mlp.fit(X, y, sample_weight=balanced / balanced.mean())
+        extra = {"hidden_coef": mlp.coefs_[0].astype(np.float32),
+                 "hidden_intercept": mlp.intercepts_[0].astype(np.float32)}
+        flag_coef, flag_intercept = mlp.coefs_[1][:, 0], mlp.intercepts_[1]
+    else:
+        flag = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
+        flag.fit(X, y, sample_weight=weights)
+        flag_coef, flag_intercept = flag.coef_[0], flag.intercept_
     pos = np.flatnonzero(y)
     cats = [units[i][2] or "collapse_seizure" for i in pos]
     if category:
@@ -230,13 +248,15 @@ def fit(units: list[Unit], feats: Featuriser, threshold: tuple[float, float], me
         cat.classes_ = np.array(["collapse_seizure"])
     arrays = {
         "idf": vec.idf_.astype(np.float32),
-        "coef": flag.coef_[0].astype(np.float32),
-        "intercept": flag.intercept_.astype(np.float32),
+        "coef": np.asarray(flag_coef).astype(np.float32),
+        "intercept": np.asarray(flag_intercept).astype(np.float32),
         "cat_coef": cat.coef_.astype(np.float32),
         "cat_intercept": cat.intercept_.astype(np.float32),
+        **extra,
     }
     meta = {**meta, "threshold": threshold[0], "threshold_no_finding": threshold[1],
-            "embedding_weight": EMBEDDING_WEIGHT, "clause_pool": clause_pool, "vocabulary": vocabulary,
+            "embedding_weight": EMBEDDING_WEIGHT, "clause_pool": clause_pool, "hidden": hidden,
+            "vocabulary": vocabulary,
             "categories": [str(c) for c in cat.classes_], "rule_features": list(RULE_FEATURE_NAMES)}
     return LearnedModel(arrays, {**meta, "version": meta.get("version", "unsaved")})
 
@@ -296,12 +316,14 @@ class Recipe:
     ordinary_weight: float = ORDINARY_WEIGHT
     c: float = C
     clause_pool: bool = CLAUSE_POOL
+    hidden: int = HIDDEN
+    alpha: float = ALPHA
 
     def fit(self, units_rows: list[Row], feats: Featuriser, threshold: tuple[float, float],
             meta: dict, category: bool = True) -> LearnedModel:
         return fit(training_units(units_rows, self.ordinary_weight), feats, threshold,
-                   {**meta, "ordinary_weight": self.ordinary_weight, "C": self.c}, self.c, self.clause_pool,
-                   category)
+                   {**meta, "ordinary_weight": self.ordinary_weight, "C": self.c, "alpha": self.alpha},
+                   self.c, self.clause_pool, category, self.hidden, self.alpha)
 
 
 @dataclass
@@ -386,10 +408,13 @@ def _in_training(row: Row, exclude: str | None = None) -> bool:
 
 def save(model: LearnedModel, model_dir: Path = MODEL_DIR) -> dict:
     buf = io.BytesIO()
+    hidden = ({} if model.hidden is None else
+              {"hidden_coef": model.hidden.astype(np.float32),
+               "hidden_intercept": np.asarray(model.hidden_intercept).astype(np.float32)})
     np.savez_compressed(buf, idf=model.idf.astype(np.float32), coef=model.coef.astype(np.float32),
                         intercept=np.array([model.intercept], dtype=np.float32),
                         cat_coef=model.cat_coef.astype(np.float32),
-                        cat_intercept=model.cat_intercept.astype(np.float32))
+                        cat_intercept=model.cat_intercept.astype(np.float32), **hidden)
     raw = buf.getvalue()
     digest = hashlib.sha256(raw).hexdigest()
     # the version names the whole decision: the weights and the thresholds applied to them
@@ -425,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ordinary-weight", type=float, default=ORDINARY_WEIGHT)
     parser.add_argument("--C", type=float, default=C)
     parser.add_argument("--no-clause-pool", action="store_true")
+    parser.add_argument("--hidden", type=int, default=HIDDEN)
+    parser.add_argument("--alpha", type=float, default=ALPHA)
     parser.add_argument("--cache", type=Path, help="development: keep embeddings in this .npz between runs")
     parser.add_argument("--dry-run", action="store_true", help="report only; do not write model/")
     args = parser.parse_args(argv)
@@ -436,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     started = time.perf_counter()
     feats = Featuriser(get_embedder(), args.cache)
-    recipe = Recipe(args.ordinary_weight, args.C, not args.no_clause_pool)
+    recipe = Recipe(args.ordinary_weight, args.C, not args.no_clause_pool, args.hidden, args.alpha)
     held = set(HELD_OUT) | {f"ordinary-{a}" for a in ORDINARY_HELD_OUT}
     rows = load_rows()
     if args.loao:  # the held-out authors are dropped before anything is computed on any text
