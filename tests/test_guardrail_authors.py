@@ -28,13 +28,14 @@ BATCHES = {b.author: b for b in load_batches("redflag")}
 ANSWER_BATCHES = {b.author: b for b in load_batches("answers")}
 META = json.loads((MODEL_DIR / "redflag.json").read_text(encoding="utf-8"))
 
-# Regression floors on held-out authors (measured for model 2026-12-01+7a337538071f: recall 0.985 / 0.985 /
-# 0.992, false alarms 0.150 / 0.168 / 0.076; ordinary b2 0.091, b3 0.018, b4 0.050; a9's and b5's first looks,
-# written after the model: recall 0.976, false alarms 0.194; b5 0.070). Targets are higher: see the README.
-MIN_RECALL_EACH = 0.97
-MIN_RECALL_POOLED = 0.98
-MAX_FALSE_ALARMS_EACH = 0.22
-MAX_ORDINARY_FLAGGED = 0.12
+# Regression floors on held-out authors (measured once for model 2026-12-02+e1df10d95b01, v5, after every
+# choice was made by leave-one-author-out within the training authors: recall 0.985 / 0.985 / 1.000, false
+# alarms 0.100 / 0.143 / 0.059 on a4 / a5 / a6; ordinary b2 0.073, b3 0.009, b4 0.050, b5 0.060). a9 trains
+# from v5 on. Targets are higher: see the README.
+MIN_RECALL_EACH = 0.98
+MIN_RECALL_POOLED = 0.985
+MAX_FALSE_ALARMS_EACH = 0.16
+MAX_ORDINARY_FLAGGED = 0.09
 
 
 @pytest.fixture(scope="module")
