@@ -92,8 +92,20 @@ def test_held_out_ordinary_questions_rarely_flag(guard: Guardrail, author: str) 
 @pytest.mark.e2e
 def test_training_authors_are_run_too(decisions) -> None:
     """Run, not judged: a crash or an empty decision list on any case fails here."""
-    for author in TRAIN_AUTHORS:
+    for author in set(TRAIN_AUTHORS) & set(BATCHES):
         assert len(decisions[author]) == len(BATCHES[author].items)
+
+
+@pytest.mark.e2e
+def test_training_only_batches_are_run_too(guard: Guardrail) -> None:
+    """The training-only red-flag batches (a7, a8) run through the service's screen too: run, not judged."""
+    from service.guardrails.train_learned import load_rows
+
+    rows = [r for r in load_rows() if r.group in set(TRAIN_AUTHORS) - set(BATCHES)]
+    assert len({r.group for r in rows}) == len(set(TRAIN_AUTHORS) - set(BATCHES)) and len(rows) >= 500
+    history = [[{"role": "user", "content": r.turn}] if r.turn else None for r in rows]
+    decided = [guard.check(r.text, h) is not None for r, h in zip(rows, history, strict=True)]
+    assert len(decided) == len(rows)
 
 
 def test_model_version_and_hash_are_checked(tmp_path: Path) -> None:
