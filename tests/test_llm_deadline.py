@@ -49,7 +49,9 @@ def test_a_trickling_llm_falls_back_within_the_deadline(trickle_client: TestClie
 
 
 def test_condense_and_answer_share_one_deadline(trickle_client: TestClient, trickling_llm: FakeLLM) -> None:
-    history = [{"role": "user", "content": "What causes new pain after vertebroplasty?"}]
+    # not "What causes new pain after vertebroplasty?": red-flag model v5 flags it (p 0.081, a known false
+    # alarm, docs/guardrails.md), and this test is about the LLM deadline, not the screen
+    history = [{"role": "user", "content": "What is cement leakage after vertebroplasty?"}]
     before = len(trickling_llm.requests)
     body = trickle_client.post(
         "/v1/ask", json={"question": "and how is that confirmed?", "history": history}
