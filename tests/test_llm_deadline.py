@@ -79,7 +79,9 @@ def test_trickling_llm_calls_do_not_hold_up_health_or_red_flags(corpus_store: Pa
     """Twelve asks at once against a trickling LLM with four LLM slots: four wait on it until the deadline,
     the other eight answer at once with `llm_busy`, and while the four are still in flight /healthz,
     /readyz, /metrics and a red-flag question answer promptly."""
-    timeout_s = 3.0  # long enough that the probes surely land while the four calls are in flight
+    # long enough that the probes surely land while the four calls are in flight (3 s was too short once
+    # red-flag model v5 embedded clauses too: twelve screens queue on the embedder before the probes run)
+    timeout_s = 6.0
     slots = 4
     with FakeLLM() as llm:
         server = ServerProcess(
