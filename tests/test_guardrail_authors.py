@@ -28,14 +28,15 @@ BATCHES = {b.author: b for b in load_batches("redflag")}
 ANSWER_BATCHES = {b.author: b for b in load_batches("answers")}
 META = json.loads((MODEL_DIR / "redflag.json").read_text(encoding="utf-8"))
 
-# Regression floors on held-out authors (measured for model 2026-12-01+7a337538071f: recall 0.985 / 0.985 /
-# 0.992, false alarms 0.150 / 0.168 / 0.076; ordinary b2 0.091, b3 0.018, b4 0.050; a9's and b5's first looks,
-# written after the model: recall 0.976, false alarms 0.194; b5 0.070; a10's and a11's first looks: recall
-# 0.984 / 0.992, false alarms 0.218 / 0.248). Targets are higher: see the README.
-MIN_RECALL_EACH = 0.97
-MIN_RECALL_POOLED = 0.98
-MAX_FALSE_ALARMS_EACH = 0.25
-MAX_ORDINARY_FLAGGED = 0.12
+# Regression floors on held-out authors (measured once for model 2026-12-02+e1df10d95b01, v5, after every
+# choice was made by leave-one-author-out within the training authors: recall 0.985 / 0.985 / 1.000, false
+# alarms 0.100 / 0.143 / 0.059 on a4 / a5 / a6; ordinary b2 0.073, b3 0.009, b4 0.050, b5 0.060). a9 trains
+# from v5 on. a10 and a11, written after v5 was trained and never seen by it: recall 0.984 / 0.992, false
+# alarms 0.185 / 0.192 (their first looks, with v4: 0.218 / 0.248). Targets are higher: see the README.
+MIN_RECALL_EACH = 0.98
+MIN_RECALL_POOLED = 0.985
+MAX_FALSE_ALARMS_EACH = 0.20
+MAX_ORDINARY_FLAGGED = 0.09
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +55,10 @@ def decisions(guard: Guardrail) -> dict[str, list[tuple[object, bool]]]:
 
 
 def test_the_split_is_the_one_the_model_was_trained_with() -> None:
-    assert set(TRAIN_AUTHORS) | set(HELD_OUT) == set(BATCHES), "each author batch is train or held out"
+    # the authors' folder holds the evaluation batches; a7/a8 are training-only files elsewhere
+    assert (set(TRAIN_AUTHORS) & set(BATCHES)) | set(HELD_OUT) == set(BATCHES), "train or held out"
     assert not set(TRAIN_AUTHORS) & set(HELD_OUT)
+    assert set(TRAIN_AUTHORS) <= set(META["trained_on"])
     assert all(a not in " ".join(META["trained_on"]) for a in HELD_OUT)
     assert all(f"ordinary-{a}" not in META["trained_on"] for a in ORDINARY_HELD_OUT)
     assert len(BATCHES) >= 6 and sum(len(b.items) for b in BATCHES.values()) >= 1500
@@ -90,8 +93,20 @@ def test_held_out_ordinary_questions_rarely_flag(guard: Guardrail, author: str) 
 @pytest.mark.e2e
 def test_training_authors_are_run_too(decisions) -> None:
     """Run, not judged: a crash or an empty decision list on any case fails here."""
-    for author in TRAIN_AUTHORS:
+    for author in set(TRAIN_AUTHORS) & set(BATCHES):
         assert len(decisions[author]) == len(BATCHES[author].items)
+
+
+@pytest.mark.e2e
+def test_training_only_batches_are_run_too(guard: Guardrail) -> None:
+    """The training-only red-flag batches (a7, a8) run through the service's screen too: run, not judged."""
+    from service.guardrails.train_learned import load_rows
+
+    rows = [r for r in load_rows() if r.group in set(TRAIN_AUTHORS) - set(BATCHES)]
+    assert len({r.group for r in rows}) == len(set(TRAIN_AUTHORS) - set(BATCHES)) and len(rows) >= 500
+    history = [[{"role": "user", "content": r.turn}] if r.turn else None for r in rows]
+    decided = [guard.check(r.text, h) is not None for r, h in zip(rows, history, strict=True)]
+    assert len(decided) == len(rows)
 
 
 def test_model_version_and_hash_are_checked(tmp_path: Path) -> None:

@@ -49,7 +49,9 @@ def test_a_trickling_llm_falls_back_within_the_deadline(trickle_client: TestClie
 
 
 def test_condense_and_answer_share_one_deadline(trickle_client: TestClient, trickling_llm: FakeLLM) -> None:
-    history = [{"role": "user", "content": "What causes new pain after vertebroplasty?"}]
+    # not "What causes new pain after vertebroplasty?": red-flag model v5 flags it (p 0.081, a known false
+    # alarm, docs/guardrails.md), and this test is about the LLM deadline, not the screen
+    history = [{"role": "user", "content": "What is cement leakage after vertebroplasty?"}]
     before = len(trickling_llm.requests)
     body = trickle_client.post(
         "/v1/ask", json={"question": "and how is that confirmed?", "history": history}
@@ -77,7 +79,9 @@ def test_trickling_llm_calls_do_not_hold_up_health_or_red_flags(corpus_store: Pa
     """Twelve asks at once against a trickling LLM with four LLM slots: four wait on it until the deadline,
     the other eight answer at once with `llm_busy`, and while the four are still in flight /healthz,
     /readyz, /metrics and a red-flag question answer promptly."""
-    timeout_s = 3.0  # long enough that the probes surely land while the four calls are in flight
+    # long enough that the probes surely land while the four calls are in flight (3 s was too short once
+    # red-flag model v5 embedded clauses too: twelve screens queue on the embedder before the probes run)
+    timeout_s = 6.0
     slots = 4
     with FakeLLM() as llm:
         server = ServerProcess(

@@ -96,7 +96,9 @@ def test_a_hanging_llm_falls_back_within_the_timeout(clients) -> None:
 
 
 def test_a_hanging_llm_on_a_follow_up_waits_once_not_twice(clients) -> None:
-    history = [{"role": "user", "content": "What causes new pain after vertebroplasty?"}]
+    # not "What causes new pain after vertebroplasty?": red-flag model v5 flags it (p 0.081, a known false
+    # alarm, docs/guardrails.md), and this test is about the LLM deadline, not the screen
+    history = [{"role": "user", "content": "What is cement leakage after vertebroplasty?"}]
     body = ask(clients("hang"), "and how is that confirmed?", history=history)
     assert body["mode"] == "extractive" and "llm_timeout" in body["fallback_reason"]
 

@@ -8,6 +8,9 @@ generalises past any one list. It reads three things about a text:
 * its sentence embedding (the service's MiniLM, the same vectors retrieval uses),
 * TF-IDF of its normalised words and word pairs (vocabulary and IDF fitted at training time, stored),
 * what the rules saw (`rule_features`: verdict, negation/history/hypothetical counts, framing),
+* (models that say `clause_pool` in their meta, v5 on) the element-wise maximum of its clauses'
+  embeddings, so one clause with a strong finding is not averaged away by a routine question around it
+  ("is it normal that…", an emergency buried at the end of a long message),
 
 and gives the probability that it describes an emergency now, plus the most likely guidance category.
 
@@ -39,6 +42,26 @@ from .rule_features import rule_features
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern, so training and serving agree
+# Clause boundaries: sentence ends, semicolons, dashes and "but"/"however" (where a calm frame and a finding
+# usually meet). Commas are not boundaries: list items ("no fever, no rash") would lose their negation.
+CLAUSE_SPLIT = re.compile(
+    r"(?<=[.!?;\n])\s+|\s+(?:-|--|\u2013|\u2014)\s+|,?\s+(?=(?:but|however|although)\b)", re.IGNORECASE
+)
+MAX_CLAUSES = 8  # per piece: bounds the embedding work of one check
+
+
+def clauses(text: str) -> list[str]:
+    """The clauses of one piece whose words the model pools (at least two words each; at most MAX_CLAUSES,
+    the later ones merged into the last so an emergency at the end of a long message is still read)."""
+    parts = [c.strip() for c in CLAUSE_SPLIT.split(text) if c and len(TOKEN.findall(c)) >= 2]
+    if len(parts) > MAX_CLAUSES:
+        parts = parts[: MAX_CLAUSES - 1] + [" ".join(parts[MAX_CLAUSES - 1:])]
+    return parts or [text]
+
+
+def clause_max(vectors: np.ndarray) -> np.ndarray:
+    """Element-wise maximum over clause embeddings (one row per clause)."""
+    return np.asarray(vectors, dtype=np.float64).max(axis=0)
 
 
 def has_finding(result: RuleResult) -> bool:
@@ -77,28 +100,34 @@ class LearnedModel:
         self.idf = arrays["idf"].astype(np.float64)
         self.coef = arrays["coef"].astype(np.float64)
         self.intercept = float(arrays["intercept"][0])
+        # a model with a hidden layer (one ReLU layer) says so by its arrays; `coef` is then the output layer
+        self.hidden = arrays["hidden_coef"].astype(np.float64) if "hidden_coef" in arrays else None
+        self.hidden_intercept = (arrays["hidden_intercept"].astype(np.float64) if self.hidden is not None
+                                 else None)
         self.cat_coef = arrays["cat_coef"].astype(np.float64)
         self.cat_intercept = arrays["cat_intercept"].astype(np.float64)
         self.categories: list[str] = list(meta["categories"])
+        self.clause_pool: bool = bool(meta.get("clause_pool", False))
         if len(meta["rule_features"]) != len(RULE_FEATURE_NAMES):
             raise ModelError("the model was trained with a different rule-feature set: retrain it")
 
     @classmethod
-    def _bare(cls, vocabulary: list[str], idf: np.ndarray, embedding_weight: float) -> LearnedModel:
+    def _bare(cls, vocabulary: list[str], idf: np.ndarray, embedding_weight: float,
+              clause_pool: bool = False) -> LearnedModel:
         """A weightless model that only featurises (training uses it to build its design matrix)."""
-        d = 384 + len(RULE_FEATURE_NAMES) + len(vocabulary)
+        d = 384 * (2 if clause_pool else 1) + len(RULE_FEATURE_NAMES) + len(vocabulary)
         arrays = {"idf": np.asarray(idf), "coef": np.zeros(d), "intercept": np.zeros(1),
                   "cat_coef": np.zeros((1, d)), "cat_intercept": np.zeros(1)}
         meta = {"version": "bare", "threshold": 0.5, "threshold_no_finding": 0.5,
-                "embedding_weight": embedding_weight,
+                "embedding_weight": embedding_weight, "clause_pool": clause_pool,
                 "vocabulary": vocabulary, "categories": ["none"], "rule_features": list(RULE_FEATURE_NAMES)}
         return cls(arrays, meta)
 
-    def row(self, embedding: np.ndarray, result: RuleResult):
+    def row(self, embedding: np.ndarray, result: RuleResult, clause_vec: np.ndarray | None = None):
         """One text's features as a 1 x D sparse row (training only; scipy is not a service dependency)."""
         from scipy import sparse
 
-        dense, cols, vals = self.features(embedding, result)
+        dense, cols, vals = self.features(embedding, result, clause_vec)
         d = len(dense)
         indices = np.concatenate([np.arange(d), d + cols])
         data = np.concatenate([dense, vals])
@@ -133,19 +162,29 @@ class LearnedModel:
         return np.asarray(cols, dtype=np.int64), (v / n if n > 0 else v)
 
     def features(
-        self, embedding: np.ndarray, result: RuleResult
+        self, embedding: np.ndarray, result: RuleResult, clause_vec: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Dense part (embedding, rule features) and sparse TF-IDF part of one piece of text."""
-        dense = np.concatenate([embedding.astype(np.float64) * self.embedding_weight,
-                                rule_features(result).astype(np.float64)])
+        """Dense part (embedding, clause maximum if the model pools clauses, rule features) and sparse
+        TF-IDF part of one piece of text. Without a clause vector, the piece counts as one clause."""
+        parts = [embedding.astype(np.float64) * self.embedding_weight]
+        if self.clause_pool:
+            pooled = embedding if clause_vec is None else clause_vec
+            parts.append(np.asarray(pooled, dtype=np.float64) * self.embedding_weight)
+        dense = np.concatenate(parts + [rule_features(result).astype(np.float64)])
         cols, vals = self.tfidf(result.normalised)
         return dense, cols, vals
 
-    def score(self, embedding: np.ndarray, result: RuleResult) -> LearnedScore:
-        """Probability and category for one piece, from its embedding and the rules' result on it."""
-        dense, cols, vals = self.features(embedding, result)
+    def score(self, embedding: np.ndarray, result: RuleResult, clause_vec: np.ndarray | None = None
+              ) -> LearnedScore:
+        """Probability and category for one piece, from its embedding(s) and the rules' result on it."""
+        dense, cols, vals = self.features(embedding, result, clause_vec)
         d = len(dense)
-        z = self.intercept + float(self.coef[:d] @ dense) + float(self.coef[d:][cols] @ vals)
+        if self.hidden is None:
+            z = self.intercept + float(self.coef[:d] @ dense) + float(self.coef[d:][cols] @ vals)
+        else:
+            bias = 0.0 if self.hidden_intercept is None else self.hidden_intercept
+            h = bias + dense @ self.hidden[:d] + vals @ self.hidden[d:][cols]
+            z = self.intercept + float(np.maximum(h, 0.0) @ self.coef)
         cat = self.cat_intercept + self.cat_coef[:, :d] @ dense + self.cat_coef[:, d:][:, cols] @ vals
         prob = 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
         return LearnedScore(prob, self.categories[int(np.argmax(cat))])
@@ -165,10 +204,23 @@ class LearnedScreen:
     def score(self, text: str) -> LearnedScore:
         """The highest-scoring piece of `text`: a long message is read in the rules' sentence-aligned pieces
         (the embedder sees at most 256 tokens, so an emergency at the end of a long note would otherwise be
-        cut off). One batched embedding call for all pieces."""
+        cut off). One batched embedding call for all pieces (and their clauses, if the model pools them)."""
         pieces = chunks(text) if len(text) > MAX_CHUNK else [text]
-        vectors = self.embedder.encode(pieces)
-        scores = [self.model.score(v, _detect_piece(p)) for v, p in zip(vectors, pieces, strict=True)]
+        if not self.model.clause_pool:
+            vectors = self.embedder.encode(pieces)
+            scores = [self.model.score(v, _detect_piece(p)) for v, p in zip(vectors, pieces, strict=True)]
+            return max(scores, key=lambda s: s.probability)
+        split = [clauses(p) for p in pieces]
+        extra = [c for cs in split for c in cs if len(cs) > 1]
+        vectors = self.embedder.encode(pieces + extra)
+        scores, at = [], len(pieces)
+        for i, (piece, cs) in enumerate(zip(pieces, split, strict=True)):
+            if len(cs) > 1:
+                pooled = clause_max(vectors[at:at + len(cs)])
+                at += len(cs)
+            else:
+                pooled = np.asarray(vectors[i], dtype=np.float64)
+            scores.append(self.model.score(vectors[i], _detect_piece(piece), pooled))
         return max(scores, key=lambda s: s.probability)
 
     def threshold_for(self, has_finding: bool) -> float:

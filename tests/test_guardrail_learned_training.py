@@ -1,0 +1,113 @@
+"""Training the red-flag learned layer: same data gives the same weights, and the service featurises a text
+exactly as training did (clause pooling included), so the decision measured in training is the one served.
+
+A hash-seeded fake embedder stands in for MiniLM: the point is the training and serving arithmetic, not the
+embedder, and the test then runs in the fast tier.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn", reason="the train extra (scikit-learn) trains the model")
+
+from service.guardrails.detector import _detect_piece  # noqa: E402
+from service.guardrails.learned import MAX_CLAUSES, LearnedScreen, clauses  # noqa: E402
+from service.guardrails.train_learned import Featuriser, Row, fit, load_rows, training_units  # noqa: E402
+
+POSITIVES = [
+    "his knees buckle when he stands and he is clammy and grey",
+    "is it normal that her lips are puffing up after the antibiotic? she sounds hoarse",
+    "quick question about statins. also he's not making sense since lunch and his face droops",
+    "sats 84 on air, RR 32, only managing a few words",
+    "she says she has saved up her tablets and written letters to her kids",
+    "BP 78/40, HR 130, not passed urine since morning, mottled knees",
+]
+NEGATIVES = [
+    "what is the apixaban dose for a 58 kg woman with AF?",
+    "no fever, no rash, no weakness, just tired after the long shift",
+    "her mother had a stroke last year; what is the target BP for her?",
+    "how long after VP can she drive?",
+    "define the NEWS2 score for my teaching slides",
+    "PE in 2019, treated, now asking about stopping warfarin",
+]
+
+
+class FakeEmbedder:
+    """Unit vectors seeded by each text's hash: deterministic, distinct per text, no model files."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.calls += 1
+        out = []
+        for t in texts:
+            seed = int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little")
+            v = np.random.default_rng(seed).normal(size=384)
+            out.append(v / np.linalg.norm(v))
+        return np.asarray(out, dtype=np.float32)
+
+
+def _units() -> list:
+    cats = ["stroke", "anaphylaxis"]
+    rows = [Row("a", t, None, True, cats[i % 2]) for i, t in enumerate(POSITIVES)]
+    rows += [Row("b", t, None, False, None) for t in NEGATIVES]
+    return training_units(rows)
+
+
+@pytest.mark.parametrize("hidden", [0, 8])
+def test_same_data_same_weights(hidden: int) -> None:
+    a, b = (fit(_units(), Featuriser(FakeEmbedder()), (0.1, 0.1), {"version": "x"}, clause_pool=True,
+                hidden=hidden) for _ in range(2))
+    assert np.array_equal(a.coef, b.coef) and a.intercept == b.intercept
+    assert (a.hidden is None) == (hidden == 0)
+    if hidden:
+        assert np.array_equal(a.hidden, b.hidden)
+    assert np.array_equal(a.cat_coef, b.cat_coef) and a.meta["vocabulary"] == b.meta["vocabulary"]
+    width = 2 * 384 + len(a.meta["rule_features"]) + len(a.vocab)
+    assert a.clause_pool and (a.hidden.shape[0] if hidden else len(a.coef)) == width
+
+
+@pytest.mark.parametrize(("clause_pool", "hidden"), [(True, 0), (False, 0), (True, 8)])
+def test_serving_scores_what_training_featurised(clause_pool: bool, hidden: int) -> None:
+    embedder = FakeEmbedder()
+    feats = Featuriser(embedder)
+    model = fit(_units(), feats, (0.1, 0.1), {"version": "x"}, clause_pool=clause_pool, hidden=hidden)
+    screen = LearnedScreen(embedder, model)
+    for text in POSITIVES + NEGATIVES:
+        pooled = feats.clause_vectors([text])[0] if clause_pool else None
+        expected = model.score(feats.embed([text])[0], _detect_piece(text), pooled).probability
+        assert screen.score(text).probability == pytest.approx(expected, abs=1e-6)
+
+
+def test_clause_pooling_changes_the_score_of_a_buried_finding() -> None:
+    """The pooled view is really used: the same model without it scores a multi-clause text differently."""
+    feats = Featuriser(FakeEmbedder())
+    model = fit(_units(), feats, (0.1, 0.1), {"version": "x"}, clause_pool=True)
+    text = POSITIVES[2]
+    emb = feats.embed([text])[0]
+    with_pool = model.score(emb, _detect_piece(text), feats.clause_vectors([text])[0]).probability
+    without = model.score(emb, _detect_piece(text), None).probability
+    assert with_pool != without
+
+
+def test_clauses_split_at_sentences_and_but_and_never_at_list_commas() -> None:
+    text = ("is it normal that his knees buckle? he was fine yesterday but now he is clammy and grey"
+            " - can it wait?")
+    assert clauses(text) == ["is it normal that his knees buckle?", "he was fine yesterday",
+                             "but now he is clammy and grey", "can it wait?"]
+    assert clauses("no fever, no rash, no new weakness") == ["no fever, no rash, no new weakness"]
+    long = ". ".join(f"sentence number {i} here" for i in range(20)) + ". now sats 80%"
+    parts = clauses(long)
+    assert len(parts) == MAX_CLAUSES and parts[-1].endswith("now sats 80%")
+
+
+def test_training_only_red_flag_batches_keep_their_author() -> None:
+    """Leave-one-author-out needs each training-only red-flag batch (a7, a8) under its own author name."""
+    groups = {r.group for r in load_rows()}
+    assert {"a7-np-paramedic", "a8-fy-daysurgery-carehome", "training-ordinary"} <= groups
+    assert "training" not in groups
