@@ -344,6 +344,7 @@ def _ingest(
     if live_collection is not None and live_files is not None and extends(live_collection, len(chunks),
                                                                           kept_passages):  # fmt: skip
         target, copied = live_collection, 0
+        store.search_breadth(target)
         records = generation_files.records_of(live_files, keep)
         gone = [d.doc_id for d in plan.changed] + plan.removed
         store.supersede(target, superseded(live_files, gone), born)

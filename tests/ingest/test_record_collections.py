@@ -167,3 +167,19 @@ def test_hnsw_search_reads_only_its_own_generation_of_a_shared_collection(
         assert len(rows_b) == 8 and len(set(rows_b.tolist())) == 8  # the old versions were dropped
         assert sorted(rows_a.tolist()) == sorted(rows_b.tolist())
         np.testing.assert_allclose(np.sort(sims_a), np.sort(sims_b), atol=1e-4)
+
+
+def test_record_collections_search_wide_enough_for_recall(tmp_path: Path) -> None:
+    """HNSW's default breadth missed one true neighbour in ten at 100k passages: new collections get
+    HNSW_EF_SEARCH, and an extended older collection is raised to it."""
+    corpus, store_dir = make_corpus(tmp_path / "corpus", 4), tmp_path / "store"
+    first = ingest_in_process(store_dir, corpus)
+    store = open_store(store_dir)
+    collection = store.chunks(first.generation)
+    assert collection.configuration["hnsw"]["ef_search"] == store_module.HNSW_EF_SEARCH
+    collection.modify(configuration={"hnsw": {"ef_search": 100}})  # as a collection made before
+    edit(corpus, 1, "An edit.")
+    second = ingest_in_process(store_dir, corpus)
+    again = open_store(store_dir).chunks(second.generation)
+    assert again.name == collection.name
+    assert again.configuration["hnsw"]["ef_search"] == store_module.HNSW_EF_SEARCH
