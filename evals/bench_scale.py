@@ -130,9 +130,9 @@ def measure_replica(store: Path, asks: list[str]) -> dict:
 def hnsw_recall(store: Path, asks: list[str], k: int = 10) -> tuple[float, float]:
     """(mean |HNSW top-k ∩ exact top-k| / k, the same counting ties) over the questions' query vectors.
 
-    The copies of this corpus are near-duplicates, so the exact top 10 is often 10 of 50 passages whose
-    similarities agree to 1e-4 and more; an HNSW result as near as the exact 10th is counted in the second
-    figure (ann-benchmarks' tie-aware recall), not in the first."""
+    The copies of this corpus are near-duplicates, so the exact top 10 may hold ties; an HNSW result as near
+    as the exact 10th is counted in the second figure (ann-benchmarks' tie-aware recall), not in the first.
+    At 50x both were 0.90 with Chroma's default ef_search: the misses were real, not ties."""
     code = r"""
 import json, sys
 import numpy as np
