@@ -183,3 +183,36 @@ def test_record_collections_search_wide_enough_for_recall(tmp_path: Path) -> Non
     again = open_store(store_dir).chunks(second.generation)
     assert again.name == collection.name
     assert again.configuration["hnsw"]["ef_search"] == store_module.HNSW_EF_SEARCH
+
+
+def test_a_store_of_the_one_collection_per_generation_layout_is_read_then_copied_once(tmp_path: Path) -> None:
+    """A store written before record collections were shared: plain chunk ids, no born/died. It is read as
+    it is (records, files, HNSW ids), and the first change copies it into a collection of this layout."""
+    import service.retrieval as retrieval
+    from ingest.embedding import get_embedder
+    from service.index import load_snapshot
+
+    corpus, store_dir = make_corpus(tmp_path / "corpus", 4), tmp_path / "store"
+    first = ingest_in_process(store_dir, corpus)
+    store = open_store(store_dir)
+    current = store.chunks(first.generation)
+    got = current.get(include=["documents", "metadatas", "embeddings"])
+    old = store.client.create_collection(store.chunks_name("g000007"), embedding_function=None,
+                                         configuration={"hnsw": {"space": "cosine"}})  # fmt: skip
+    old.add(ids=[i.split("@")[0] for i in got["ids"]], embeddings=got["embeddings"],
+            documents=got["documents"],
+            metadatas=[{k: v for k, v in m.items() if k not in (BORN, DIED)} for m in got["metadatas"]])
+    store._manifest_collection().modify(metadata={"role": "manifest", "generation": "g000007",
+                                                  "corpus_version": "x", "embedder": ""})  # fmt: skip
+    store.client.delete_collection(current.name)
+    legacy = open_store(store_dir)
+    assert len(legacy.records("g000007")) == 8 and not legacy.extendable(legacy.chunks("g000007"))
+    snapshot = load_snapshot(legacy, "g000007")
+    vectors = get_embedder().encode(["manage case 2 conservatively"])
+    rows, _ = retrieval.hnsw_ranked(snapshot, vectors, 8)[0]
+    assert sorted(rows.tolist()) == list(range(8))
+    edit(corpus, 1, "A first change after the upgrade.")
+    changed = ingest_in_process(store_dir, corpus)
+    assert (changed.chunks_embedded, changed.chunks_copied) == (2, 6)
+    upgraded = open_store(store_dir)
+    assert upgraded.extendable(upgraded.chunks(changed.generation))
