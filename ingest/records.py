@@ -40,6 +40,8 @@ DOC_FIELDS = (
 LOCATOR_FIELDS = ("page", "page_end", "anchor", "rec", "grade")
 JSON_FIELDS = ("cites",)  # list-valued optional fields decoded back into lists
 SENTENCE_VECTORS = "sentence_vectors"  # metadata key of the packed sentence vectors
+# The fields every record has: which document, where in it, and which version of it (`ChunkRecord._place`)
+PLACE_FIELDS = ("doc_id", "title", "section", "heading", "position", "doc_hash", "source_root", "path")
 
 
 class RecordError(ValueError):
@@ -77,17 +79,8 @@ class ChunkRecord:
 
     # --- what the service reads -------------------------------------------------------------------
     def _place(self) -> dict[str, str | int]:
-        """The fields every record has: which document, where in it, and which version of it."""
-        return {
-            "doc_id": self.doc_id,
-            "title": self.title,
-            "section": self.section,
-            "heading": self.heading,
-            "position": self.position,
-            "doc_hash": self.doc_hash,
-            "source_root": self.source_root,
-            "path": self.path,
-        }
+        """The fields every record has (PLACE_FIELDS), in that order."""
+        return {key: getattr(self, key) for key in PLACE_FIELDS}
 
     def meta(self) -> dict[str, Any]:
         """The passage's fields as one mapping (what citations and retrieval read), without the vectors."""
@@ -171,9 +164,6 @@ class ChunkRecord:
             vector=vector,
             sentence_vectors=decode_vectors(packed, len(sentence_spans)),
         )
-
-
-PLACE_FIELDS = ("doc_id", "title", "section", "heading", "position", "doc_hash", "source_root", "path")
 
 
 def record_from_meta(
