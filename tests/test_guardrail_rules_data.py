@@ -8,6 +8,7 @@ modifier rule that changed, not a whole-screen decision (those are in test_guard
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -17,11 +18,11 @@ from service.guardrails import Guardrail
 from service.guardrails.audit import AuditLog
 from service.guardrails.context import Context, Modifiers
 from service.guardrails.findings import TRIGGER, Finding
-from service.guardrails.framing import frame
+from service.guardrails.framing import frame, stated_as_fact
 from service.guardrails.guidance import load_guidance
 from service.guardrails.normalise import normalise
 from service.guardrails.ruleset import RULES_DIR, RULES_VERSION, RULESET, RuleFileError, load_ruleset
-from service.guardrails.topic import patient_now
+from service.guardrails.topic import patient_now, topic_spans
 from service.guardrails.vitals import vital_findings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -262,6 +263,74 @@ def test_an_entry_added_once_reaches_both_readers(tmp_path: Path) -> None:
     assert not RULESET.patient_now.informational.search("zzqq")
 
 
+# --- the framing and topic vocabularies (framing.yaml, topic.yaml) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "informational"),
+    [
+        ("what are the red flags of cauda equina", True),  # informational list
+        ("signs of cement embolism for my slides", True),
+        ("what is the treatment for cauda equina", True),  # weak informational, no weak anchor
+        ("what is the treatment for new cauda equina", False),  # ... a weak anchor cancels it
+        ("cauda equina, sudden bilateral leg weakness", False),
+    ],
+)
+def test_the_teaching_framing_reads_its_lists(text: str, informational: bool) -> None:
+    assert frame(normalise(text), False, False, []).informational is informational
+
+
+@pytest.mark.parametrize(
+    ("text", "managed", "deterioration"),
+    [
+        ("confirmed PE on heparin, which dose of apixaban", True, False),  # established + specific question
+        ("already thrombolysed, BP target", True, False),
+        ("PE on heparin, what now", False, True),  # no specific question; a call for help
+        ("intubated, which sedation, now worse", True, True),  # managed, but deteriorating
+    ],
+)
+def test_the_managed_framing_reads_its_lists(text: str, managed: bool, deterioration: bool) -> None:
+    norm = normalise(text)
+    framing = frame(norm, False, True, [(0, 2)])
+    assert (framing.managed, framing.deterioration) == (managed, deterioration)
+
+
+def test_a_named_diagnosis_is_suspected_by_the_words_around_it() -> None:
+    for text, fact in [("pe on ctpa", True), ("?pe", False), ("suspected pe", False), ("pe suspected", False),
+                       ("worried about a pe", False)]:
+        start = re.search(r"\bpe\b", text).start()  # type: ignore[union-attr]
+        assert stated_as_fact(text, start, start + 2) is fact, text
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("within how many hours should primary pci be done for stemi", True),  # a preposition before it
+        ("pe thrombolysis dose", True),  # a guideline noun after it
+        ("massive upper gi bleed in older adults: when to transfuse", True),  # modifiers + a population
+        ("the stemi in bay 3", False),  # "the": one patient's condition
+        ("suspected pe: which scan", False),  # a suspicion at the head of a note
+    ],
+)
+def test_the_topic_exemption_reads_its_lists(text: str, topic: bool) -> None:
+    assert bool(topic_spans(text)) is topic
+
+
+def test_again_after_resuming_words_is_not_a_recurrence() -> None:
+    assert not patient_now(normalise("after a first seizure, how long before driving again"))
+    assert patient_now(normalise("seizure again"))
+
+
+def test_a_vocabulary_entry_added_in_the_file_reaches_the_loaded_rules(tmp_path: Path) -> None:
+    rules = copy_rules(tmp_path)
+    edit(rules / "framing.yaml", "  - '\\bquiz\\b'\n", "  - '\\bquiz\\b'\n  - '\\bzzqq\\b'\n")
+    edit(rules / "topic.yaml", "  - 'compartment syndrome'\n", "  - 'compartment syndrome'\n  - 'zzqq'\n")
+    loaded = load_ruleset(rules)
+    assert "\\bzzqq\\b" in loaded.framing.informational.split("|")
+    assert "zzqq" in loaded.topic.condition_names.split("|")
+    assert "zzqq" not in RULESET.topic.condition_names.split("|")
+
+
 # --- loading: validated, named errors, deterministic, versioned -------------------------------------------
 
 
@@ -317,6 +386,14 @@ def test_any_edit_changes_the_version(tmp_path: Path) -> None:
         ("patient_now.yaml", "only: informational}", "only: teaching}", "only must be one of"),
         ("patient_now.yaml", "  - '\\bresus\\b'", "  - no", "referent[10]: expected a non-empty string"),
         ("ruleset.yaml", "  - vitals.yaml", "  - vital.yaml", "files must list exactly"),
+        ("framing.yaml", "  - 'stroke named'", "  - 'stroke name'",
+         "named_diagnoses: 'stroke name' is not the name of a trigger finding"),
+        ("framing.yaml", "  - '\\bquiz\\b'", "  - '\\bquiz(\\b'",
+         "informational[13]: pattern does not compile"),
+        ("framing.yaml", "deterioration:\n", "deteriorations:\n", "missing deterioration"),
+        ("framing.yaml", "suspected_after:\n", "notes: 1\nsuspected_after:\n", "unknown key notes"),
+        ("topic.yaml", "populations:\n", "population:\n", "missing populations"),
+        ("topic.yaml", "  - 'resume'", "  - yes", "resuming[8]: expected a non-empty string"),
     ],
 )
 def test_a_malformed_rule_file_is_refused_by_name(

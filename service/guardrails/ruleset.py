@@ -128,12 +128,43 @@ class PatientNow:
 
 
 @dataclass(frozen=True)
+class FramingWords:
+    """The framing vocabularies of framing.yaml, each one alternation; framing.py adds the structure."""
+
+    informational: str
+    weak_informational: str
+    weak_anchor: str
+    established: str
+    diagnosis_cue: str
+    specific_question: str
+    deterioration: str
+    named_diagnoses: frozenset[str]
+    suspected_before: str
+    suspected_after: str
+
+
+@dataclass(frozen=True)
+class TopicWords:
+    """The general-question vocabularies of topic.yaml, each one alternation; topic.py adds the structure."""
+
+    condition_modifiers: str
+    condition_names: str
+    prepositions: str
+    populations: str
+    guideline_nouns: str
+    suspicion: str
+    resuming: str
+
+
+@dataclass(frozen=True)
 class Ruleset:
     version: str
     findings: tuple[FindingRule, ...]
     context: ContextRules
     vitals: dict[str, Reading]
     patient_now: PatientNow
+    framing: FramingWords
+    topic: TopicWords
 
 
 class _Where:
@@ -435,10 +466,43 @@ def _patient_now(path: Path, data: dict) -> PatientNow:
     )
 
 
+# --- framing.yaml and topic.yaml ---------------------------------------------------------------------------
+
+_FRAMING_LISTS = ("informational", "weak_informational", "weak_anchor", "established", "diagnosis_cue",
+                  "specific_question", "deterioration", "suspected_before", "suspected_after")
+_TOPIC_LISTS = ("condition_modifiers", "condition_names", "prepositions", "populations", "guideline_nouns",
+                "suspicion", "resuming")
+
+
+def _framing(path: Path, data: dict) -> FramingWords:
+    top = _Where(path)
+    data = _mapping(top, data, (*_FRAMING_LISTS, "named_diagnoses"))
+    names = frozenset(_text(top / "named_diagnoses" / i, n)
+                      for i, n in enumerate(_list(top / "named_diagnoses", data["named_diagnoses"])))
+    lists = {key: _alternatives(top / key, data[key]) for key in _FRAMING_LISTS}
+    return FramingWords(**lists, named_diagnoses=names)
+
+
+def _topic(path: Path, data: dict) -> TopicWords:
+    top = _Where(path)
+    data = _mapping(top, data, _TOPIC_LISTS)
+    return TopicWords(**{key: _alternatives(top / key, data[key]) for key in _TOPIC_LISTS})
+
+
+def _check_named_diagnoses(path: Path, framing: FramingWords, findings: tuple[FindingRule, ...]) -> None:
+    """Every named diagnosis must be a trigger finding's name: a typo would silently stop it counting."""
+    triggers = {rule.name for rule in findings if rule.role == TRIGGER}
+    unknown = sorted(framing.named_diagnoses - triggers)
+    if unknown:
+        raise (_Where(path) / "named_diagnoses").error(
+            f"{unknown[0]!r} is not the name of a trigger finding in findings.yaml")
+
+
 # --- the set ------------------------------------------------------------------------------------------------
 
 _SECTIONS: dict[str, Callable[[Path, dict], Any]] = {
     "findings.yaml": _findings, "context.yaml": _context, "patient_now.yaml": _patient_now,
+    "framing.yaml": _framing, "topic.yaml": _topic,
 }
 # The readings vitals.py has a number reader for, and what each reader takes from the file besides bands.
 _KEYWORD_RANGE = ("keyword", "range")
@@ -480,12 +544,15 @@ def load_ruleset(directory: Path = RULES_DIR) -> Ruleset:
         data = _load_yaml(path)
         parsed[name] = (_vitals(path, data, VITAL_READINGS) if name == "vitals.yaml"
                         else _SECTIONS[name](path, data))
+    _check_named_diagnoses(directory / "framing.yaml", parsed["framing.yaml"], parsed["findings.yaml"])
     return Ruleset(
         version=f"{version}+sha256:{digest.hexdigest()[:12]}",
         findings=parsed["findings.yaml"],
         context=parsed["context.yaml"],
         vitals=parsed["vitals.yaml"],
         patient_now=parsed["patient_now.yaml"],
+        framing=parsed["framing.yaml"],
+        topic=parsed["topic.yaml"],
     )
 
 

@@ -29,67 +29,27 @@ import re
 from .findings import Finding
 from .ruleset import RULESET
 
-# Words that may qualify a condition inside its name ("massive upper GI bleed", "aneurysmal SAH").
-_MOD = (
-    r"acute|hyperacute|massive|major|heavy|significant|severe|life-threatening|large|active|suspected|"
-    r"possible|probable|presumed|query|confirmed|proven|known|first|recurrent|unprovoked|provoked|upper|"
-    r"lower|gastrointestinal|variceal|non-variceal|nonvariceal|peptic|ulcer|aneurysmal|non-aneurysmal|"
-    r"spontaneous|traumatic|hemorrhagic|isch(?:a)?emic|intracerebral|intracranial|cerebral|lobar|"
-    r"[a-z0-9]+-(?:associated|induced|related|mediated|provoked)|induced|related|associated|"
-    r"ace[- ]inhibitor|hereditary|idiopathic|intermediate|intermediate-high|intermediate-low|high-risk|"
-    r"low-risk|high|low|risk|submassive|tension|primary|secondary|convulsive|non-convulsive|"
-    r"nonconvulsive|refractory|super-refractory|febrile|neutropenic|clinical|focal|generali[sz]ed|"
-    r"tonic-clonic|early|postoperative|post-operative|post-?partum|paracetamol|acetaminophen|opioid|"
-    r"tricyclic|salicylate|deliberate|intentional|staggered|malignant|metastatic|spinal|epidural|"
-    r"st elevation|non-st elevation|non st elevation|inferior|anterior|posterior|complete|incomplete|"
-    r"hypercapnic|hypoxemic|pediatric|obstetric|adult|cardiogenic|septic|distributive|hypovolemic|"
-    r"vasodilatory|anaphylactic|biphasic|retroperitoneal|pulmonary|cement|fat|meningococcal|"
-    r"acute-on-chronic|community-acquired|hospital-acquired|nste|non-st|trauma|trauma-induced|surgical|"
-    r"perioperative|intraoperative|peri-operative|intra-operative"
+# The vocabularies are reviewable data (rules/topic.yaml); the structure around them stays here.
+_WORDS = RULESET.topic
+# A condition name with up to four qualifying words in front ("massive upper GI bleed", "aneurysmal SAH").
+_TOPIC_PHRASE = re.compile(
+    rf"\b(?:(?:{_WORDS.condition_modifiers})[ -]){{0,4}}(?:{_WORDS.condition_names})\b"
 )
-# Condition names: longest alternatives first (the regex takes the first alternative that matches).
-_NOUN = (
-    r"acute coronary syndromes?|coronary syndromes?|myocardial infarction|heart attack|unstable angina|"
-    r"aortic dissection|ventricular (?:tachycardia|fibrillation)|heart block|stemi|nstemi|nste-?acs|acs|"
-    r"mi|pulmonary emboli(?:sm|us)|emboli(?:sm|us)|pe|respiratory failure|pneumothorax|"
-    r"pulmonary edema|transient ischemic attacks?|tias?|strokes?|subarachnoid hemorrhage|subarachnoid|sah|"
-    r"intracranial (?:bleed|hemorrhage)|intracerebral hemorrhage|ich|thunderclap headache|"
-    r"hemorrhages?|bleeds?|bleeding|blood loss|hematomas?|pph|anaphylaxis|anaphylactic reactions?|"
-    r"angioedema|airway edema|septic shock|shock|hypotension|urosepsis|sepsis|meningococcal disease|"
-    r"status epilepticus|status|seizures?|cardiac arrest|syncope|"
-    r"(?:[a-z]+ )?overdoses?|(?:[a-z]+ )?poisoning|self[- ]harm(?:s|ed|ing)?|"
-    r"hemoptysis|suicidal ideation|"
-    r"suicide|cauda equina(?: syndrome)?|spinal cord compression|cord compression|conus|"
-    r"compartment syndrome"
-)
-_TOPIC_PHRASE = re.compile(rf"\b(?:(?:{_MOD})[ -]){{0,4}}(?:{_NOUN})\b")
 
 _SENTENCE_BREAK = re.compile(r"[.?!;:\n]|\s-\s")
-_PREPOSITION_BEFORE = re.compile(
-    r"\b(?:in|for|after|of|with|following|about|from|post|during|on|versus|vs|than|to|against|without|"
-    r"complicating|between|exclude|excluding|diagnose|diagnosing|manage|managing|treat|treating|predict|"
-    r"prevent|preventing)\s+(?:an?\s+)?$"
-)
+_PREPOSITION_BEFORE = re.compile(rf"\b(?:{_WORDS.prepositions})\s+(?:an?\s+)?$")
 _SPECIFIC_BEFORE = re.compile(r"\b(?:this|that|the|these|those)\s+$")
 _WH_WORD = re.compile(r"\b(?:what|which|when|how|why|where|who|whom|whose)\b")
 _AUX_OPENING = re.compile(
     r"^\W*(?:should|shall|is|are|does|do|did|can|could|would|will|may|must|has|have|was|were)\b"
 )
 # A plural population in the sentence makes it a question about people in general ("PE in cancer patients").
-_POPULATION = re.compile(
-    r"\b(?:patients|people|adults|children|women|men|infants|neonates|the elderly|older adults|"
-    r"in pregnancy|under \d+s)\b"
-)
+_POPULATION = re.compile(rf"\b(?:{_WORDS.populations})\b")
 # "Post-partum haemorrhage: first-line uterotonic?" - a condition as the heading of a question. A suspicion
 # ("suspected PE: which scan?", "?PE: ...") is a statement about a patient instead.
 _HEADING_AFTER = re.compile(r"^\s*:\s*\S")
-_SUSPICION = re.compile(r"^(?:suspected|possible|probable|presumed|query)\b")
-_GUIDELINE_NOUN_AFTER = re.compile(
-    r"^\s+(?:[\w-]+\s+)?(?:management|treatment|guidelines?|pathway|protocol|doses?|dosing|targets?|"
-    r"thresholds?|work-?up|criteria|scores?|scoring|bundle|prophylaxis|anticoagulation|thrombolysis|"
-    r"reversal|imaging|investigations?|antibiotics?|regimen|algorithm|window|timing|follow-?up|"
-    r"prevention|recommendations?|therapy|transfusion|care|assessment)\b"
-)
+_SUSPICION = re.compile(rf"^(?:{_WORDS.suspicion})\b")
+_GUIDELINE_NOUN_AFTER = re.compile(rf"^\s+(?:[\w-]+\s+)?(?:{_WORDS.guideline_nouns})\b")
 
 # Evidence of a specific patient presenting now (a referent, a time course, a change, a call for help, "is
 # this a ...?"): one list shared with the teaching framing, rules/patient_now.yaml. Any one keeps the flag.
@@ -127,8 +87,7 @@ def topic_spans(norm: str) -> list[tuple[int, int]]:
 
 
 # "again" about resuming an activity ("before a patient can drive again") is not a recurrence.
-_RESUMING = re.compile(r"\b(?:can|could|may|before|when|safe to|allowed to|able to|resume|return to)\s+"
-                       r"(?:[\w-]+\s+){0,2}$")
+_RESUMING = re.compile(rf"\b(?:{_WORDS.resuming})\s+(?:[\w-]+\s+){{0,2}}$")
 
 
 def patient_referent(norm: str) -> bool:
