@@ -321,6 +321,20 @@ def test_again_after_resuming_words_is_not_a_recurrence() -> None:
     assert patient_now(normalise("seizure again"))
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("pt c/o sob w/o cp", "patient complains of short of breath without chest pain"),  # punctuated forms
+        ("hr 130, 10 hrs post op", "heart rate 130, 10 hours post op"),  # contextual forms
+        ("she colapsed", "she collapsed"),  # a typo target repaired
+        ("she was sitting", "she was sitting"),  # a protected word left alone ("fitting")
+        ("hypertensive", "hypertensive"),  # never repaired across opposite prefixes ("hypotensive")
+    ],
+)
+def test_the_normaliser_reads_its_lists(text: str, expected: str) -> None:
+    assert normalise(text) == expected
+
+
 def test_a_vocabulary_entry_added_in_the_file_reaches_the_loaded_rules(tmp_path: Path) -> None:
     rules = copy_rules(tmp_path)
     edit(rules / "framing.yaml", "  - '\\bquiz\\b'\n", "  - '\\bquiz\\b'\n  - '\\bzzqq\\b'\n")
@@ -386,6 +400,11 @@ def test_any_edit_changes_the_version(tmp_path: Path) -> None:
         ("patient_now.yaml", "only: informational}", "only: teaching}", "only must be one of"),
         ("patient_now.yaml", "  - '\\bresus\\b'", "  - no", "referent[10]: expected a non-empty string"),
         ("ruleset.yaml", "  - vitals.yaml", "  - vital.yaml", "files must list exactly"),
+        ("normalise.yaml", "replace: '\\1 hours'", "replace: '\\2 hours'",
+         "contextual[1].replace: names a group"),
+        ("normalise.yaml", "typo_targets: >-\n", "typo_targets: >-\n  Weakness\n",
+         "'Weakness' is not a lower-case"),
+        ("normalise.yaml", "  - [hyper, hypo]", "  - [hyper]", "opposite_prefixes[0]: expected a pair"),
         ("framing.yaml", "  - 'stroke named'", "  - 'stroke name'",
          "named_diagnoses: 'stroke name' is not the name of a trigger finding"),
         ("framing.yaml", "  - '\\bquiz\\b'", "  - '\\bquiz(\\b'",

@@ -24,90 +24,25 @@ from rapidfuzz.distance import OSA
 
 from service.lexicon_table import table
 
+from .ruleset import RULESET
+
+# The shorthand and typo-repair lists are reviewable data (rules/normalise.yaml); the steps stay here.
+_RULES = RULESET.normalise
 # Multi-character forms that contain punctuation: expanded before tokenising.
-_SLASH_FORMS: tuple[tuple[str, str], ...] = (
-    (r"\bw/o\b", " without "),
-    (r"\bw/(?=\s|[a-z])", " with "),
-    (r"\bs/p\b", " status post "),
-    (r"\bc/o\b", " complains of "),
-    (r"\bh/o\b", " history of "),
-    (r"\br/o\b", " rule out "),
-    (r"\bb/l\b", " bilateral "),
-    (r"\bn/v\b", " nausea vomiting "),
-    (r"\by/o\b", " year old "),
-    (r"\bo2 sats?\b", " saturation "),
-    (r"\bsp ?o2\b", " saturation "),
-    (r"\bsa ?o2\b", " saturation "),
-    (r"\bpr bleed", " rectal bleed"),
-    (r"\bpv bleed", " vaginal bleed"),
-    (r"\bgi bleed", " gastrointestinal bleed"),
-    (r"\bbleeding pv\b", " vaginal bleeding "),
-    (r"\bbleeding heavily pv\b", " bleeding heavily vaginal "),
-)
+_SLASH_FORMS: tuple[tuple[str, str], ...] = _RULES.punctuated
 
 # One word -> its expansion. Only unambiguous clinical shorthand; ambiguous ones are handled in _CONTEXTUAL.
 # The table: service/data/lexicon.tsv (rows marked "both" or "guardrail"), shared with query expansion.
 ABBREVIATIONS: dict[str, str] = table("guardrail")
 
-# Abbreviations whose meaning depends on a neighbouring number.
-_CONTEXTUAL: tuple[tuple[str, str], ...] = (
-    (r"\bhr\b(?=\W{0,3}(?:of\W+)?\d)", "heart rate"),               # "HR 125" = heart rate
-    (r"\b(\d+(?:\.\d+)?)\s*(?:hr|hrs|h)\b", r"\1 hours"),          # "10 hrs", "2h" = hours
-    (r"\bhr\b", "heart rate"),
-    (r"\bmap\b(?=\W{0,3}\d)", "mean arterial pressure"),
-    (r"\b(intentional|deliberate|an|paracetamol|opioid|opiate|drug|tablet|amitriptyline|took)\s+od\b",
-     r"\1 overdose"),
-    (r"\bod\s+(on|of|with)\b", r"overdose \1"),
-    (r"\bsi\b(?=\W+(?:and|with|plan|intent))", "suicidal ideation"),
-    (r"\b(active|passive|expressing|expresses|reports|reporting|disclosed|discloses|admits|has|denies|denied|"
-     r"with|no|new|ongoing)\s+si\b", r"\1 suicidal ideation"),
-    (r"\b(\d+)\s*yo\b", r"\1 year old"),
-    (r"\b(\d+)\s*([mf])\b", r"\1 year old"),
-)
-
+# Abbreviations whose meaning depends on a neighbouring number or word.
+_CONTEXTUAL: tuple[tuple[str, str], ...] = _RULES.contextual
 # Words the rules depend on: typo repair may map an unknown token onto one of these.
-RULE_WORDS: frozenset[str] = frozenset(
-    """
-    weakness weaker weakening paralysis paraparesis paraplegia paraplegic numbness tingling paresthesia
-    sensation saddle perineum perineal perianal retention incontinence incontinent bladder bowel urine
-    breath breathing breathless breathlessness short shortness dyspnea dyspneic tachypneic tachypnea
-    gasping desaturating hypoxic hypoxia cyanosed cyanotic hemoptysis coughing pleuritic embolism
-    chest pain tightness pressure crushing sweating sweaty clammy diaphoretic radiating elevation
-    slurred speech droop droopy facial hemiparesis hemiplegia dysarthria aphasia stroke weakness vision
-    headache swelling swollen tongue throat stridor wheeze wheezing wheezy urticaria hives anaphylaxis
-    angioedema allergic reaction fever febrile pyrexial rigors septic sepsis hypotensive hypotension
-    tachycardic tachycardia confused confusion mottled infected infection bleeding bleeding bleed
-    hemorrhage hematoma hematemesis melena vomiting blood suicidal suicide overdose overdosed kill
-    collapsed collapse unresponsive unrousable seizure seizing fitting convulsing syncope fainted
-    consciousness breathing pulse excruciating unbearable agony uncontrolled analgesia morphine despite
-    vertebroplasty kyphoplasty saturation respiratory pressure procedure patient
-    """.split()
-)
-
+RULE_WORDS: frozenset[str] = _RULES.typo_targets
 # Ordinary words within one edit of a rule word: never "repaired".
-_PROTECTED: frozenset[str] = frozenset(
-    """
-    sitting fewer hides shook chess couch bloom blond bleeds needing reading leading heading breathe
-    breathes breathed strong stoke sweating sweater sweats wheels whizzing fitted fitting filling feeling
-    selling setting settling getting letting dropping stopping shocked spiking striking patients patient's
-    pressures preferred procedures reactions infusion infusions fusion confused confuses consult speeches
-    blocked clocked locked retained retaining retrieval trauma traumatic plural pleural pleurisy swollen
-    follow hollow allergies allergen collapses collapsing seizures respiration respirator tightening
-    despite despise swallow swelling sweating bladders bowels stroked strokes droops drooping healing
-    weakly weekly weeks number numbers numbed sensations senses reaction radiation radiating elevated
-    plain confuse analgesic analgesics procedural embolise embolised soreness injection injected
-    injections ingestion infarction sedation sedated breast breasts brief bleach treated heated seated
-    drop drops dropped dropping proper press paint sweet sheet shorts floor flood bleep
-    hypertension hypertensive hypertensives fascial contusion contusions breach patent cushing cushing's
-    """.split()
-)
-
-# Prefixes of opposite meaning that share a first letter: a "repair" across them inverts the finding
-# ("hypertensive" is not a typo of "hypotensive", however close the spelling).
-_OPPOSITE_PREFIXES: tuple[tuple[str, str], ...] = (
-    ("hyper", "hypo"), ("hypo", "hyper"), ("inter", "intra"), ("intra", "inter"), ("ante", "anti"),
-    ("anti", "ante"),
-)
+_PROTECTED: frozenset[str] = _RULES.typo_protected
+# Prefixes of opposite meaning that share a first letter: a "repair" across them inverts the finding.
+_OPPOSITE_PREFIXES: tuple[tuple[str, str], ...] = _RULES.opposite_prefixes
 
 
 def _inverts(token: str, word: str) -> bool:

@@ -157,6 +157,18 @@ class TopicWords:
 
 
 @dataclass(frozen=True)
+class NormaliseRules:
+    """How free typing is read before the rules (normalise.yaml): ordered (pattern, replacement) pairs and
+    the typo-repair word lists."""
+
+    punctuated: tuple[tuple[str, str], ...]
+    contextual: tuple[tuple[str, str], ...]
+    typo_targets: frozenset[str]
+    typo_protected: frozenset[str]
+    opposite_prefixes: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class Ruleset:
     version: str
     findings: tuple[FindingRule, ...]
@@ -165,6 +177,7 @@ class Ruleset:
     patient_now: PatientNow
     framing: FramingWords
     topic: TopicWords
+    normalise: NormaliseRules
 
 
 class _Where:
@@ -498,11 +511,60 @@ def _check_named_diagnoses(path: Path, framing: FramingWords, findings: tuple[Fi
             f"{unknown[0]!r} is not the name of a trigger finding in findings.yaml")
 
 
+# --- normalise.yaml -----------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"^[a-z]+(?:'[a-z]+)?$")
+_GROUP_REF = re.compile(r"\\(\d+)")
+
+
+def _rewrites(where: _Where, value: Any) -> tuple[tuple[str, str], ...]:
+    """Ordered {match, replace} pairs; a replacement may only name groups its pattern has."""
+    pairs = []
+    for i, raw in enumerate(_list(where, value)):
+        spec = _mapping(where / i, raw, ("match", "replace"))
+        pattern = _text(where / i / "match", spec["match"])
+        replace = spec["replace"]
+        if not isinstance(replace, str):
+            raise (where / i / "replace").error(f"expected a string, got {replace!r}")
+        groups = _compile(where / i / "match", pattern).groups
+        refs = [int(n) for n in _GROUP_REF.findall(replace)]
+        if any(n < 1 or n > groups for n in refs):
+            raise (where / i / "replace").error(f"names a group its pattern lacks ({groups} groups)")
+        pairs.append((pattern, replace))
+    return tuple(pairs)
+
+
+def _words(where: _Where, value: Any) -> frozenset[str]:
+    words = _text(where, value).split()
+    bad = [w for w in words if not _WORD.match(w)]
+    if bad:
+        raise where.error(f"{bad[0]!r} is not a lower-case word")
+    return frozenset(words)
+
+
+def _normalise(path: Path, data: dict) -> NormaliseRules:
+    top = _Where(path)
+    keys = ("punctuated", "contextual", "typo_targets", "typo_protected", "opposite_prefixes")
+    data = _mapping(top, data, keys)
+    prefixes = []
+    for i, pair in enumerate(_list(top / "opposite_prefixes", data["opposite_prefixes"])):
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) and p for p in pair)):
+            raise (top / "opposite_prefixes" / i).error("expected a pair of prefixes: [hyper, hypo]")
+        prefixes.append((pair[0], pair[1]))
+    return NormaliseRules(
+        punctuated=_rewrites(top / "punctuated", data["punctuated"]),
+        contextual=_rewrites(top / "contextual", data["contextual"]),
+        typo_targets=_words(top / "typo_targets", data["typo_targets"]),
+        typo_protected=_words(top / "typo_protected", data["typo_protected"]),
+        opposite_prefixes=tuple(prefixes),
+    )
+
+
 # --- the set ------------------------------------------------------------------------------------------------
 
 _SECTIONS: dict[str, Callable[[Path, dict], Any]] = {
     "findings.yaml": _findings, "context.yaml": _context, "patient_now.yaml": _patient_now,
-    "framing.yaml": _framing, "topic.yaml": _topic,
+    "framing.yaml": _framing, "topic.yaml": _topic, "normalise.yaml": _normalise,
 }
 # The readings vitals.py has a number reader for, and what each reader takes from the file besides bands.
 _KEYWORD_RANGE = ("keyword", "range")
@@ -553,6 +615,7 @@ def load_ruleset(directory: Path = RULES_DIR) -> Ruleset:
         patient_now=parsed["patient_now.yaml"],
         framing=parsed["framing.yaml"],
         topic=parsed["topic.yaml"],
+        normalise=parsed["normalise.yaml"],
     )
 
 
