@@ -75,6 +75,8 @@ HELD_OUT = (
     "a6-ir-midwife-paeds",
     "a10-paeds-ed-obstetric-triage",  # written 2026-12-02 after v4 (first look recorded); never seen by v5
     "a11-carehome-pharmacist",
+    "a12-spinal-ward-111",  # written after v5 (third session; first look recorded); never trained on
+    "a13-liaison-dental-optom",  # the same
 )
 ORDINARY_TRAIN = ("b1-ward-nurse-physio",)
 ORDINARY_HELD_OUT = (
