@@ -84,6 +84,7 @@ ORDINARY_HELD_OUT = (
     "b3-gp-radiologist",
     "b4-pharmacist-physio",
     "b5-ed-consultant-anp",
+    "b6-ortho-sho-practice-nurse",  # written after v5 (third session)
 )
 ORDINARY_WEIGHT = 6.0  # training weight of an ordinary question (see training_units)
 CLAUSE_POOL = True  # v5: the element-wise maximum of the clauses' embeddings is a second embedding view
