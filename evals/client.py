@@ -83,10 +83,13 @@ class ServiceClient:
             return Call(None, resp.status_code, ms, error=f"HTTP {resp.status_code}: {resp.text[:300]}")
         return Call(body, resp.status_code, ms)
 
-    def retrieve(self, query: str, k: int = 10, mode: str | None = None) -> Call:
+    def retrieve(self, query: str, k: int = 10, mode: str | None = None,
+                 history: list[dict] | None = None) -> Call:
         payload: dict = {"query": query, "k": k}
         if mode:
             payload["mode"] = mode
+        if history:
+            payload["history"] = history
         call = self._post("/v1/retrieve", payload)
         if call.body is not None:
             self.latency.add("retrieve", mode or "default", call.ms)
