@@ -9,7 +9,7 @@ that matches the question best. So:
 1. Units. A passage's sentences (verbatim spans stored at ingest); a lead-in ending in ":" is kept together
    with the list items that follow it (each item quoted as its own piece, even items too short to have been
    stored as sentences): a lead-in without its items, or items without their lead-in, answer nothing.
-2. Relevance of a unit = cosine(query, stored sentence vector) + weight × IDF-weighted share of the
+2. Relevance of a unit = cosine(query, stored standalone sentence vector: ingest/standalone.py) + weight × IDF-weighted share of the
    question's content words in it + a bonus when it holds the *kind* of thing asked for
    (service/question_kind.py: a number with a unit for "how many/what dose/how long", a list for "which
    drugs/criteria", an action for "what next").
@@ -148,7 +148,7 @@ def score_units(
     """Set each unit's relevance (see module docstring, step 2)."""
     total = sum(idf.values()) or 1.0
     for unit in units:
-        dense = float((snapshot.sent_vecs[unit.rows] @ query_vec).max()) if unit.rows else 0.0
+        dense = float((snapshot.relevance_vecs[unit.rows] @ query_vec).max()) if unit.rows else 0.0
         terms = _unit_terms(snapshot, unit)
         lexical = sum(w for t, w in idf.items() if t in terms) / total
         unit.relevance = dense + LEXICAL_WEIGHT * lexical + kind_bonus(kind, unit.text, unit.is_list)
