@@ -9,10 +9,10 @@ that matches the question best. So:
 1. Units. A passage's sentences (verbatim spans stored at ingest); a lead-in ending in ":" is kept together
    with the list items that follow it (each item quoted as its own piece, even items too short to have been
    stored as sentences): a lead-in without its items, or items without their lead-in, answer nothing.
-2. Relevance of a unit = cosine(query, stored standalone sentence vector: ingest/standalone.py) + weight × IDF-weighted share of the
-   question's content words in it + a bonus when it holds the *kind* of thing asked for
-   (service/question_kind.py: a number with a unit for "how many/what dose/how long", a list for "which
-   drugs/criteria", an action for "what next").
+2. Relevance of a unit = cosine(query, the sentence's standalone vector: ingest/standalone.py) + weight ×
+   IDF-weighted share of the question's content words in it + a bonus when it holds the *kind* of thing
+   asked for (service/question_kind.py: a number with a unit for "how many/what dose/how long", a list for
+   "which drugs/criteria", an action for "what next").
 3. The main passage is the one whose best unit, plus a small prior for its retrieval rank, is best. Its
    relevant units are quoted in document order: the best unit, the one right after it (where guidelines
    put the figure, the list or the reason), and any other unit close to the best, within a word budget.
