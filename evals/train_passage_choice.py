@@ -113,14 +113,9 @@ def collect(items_by_corpus: dict[str, list[KeyFactItem]]) -> list[Case]:
 
 
 def _at_depth(case: Case, depth: int) -> tuple[np.ndarray, np.ndarray]:
-    """Features and labels of the candidates within `depth`, the gap features recomputed among them."""
+    """Features and labels of the candidates within `depth` (each candidate's features are its own)."""
     keep = [i for i, h in enumerate(case.candidates) if h < depth]
-    feats = case.features[keep].copy()
-    for name in FEATURES:
-        if name.endswith("_gap") and len(keep):
-            base = FEATURES.index(name.removesuffix("_gap"))
-            feats[:, FEATURES.index(name)] = feats[:, base] - feats[:, base].max()
-    return feats, case.labels[keep]
+    return case.features[keep], case.labels[keep]
 
 
 def fit(cases: list[Case], depth: int) -> PassageChooser:

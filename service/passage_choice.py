@@ -12,8 +12,8 @@ composer keeps its rule.
 Features of one candidate passage (FEATURES, in this order), each comparable across passages of a question:
 the composer's best unit relevance, the best standalone-sentence cosine, the best contextual-sentence
 cosine, the passage cosine, the fused retrieval score (÷ the top hit's) and 1 / (1 + rank), the IDF-weighted
-share of the question's content words in the passage and in its section path, whether a unit holds the kind
-of thing asked for, and the gaps of the first four and of the word share to the best candidate's.
+share of the question's content words in the passage and in its section path, and whether a unit holds the
+kind of thing asked for. (Their gaps to the best candidate's, as extra features, did worse in the folds.)
 """
 
 from __future__ import annotations
@@ -35,10 +35,8 @@ from service.text import content_terms
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "passage_choice.json"
 FORMAT = 1
-BASE = ("best_unit", "best_solo", "best_context", "passage_cos", "fused", "rank", "coverage",
-        "section_coverage", "kind")  # fmt: skip
-RELATIVE = ("best_unit", "best_solo", "best_context", "passage_cos", "coverage")  # minus the candidates' best
-FEATURES = BASE + tuple(f"{name}_gap" for name in RELATIVE)
+FEATURES = ("best_unit", "best_solo", "best_context", "passage_cos", "fused", "rank", "coverage",
+            "section_coverage", "kind")  # fmt: skip
 
 
 class ScoredUnit(Protocol):
@@ -87,10 +85,6 @@ def passage_features(
             "section_coverage": _share(idf, section),
             "kind": float(any(kind_bonus(kind, u.text, u.is_list) > 0 for u in units[h])),
         })  # fmt: skip
-    best = {name: max(r[name] for r in rows) for name in RELATIVE} if rows else {}
-    for r in rows:
-        for name in RELATIVE:
-            r[f"{name}_gap"] = r[name] - best[name]
     table = np.asarray([[r[name] for name in FEATURES] for r in rows], dtype=np.float64)
     return table.reshape(-1, len(FEATURES))
 
