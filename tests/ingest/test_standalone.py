@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ingest import generation_files
 from ingest.records import ChunkRecord
@@ -71,3 +72,37 @@ def test_a_generation_written_before_standalone_vectors_has_none(tmp_path: Path)
     assert files is not None and files.sent_solo is None
     kept = generation_files.records_of(files, ["a/one"])
     assert kept[0].standalone_vectors is None
+
+
+def test_an_ingest_stores_standalone_vectors_and_a_store_without_them_falls_back_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ingest.embedding import get_embedder
+    from service.index import load_snapshot
+    from tests.ingest.test_ingest_cli import make_corpus
+    from tests.ingest.test_record_collections import open_store
+    from tests.support.inprocess import ingest_in_process
+
+    corpus, store_dir = make_corpus(tmp_path / "corpus", 2), tmp_path / "store"
+    result = ingest_in_process(store_dir, corpus)
+    store = open_store(store_dir)
+    snapshot = load_snapshot(store, result.generation)
+    assert snapshot.sent_solo is not None and snapshot.relevance_vecs is snapshot.sent_solo
+    row = 0
+    start, end = (int(x) for x in snapshot.sent_bounds[row])
+    section = snapshot.metas[row]["section"]
+    alone = get_embedder().encode([f"{section}: {snapshot.sent_texts[start].strip()}"])[0]
+    def cosine(a: np.ndarray, b: np.ndarray) -> float:
+        return float(a @ b) / float(np.linalg.norm(a) * np.linalg.norm(b))
+
+    stored, contextual = snapshot.sent_solo[[start]][0], snapshot.sent_vecs[[start]][0]
+    # the same text embedded again (another batch, float16 storage): the same vector up to rounding, and
+    # not the contextual one
+    assert cosine(stored, alone) > 0.97 and cosine(contextual, alone) < cosine(stored, alone)
+    assert end > start
+
+    (store.files_dir(result.generation) / "sent_solo.npy").unlink()  # a generation written before them
+    with caplog.at_level("WARNING", logger="service.index"):
+        old = load_snapshot(store, result.generation)
+    assert old.sent_solo is None and old.relevance_vecs is old.sent_vecs
+    assert "no standalone sentence vectors" in caplog.text
