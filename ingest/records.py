@@ -117,8 +117,9 @@ class ChunkRecord:
                 meta[key] = _scalar(value)
         if self.sentence_vectors is not None:
             meta[SENTENCE_VECTORS] = encode_vectors(self.sentence_vectors)
-        if has_rows(self.standalone_vectors, len(self.sentence_spans)):
-            meta[STANDALONE_VECTORS] = encode_vectors(self.standalone_vectors)
+        solo = self.standalone_vectors
+        if solo is not None and has_rows(solo, len(self.sentence_spans)):
+            meta[STANDALONE_VECTORS] = encode_vectors(solo)
         return self.chunk_id, self.text, meta
 
     @classmethod

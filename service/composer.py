@@ -13,7 +13,9 @@ that matches the question best. So:
    IDF-weighted share of the question's content words in it + a bonus when it holds the *kind* of thing
    asked for (service/question_kind.py: a number with a unit for "how many/what dose/how long", a list for
    "which drugs/criteria", an action for "what next").
-3. The main passage is the one whose best unit, plus a small prior for its retrieval rank, is best. Its
+3. The main passage is the one among the top hits that the learned chooser scores highest
+   (service/passage_choice.py; the service passes the shipped one), or, without a chooser, the one whose
+   best unit, plus a small prior for its retrieval rank, is best. Its
    relevant units are quoted in document order: the best unit, the one right after it (where guidelines
    put the figure, the list or the reason), and any other unit close to the best, within a word budget.
 4. Other passages add a unit only if it covers question words (facets) the answer does not have yet.

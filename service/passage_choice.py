@@ -42,10 +42,11 @@ FEATURES = ("best_unit", "best_solo", "best_context", "passage_cos", "fused", "r
 class ScoredUnit(Protocol):
     """What the features read of a composer unit (service/composer.py `Unit`)."""
 
-    rows: list[int]
-    text: str
     is_list: bool
     relevance: float
+
+    @property
+    def text(self) -> str: ...
 
 
 def _share(idf: dict[str, float], terms: frozenset[str] | set[str]) -> float:
