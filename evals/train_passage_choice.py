@@ -13,8 +13,9 @@ features with a label: does the passage text hold all of the question's key fact
   written to service/data/passage_choice.json with the fold figures.
 
 Deterministic: the stores are built from fixed files, the questions are read in file order, and the fit is
-a logistic regression with the lbfgs solver (no randomness). Only the tuning authors are read: the authors
-held out for the final figures are never opened here (evals/authors.py loads batches by author name).
+a logistic regression with the lbfgs solver (no randomness). Only the tuning authors' questions are used:
+the loader (evals/authors.py) parses every batch file, and the held-out authors' items are dropped by name
+before anything is computed, printed or kept.
 """
 
 from __future__ import annotations
