@@ -7,7 +7,9 @@ rebuild from all records at each load:
     bm25/                  the BM25 index over "section\\ntext" (bm25s `save`; loaded with `mmap=True`)
     chunk_ids.json         passage ids in row order (sorted: a document's passages are adjacent)
     chunk_vecs.npy         (N, dim) float32 passage vectors, for exact dense search
-    sent_vecs.npy          (S, dim) float16 sentence vectors
+    sent_vecs.npy          (S, dim) float16 sentence vectors (contextual: token means inside the passage)
+    sent_solo.npy          (S, dim) float16 standalone sentence vectors (ingest/standalone.py); absent in
+                           generations written before them; a sentence without one has its contextual row
     sent_bounds.npy        (N, 2) sentence rows [start, end) of each passage
     sent_spans.npy         (S, 2) character span of each sentence in its passage text
     sent_rows.npy          (S,) passage row of each sentence
@@ -42,7 +44,7 @@ from typing import Any
 import bm25s
 import numpy as np
 
-from ingest.records import ChunkRecord, record_from_meta
+from ingest.records import ChunkRecord, has_rows, record_from_meta
 from ingest.terms import content_terms, passage_text, words
 
 log = logging.getLogger(__name__)
@@ -130,17 +132,24 @@ def _write_into(records: list[ChunkRecord], out: Path, generation: str, source: 
              and r.sentence_vectors.ndim == 2 and r.sentence_vectors.shape[1]]
     sdim = max(sdims, default=dim)
     sent_vecs = np.zeros((total, sdim), dtype=np.float16)
+    with_solo = [has_rows(r.standalone_vectors, len(r.sentence_spans)) for r in records]
+    sent_solo = np.zeros((total, sdim), dtype=np.float16) if any(with_solo) else None
     sent_spans = np.zeros((total, 2), dtype=np.int32)
     sent_rows = np.repeat(np.arange(n, dtype=np.int32), sentence_counts)
     vocab: dict[str, int] = {}
     term_ids: list[int] = []
     indptr = np.zeros(total + 1, dtype=np.int64)
     pos = 0
-    for r in records:
+    for r, solo in zip(records, with_solo, strict=True):
         vecs = r.sentence_vectors
         count = len(r.sentence_spans)
         if count and vecs is not None and vecs.shape == (count, sdim):  # else zero rows, as before
             sent_vecs[pos : pos + count] = vecs
+        if sent_solo is not None and count:
+            # a record kept from a generation before standalone vectors: its contextual rows stand in
+            own = r.standalone_vectors if solo else None
+            fits = own is not None and own.shape == (count, sdim)
+            sent_solo[pos : pos + count] = own if fits else sent_vecs[pos : pos + count]
         for a, b in r.sentence_spans:
             sent_spans[pos] = (a, b)
             for term in dict.fromkeys(content_terms(r.text[a:b])):
@@ -148,6 +157,12 @@ def _write_into(records: list[ChunkRecord], out: Path, generation: str, source: 
             indptr[pos + 1] = len(term_ids)
             pos += 1
     np.save(out / "sent_vecs.npy", sent_vecs)
+    if sent_solo is not None:
+        np.save(out / "sent_solo.npy", sent_solo)
+        missing = len(records) - sum(with_solo)
+        if missing:
+            log.info("%d of %d passages have no standalone sentence vectors (kept from an older generation): "
+                     "their contextual ones stand in", missing, len(records))
     np.save(out / "sent_spans.npy", sent_spans)
     np.save(out / "sent_rows.npy", sent_rows)
     np.save(out / "sent_bounds.npy", np.stack([starts, ends], axis=1) if n else np.zeros((0, 2), np.int64))
@@ -314,6 +329,12 @@ class GenerationFiles:
         return Float32Rows(self._npy("sent_vecs"))
 
     @cached_property
+    def sent_solo(self) -> Float32Rows | None:
+        """The standalone sentence vectors, or None for a generation written before them."""
+        path = self.path / "sent_solo.npy"
+        return Float32Rows(np.load(path, mmap_mode="r")) if path.exists() else None
+
+    @cached_property
     def sent_bounds(self) -> np.ndarray:
         return self._npy("sent_bounds")
 
@@ -343,7 +364,7 @@ def records_of(files: GenerationFiles, doc_ids: Sequence[str]) -> list[ChunkReco
     """The stored records of some documents, read back from a generation's files (texts, fields, passage and
     sentence vectors): what the next generation keeps of its predecessor, without a Chroma round trip."""
     out: list[ChunkRecord] = []
-    bounds, sentence_vectors = files.sent_bounds, files.sent_vecs
+    bounds, sentence_vectors, solo = files.sent_bounds, files.sent_vecs, files.sent_solo
     for doc_id in doc_ids:
         entry = files.docs.get(doc_id)
         for row in entry["rows"] if entry else ():
@@ -351,6 +372,7 @@ def records_of(files: GenerationFiles, doc_ids: Sequence[str]) -> list[ChunkReco
             out.append(record_from_meta(
                 files.chunk_ids[row], files.metas[row], files.texts[row],
                 np.array(files.chunk_vecs[row], dtype=np.float32), sentence_vectors[start:end],
+                None if solo is None else solo[start:end],
             ))  # fmt: skip
     return out
 

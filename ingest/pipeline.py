@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from config import StoreSettings
-from ingest import chunking, generation_files, sentences
+from ingest import chunking, generation_files, sentences, standalone
 from ingest.chunking import Chunk, chunk_document
 from ingest.documents import Document, LoadResult, Problem, load_documents
 from ingest.embedding import get_embedder, get_token_counter
@@ -88,6 +88,7 @@ def pipeline_config(embedder_name: str) -> dict[str, object]:
         "min_sentence_words": chunking.MIN_SENTENCE_WORDS,
         "section_separator": chunking.SECTION_SEP,
         "sentence_end": sentences.SENTENCE_END.pattern,
+        "standalone_sentences": standalone.FORMAT,
     }
 
 
@@ -128,6 +129,7 @@ def chunk_record(
     embedder_name: str,
     vector: np.ndarray | None = None,
     sentence_vectors: np.ndarray | None = None,
+    standalone_vectors: np.ndarray | None = None,
 ) -> ChunkRecord:
     """The stored record of one chunk: its text and place, the document's optional fields, its vectors."""
     extra = {key: doc.meta[key] for key in DOC_FIELDS if doc.meta.get(key) not in (None, "")}
@@ -147,6 +149,7 @@ def chunk_record(
         extra=extra,
         vector=vector,
         sentence_vectors=sentence_vectors,
+        standalone_vectors=standalone_vectors,
     )
 
 
@@ -363,9 +366,13 @@ def _ingest(
         texts = [c.embed_text for _, c in part]
         spans = [c.embed_spans for _, c in part]
         vectors, sentence_vectors = embedder.encode_with_spans(texts, spans)
+        solo = standalone.standalone_vectors(
+            embedder.encode, [c.section for _, c in part], [c.text for _, c in part],
+            [c.sentence_spans for _, c in part],
+        )
         new = [
-            chunk_record(doc, c, embedder_name, vec, svecs)
-            for (doc, c), vec, svecs in zip(part, vectors, sentence_vectors, strict=True)
+            chunk_record(doc, c, embedder_name, vec, svecs, solo_vecs)
+            for (doc, c), vec, svecs, solo_vecs in zip(part, vectors, sentence_vectors, solo, strict=True)
         ]
         store.add_records(target, new, born)
         records.extend(new)

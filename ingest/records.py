@@ -40,6 +40,7 @@ DOC_FIELDS = (
 LOCATOR_FIELDS = ("page", "page_end", "anchor", "rec", "grade")
 JSON_FIELDS = ("cites",)  # list-valued optional fields decoded back into lists
 SENTENCE_VECTORS = "sentence_vectors"  # metadata key of the packed sentence vectors
+STANDALONE_VECTORS = "standalone_vectors"  # … and of the standalone ones (ingest/standalone.py)
 # The fields every record has: which document, where in it, and which version of it (`ChunkRecord._place`)
 PLACE_FIELDS = ("doc_id", "title", "section", "heading", "position", "doc_hash", "source_root", "path")
 
@@ -76,6 +77,8 @@ class ChunkRecord:
     extra: dict[str, Any] = field(default_factory=dict)  # DOC_FIELDS and LOCATOR_FIELDS that are set
     vector: np.ndarray | None = None  # (dim,) float32 passage vector
     sentence_vectors: np.ndarray | None = None  # (sentences, dim); None or (n, 0) when absent
+    # (sentences, dim) each sentence embedded on its own (ingest/standalone.py); None or (n, 0) when absent
+    standalone_vectors: np.ndarray | None = None
 
     # --- what the service reads -------------------------------------------------------------------
     def _place(self) -> dict[str, str | int]:
@@ -114,6 +117,9 @@ class ChunkRecord:
                 meta[key] = _scalar(value)
         if self.sentence_vectors is not None:
             meta[SENTENCE_VECTORS] = encode_vectors(self.sentence_vectors)
+        solo = self.standalone_vectors
+        if solo is not None and has_rows(solo, len(self.sentence_spans)):
+            meta[STANDALONE_VECTORS] = encode_vectors(solo)
         return self.chunk_id, self.text, meta
 
     @classmethod
@@ -128,6 +134,7 @@ class ChunkRecord:
         except (TypeError, ValueError):
             sentence_spans = []
         packed = meta.pop(SENTENCE_VECTORS, "")
+        packed_standalone = meta.pop(STANDALONE_VECTORS, "")
         extra: dict[str, Any] = {}
         for key in (*DOC_FIELDS, *LOCATOR_FIELDS):
             if key in meta:
@@ -163,6 +170,7 @@ class ChunkRecord:
             extra=extra,
             vector=vector,
             sentence_vectors=decode_vectors(packed, len(sentence_spans)),
+            standalone_vectors=decode_vectors(packed_standalone, len(sentence_spans)),
         )
 
 
@@ -172,6 +180,7 @@ def record_from_meta(
     text: str,
     vector: np.ndarray | None,
     sentence_vectors: np.ndarray | None,
+    standalone_vectors: np.ndarray | None = None,
 ) -> ChunkRecord:
     """Inverse of `ChunkRecord.meta()`: the record again from what a generation's files keep of it, so the
     next generation is built from those files instead of reading every unchanged record back from Chroma."""
@@ -193,7 +202,13 @@ def record_from_meta(
         extra=extra,
         vector=vector,
         sentence_vectors=sentence_vectors,
+        standalone_vectors=standalone_vectors,
     )
+
+
+def has_rows(vectors: np.ndarray | None, rows: int) -> bool:
+    """Whether `vectors` holds one non-empty row per sentence (not absent, not an old store's (n, 0))."""
+    return vectors is not None and vectors.ndim == 2 and vectors.shape[0] == rows and vectors.shape[1] > 0
 
 
 def _scalar(value: Any) -> str | int | float | bool:

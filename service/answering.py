@@ -52,7 +52,8 @@ from service.models import (
     Topic,
     Turn,
 )
-from service.question_kind import question_kind
+from service.passage_choice import PassageChooser, shipped_chooser
+from service.question_kind import QuestionKind, question_kind
 from service.retrieval import Retrieval, StoreQueryFailed, retrieve
 from service.settings import Settings, get_settings
 
@@ -231,7 +232,7 @@ def compose_answer(
         except LLMFailed as exc:
             fallback_reason = exc.code
             log.warning("LLM answer replaced by the extractive one (%s): %s", exc.code, exc.detail)
-    sentences = _extractive_sentences(retrieved)
+    sentences = extractive_sentences(retrieved)
     return Composed(retrieved, "extractive" if sentences else "abstain", sentences,
                     fallback_reason if llm is not None else None)
 
@@ -258,19 +259,40 @@ def _llm_sentences(
     return tuple(checked.sentences)
 
 
-def _extractive_sentences(retrieved: Retrieved) -> tuple[AnswerSentence, ...]:
+@dataclass(frozen=True)
+class ComposerQuestion:
+    """What the composer ranks units against: the question (a follow-up's with its references resolved),
+    the words the user typed this turn, what the conversation already said, and the kind of answer asked."""
+
+    focus: str
+    own_words: str
+    said: str
+    kind: QuestionKind
+
+
+def composer_question(retrieved: Retrieved) -> ComposerQuestion:
+    """A follow-up's own words ("how do we confirm it?") name nothing: the composer looks for the words of
+    the question with its references resolved (service/followup.py)."""
     plan, snapshot = retrieved.plan, retrieved.snapshot
     question, history = plan.question, list(plan.history)
-    # A follow-up's own words ("how do we confirm it?") name nothing: the composer looks for the words
-    # of the question with its references resolved (service/followup.py).
     focus, own, said = retrieved.queries[0].text, "", ""
     if history and depends_on_context(question):
         uses = snapshot.uses_term
         focus = expand_query(resolved_question(question, history), uses)
         own = retrieved.queries[0].text
         said = expand_query(" ".join([*context_turns(question, history), previous_answer(history)]), uses)
-    quoted = compose(snapshot, retrieved.retrieval.hits, retrieved.query_vec, focus, question_kind(question),
-                     own_words=own, said=said)
+    return ComposerQuestion(focus, own, said, question_kind(question))
+
+
+def extractive_sentences(
+    retrieved: Retrieved, chooser: PassageChooser | None | Literal["shipped"] = "shipped"
+) -> tuple[AnswerSentence, ...]:
+    """The quoted answer; the main passage chosen by the shipped learned chooser (service/passage_choice.py)
+    unless another (or None: the composer's rule) is given, as the training script's evaluation does."""
+    asked = composer_question(retrieved)
+    quoted = compose(retrieved.snapshot, retrieved.retrieval.hits, retrieved.query_vec, asked.focus,
+                     asked.kind, own_words=asked.own_words, said=asked.said,
+                     chooser=shipped_chooser() if chooser == "shipped" else chooser)
     return tuple(AnswerSentence(q.text, (q.hit,)) for q in quoted)
 
 

@@ -9,11 +9,13 @@ that matches the question best. So:
 1. Units. A passage's sentences (verbatim spans stored at ingest); a lead-in ending in ":" is kept together
    with the list items that follow it (each item quoted as its own piece, even items too short to have been
    stored as sentences): a lead-in without its items, or items without their lead-in, answer nothing.
-2. Relevance of a unit = cosine(query, stored sentence vector) + weight × IDF-weighted share of the
-   question's content words in it + a bonus when it holds the *kind* of thing asked for
-   (service/question_kind.py: a number with a unit for "how many/what dose/how long", a list for "which
-   drugs/criteria", an action for "what next").
-3. The main passage is the one whose best unit, plus a small prior for its retrieval rank, is best. Its
+2. Relevance of a unit = cosine(query, the sentence's standalone vector: ingest/standalone.py) + weight ×
+   IDF-weighted share of the question's content words in it + a bonus when it holds the *kind* of thing
+   asked for (service/question_kind.py: a number with a unit for "how many/what dose/how long", a list for
+   "which drugs/criteria", an action for "what next").
+3. The main passage is the one among the top hits that the learned chooser scores highest
+   (service/passage_choice.py; the service passes the shipped one), or, without a chooser, the one whose
+   best unit, plus a small prior for its retrieval rank, is best. Its
    relevant units are quoted in document order: the best unit, the one right after it (where guidelines
    put the figure, the list or the reason), and any other unit close to the best, within a word budget.
 4. Other passages add a unit only if it covers question words (facets) the answer does not have yet.
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from service.index import Snapshot
+from service.passage_choice import PassageChooser, passage_features
 from service.question_kind import QuestionKind, kind_bonus
 from service.retrieval import Hit
 from service.text import content_terms
@@ -148,11 +151,62 @@ def score_units(
     """Set each unit's relevance (see module docstring, step 2)."""
     total = sum(idf.values()) or 1.0
     for unit in units:
-        dense = float((snapshot.sent_vecs[unit.rows] @ query_vec).max()) if unit.rows else 0.0
+        dense = float((snapshot.relevance_vecs[unit.rows] @ query_vec).max()) if unit.rows else 0.0
         terms = _unit_terms(snapshot, unit)
         lexical = sum(w for t, w in idf.items() if t in terms) / total
         unit.relevance = dense + LEXICAL_WEIGHT * lexical + kind_bonus(kind, unit.text, unit.is_list)
         unit.said = repeats(terms, said)
+
+
+@dataclass
+class Scored:
+    """A question's retrieved passages cut into units, each unit scored (step 2), and the question's words."""
+
+    per_hit: list[list[Unit]]
+    q_terms: list[str]
+    idf: dict[str, float]
+
+    def best_unit(self, h: int) -> float:
+        """Passage `h`'s best unit, a unit that repeats the conversation counting SAID_DISCOUNT less."""
+        values = (u.relevance - (SAID_DISCOUNT if u.said else 0.0) for u in self.per_hit[h])
+        return max(values, default=-math.inf)
+
+
+def scored_units(
+    snapshot: Snapshot,
+    hits: list[Hit],
+    query_vec: np.ndarray,
+    question: str,
+    kind: QuestionKind,
+    *,
+    own_words: str = "",
+    said: str = "",
+) -> Scored:
+    """Steps 1 and 2 for every retrieved passage (see `compose` for the arguments)."""
+    q_terms = list(dict.fromkeys(content_terms(question)))
+    idf = _idf_weights(snapshot, q_terms)
+    own = set(content_terms(own_words))
+    idf = {t: w * (OWN_WORD_WEIGHT if t in own else 1.0) for t, w in idf.items()}
+    said_terms = frozenset(content_terms(said))
+    per_hit = [passage_units(snapshot, h, hit.row) for h, hit in enumerate(hits)]
+    for units in per_hit:
+        score_units(snapshot, units, query_vec, idf, kind, said_terms)
+    return Scored(per_hit, q_terms, idf)
+
+
+def main_candidates(scored: Scored, hits: list[Hit], chooser: PassageChooser | None) -> list[int]:
+    """The hits the main passage is chosen among: the top ones that have a unit to quote."""
+    depth = chooser.candidates if chooser is not None else MAIN_CANDIDATES
+    return [h for h in range(min(depth, len(hits))) if scored.per_hit[h]]
+
+
+def candidate_features(
+    snapshot: Snapshot, hits: list[Hit], scored: Scored, candidates: list[int], query_vec: np.ndarray,
+    kind: QuestionKind,
+) -> np.ndarray:
+    """The learned chooser's features of each candidate (service/passage_choice.py)."""
+    return passage_features(snapshot, hits, candidates, scored.per_hit,
+                            [scored.best_unit(h) for h in candidates], query_vec, scored.idf, kind)
 
 
 def compose(
@@ -164,29 +218,29 @@ def compose(
     *,
     own_words: str = "",
     said: str = "",
+    chooser: PassageChooser | None = None,
 ) -> list[Piece]:
     """The answer's pieces in reading order: main passage first, then facets from others.
 
     For a follow-up, `question` is the resolved text (service/followup.py), `own_words` the question as
-    asked (its words count double) and `said` the conversation so far (units repeating it are demoted)."""
-    q_terms = list(dict.fromkeys(content_terms(question)))
-    idf = _idf_weights(snapshot, q_terms)
-    own = set(content_terms(own_words))
-    idf = {t: w * (OWN_WORD_WEIGHT if t in own else 1.0) for t, w in idf.items()}
-    said_terms = frozenset(content_terms(said))
-    per_hit = [passage_units(snapshot, h, hit.row) for h, hit in enumerate(hits)]
-    for units in per_hit:
-        score_units(snapshot, units, query_vec, idf, kind, said_terms)
+    asked (its words count double) and `said` the conversation so far (units repeating it are demoted).
+    With a `chooser` (service/passage_choice.py) the main passage is the one it scores highest among its
+    candidates; without one, the rule of the module docstring (step 3)."""
+    scored = scored_units(snapshot, hits, query_vec, question, kind, own_words=own_words, said=said)
+    per_hit, q_terms = scored.per_hit, scored.q_terms
     top_score = max((hit.score for hit in hits), default=1.0) or 1.0
 
     def passage_value(h: int) -> float:
-        best = max((u.relevance - (SAID_DISCOUNT if u.said else 0.0) for u in per_hit[h]), default=-math.inf)
-        return best + PASSAGE_PRIOR * hits[h].score / top_score
+        return scored.best_unit(h) + PASSAGE_PRIOR * hits[h].score / top_score
 
-    candidates = [h for h in range(min(MAIN_CANDIDATES, len(hits))) if per_hit[h]]
+    candidates = main_candidates(scored, hits, chooser)
     if not candidates:
         return []
-    main = max(candidates, key=passage_value)
+    if chooser is not None:
+        features = candidate_features(snapshot, hits, scored, candidates, query_vec, kind)
+        main = candidates[int(np.argmax(chooser.scores(features)))]
+    else:
+        main = max(candidates, key=passage_value)
     units = [u for u in per_hit[main] if not u.said] or per_hit[main]
     best = max(units, key=lambda u: u.relevance)
     while best.is_list and best.words > WORD_BUDGET and len(best.pieces) > 2:

@@ -42,7 +42,7 @@ class Snapshot:
     metas: Sequence[dict]  # each row's fields (`ChunkRecord.meta()`), decoded per row
     bm25: bm25s.BM25
     sent_texts: Sequence[str]  # slices of `texts`
-    sent_vecs: Any  # rows indexed as (k, dim) float32, unit rows (or zero)
+    sent_vecs: Any  # rows indexed as (k, dim) float32, unit rows (or zero): contextual (abstention evidence)
     sent_bounds: np.ndarray  # (N, 2) int: sentence rows [start, end) of each chunk
     sent_terms: Sequence[frozenset[str]]  # stemmed content words of each sentence (lexical evidence)
     chunks_collection: object  # the Chroma collection: queried for dense retrieval on large corpora
@@ -60,6 +60,15 @@ class Snapshot:
     collection_records: int = 0
     versioned_ids: bool = False  # record ids carry their version (a collection of the current layout)
     loaded_at: float = field(default_factory=time.time)
+    # each sentence embedded on its own with its section path (ingest/standalone.py), rows as `sent_vecs`;
+    # None for a generation written before them
+    sent_solo: Any = None
+
+    @property
+    def relevance_vecs(self) -> Any:
+        """The sentence vectors the composer ranks units and passages with: the standalone ones when the
+        generation has them, else the contextual ones (an older store still answers, as before)."""
+        return self.sent_solo if self.sent_solo is not None else self.sent_vecs
 
     @property
     def size(self) -> int:
@@ -115,7 +124,13 @@ def load_snapshot(store: IndexStore, generation: str, corpus_version: str | None
         doc_versions={d: str(entry["hash"])[:VERSION_CHARS] for d, entry in docs.items()},
         collection_records=chunks_col.count(),
         versioned_ids=IndexStore.extendable(chunks_col),
+        sent_solo=files.sent_solo,
     )
+    if snapshot.sent_solo is None:
+        log.warning(
+            "generation %s has no standalone sentence vectors (written before they were): answers rank "
+            "sentences with the contextual ones; re-ingest to add them", generation,
+        )
     log.info(
         "loaded generation %s: %d passages, %d sentences in %.2fs",
         generation,

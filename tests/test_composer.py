@@ -106,3 +106,20 @@ def test_unreviewed_sources_lose_close_ties_only() -> None:
     clear = [(np.asarray([0, 1]), 1.0), (np.asarray([0, 1]), 1.0)]  # passage 0 first in both lists
     hits = fuse(marked, clear, None, 2)
     assert [h.row for h in hits] == [0, 1] and hits[0].score == UNREVIEWED_FACTOR
+
+
+def test_units_are_ranked_with_the_standalone_vectors_when_the_generation_has_them() -> None:
+    from dataclasses import replace
+
+    text = ("Patients are monitored on the ward after the procedure. Most go home the same evening. "
+            "Paracetamol is given for pain at the puncture site.")
+    eye = np.eye(8, dtype=np.float32)
+    contextual = tiny_snapshot([text], sent_vecs=eye[[0, 1, 2]])  # the first sentence matches the query
+    question = "what is given?"
+    query = eye[0]
+    old = compose(contextual, [Hit(0, 1.0)], query, question, question_kind(question))
+    assert contextual.relevance_vecs is contextual.sent_vecs  # a store without them: the contextual ones
+    assert old[0].text.startswith("Patients are monitored")
+    standalone = replace(contextual, sent_solo=eye[[1, 2, 0]])  # alone, the third sentence is the match
+    new = compose(standalone, [Hit(0, 1.0)], query, question, question_kind(question))
+    assert [p.text for p in new] == ["Paracetamol is given for pain at the puncture site."]

@@ -1,0 +1,207 @@
+"""Train the composer's learned passage choice (service/passage_choice.py) on the tuning authors' key facts.
+
+`python -m evals.train_passage_choice` ingests the corpora the tuning authors' questions use (the evals'
+cached stores, evals/server.py), runs every in-scope question through the service's own pipeline in process
+(plan → retrieve → judge support → the composer's units and scores), and takes each candidate passage's
+features with a label: does the passage text hold all of the question's key facts? Then:
+
+* leave-one-author-out over TUNING_AUTHORS: fit on two, and on the third compare the composer's rule with the
+  learned choice, end to end (answers holding all key facts, in process: red-flag screening is not part of
+  this comparison) and as choice accuracy (questions where some but not all candidates hold the facts);
+  every setting (candidate depth) is judged by these folds only;
+* the shipped weights: the setting with the best leave-one-author-out total, fitted on all tuning authors,
+  written to service/data/passage_choice.json with the fold figures.
+
+Deterministic: the stores are built from fixed files, the questions are read in file order, and the fit is
+a logistic regression with the lbfgs solver (no randomness). Only the tuning authors' questions are used:
+the loader (evals/authors.py) parses every batch file, and the held-out authors' items are dropped by name
+before anything is computed, printed or kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from evals.authors import KeyFactItem, load_batches
+from evals.metrics.keyfacts import count_found
+from service.passage_choice import FEATURES, WEIGHTS_PATH, PassageChooser
+
+TUNING_AUTHORS = ("b1-ward-nurse-physio", "b2-registrar-gp", "b3-gp-radiologist")
+DEPTHS = (3, 5)  # candidate depths compared by the folds
+C = 1.0  # the regression's inverse regularisation, fixed beforehand (not tuned on the folds)
+MAX_ITER = 1000
+
+
+@dataclass
+class Case:
+    """One in-scope question, retrieved and scored as the service would, with what training needs."""
+
+    item: KeyFactItem
+    retrieved: object  # service.answering.Retrieved
+    sufficient: bool
+    features: np.ndarray  # (candidates at the deepest depth, features)
+    labels: np.ndarray  # 1 where the candidate passage holds every key fact
+    candidates: list[int] = field(default_factory=list)
+
+
+def tuning_items() -> dict[str, list[KeyFactItem]]:
+    """The tuning authors' questions by corpus ("shipped" / "open-medicine"), routed as evals.keyfacts."""
+    from evals.keyfacts import corpus_of
+
+    plan: dict[str, list[KeyFactItem]] = {"shipped": [], "open-medicine": []}
+    for batch in load_batches("answers"):
+        if batch.author not in TUNING_AUTHORS:
+            continue
+        default = "open-medicine" if "open-medicine" in batch.about else "shipped"
+        for item in batch.items:
+            plan[corpus_of(item, default)].append(item)
+    return plan
+
+
+def collect(items_by_corpus: dict[str, list[KeyFactItem]]) -> list[Case]:
+    """Every in-scope question through the service's pipeline over a store of its corpus."""
+    from evals.keyfacts import SHIPPED, open_medicine_dir
+    from evals.server import default_store, ingest
+    from ingest.embedding import get_embedder
+    from service.answering import (
+        composer_question,
+        judge_support,
+        plan_queries,
+        retrieve_passages,
+        wordpieces,
+    )
+    from service.composer import MAIN_CANDIDATES, candidate_features, scored_units
+    from service.live_index import LiveIndex
+    from service.models import Turn
+    from service.settings import Settings
+
+    cases: list[Case] = []
+    for name, items in items_by_corpus.items():
+        if not items:
+            continue
+        corpus = SHIPPED if name == "shipped" else open_medicine_dir()
+        store = default_store(corpus)
+        ingest(corpus, store)
+        settings = Settings(store_dir=store)
+        live = LiveIndex(settings)
+        live.refresh()
+        embedder = get_embedder(settings)
+        for item in items:
+            if item.expected_mode != "answer":
+                continue
+            plan = plan_queries(item.question, [Turn(**t) for t in item.history or []], None)
+            retrieved = retrieve_passages(plan, live, embedder, k=settings.retrieval_k,
+                                          depth=settings.candidate_depth)
+            sufficient = judge_support(retrieved, wordpieces).evidence.sufficient
+            asked = composer_question(retrieved)
+            hits = retrieved.retrieval.hits
+            scored = scored_units(retrieved.snapshot, hits, retrieved.query_vec, asked.focus, asked.kind,
+                                  own_words=asked.own_words, said=asked.said)
+            deepest = min(max((*DEPTHS, MAIN_CANDIDATES)), len(hits))
+            candidates = [h for h in range(deepest) if scored.per_hit[h]]
+            features = candidate_features(retrieved.snapshot, hits, scored, candidates, retrieved.query_vec,
+                                          asked.kind) if candidates else np.zeros((0, len(FEATURES)))
+            patterns = [f.pattern for f in item.key_facts]
+            labels = np.asarray([count_found(patterns, retrieved.snapshot.texts[hits[h].row]) == len(patterns)
+                                 for h in candidates], dtype=np.int64)
+            cases.append(Case(item, retrieved, sufficient, features, labels, candidates))
+    return cases
+
+
+def _at_depth(case: Case, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels of the candidates within `depth` (each candidate's features are its own)."""
+    keep = [i for i, h in enumerate(case.candidates) if h < depth]
+    return case.features[keep], case.labels[keep]
+
+
+def fit(cases: list[Case], depth: int) -> PassageChooser:
+    """Logistic regression on the candidates of questions where at least one candidate holds the facts."""
+    from sklearn.linear_model import LogisticRegression
+
+    xs, ys = [], []
+    for case in cases:
+        feats, labels = _at_depth(case, depth)
+        if labels.any():
+            xs.append(feats)
+            ys.append(labels)
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    mean, scale = x.mean(0), x.std(0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=C, max_iter=MAX_ITER).fit((x - mean) / scale, y)
+    return PassageChooser(mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0]), depth)
+
+
+def all_facts(case: Case, chooser: PassageChooser | None) -> bool:
+    """Does the composed answer (the rule's when `chooser` is None) hold every key fact?"""
+    from service.answering import extractive_sentences
+
+    if not case.sufficient:
+        return False
+    sentences = extractive_sentences(case.retrieved, chooser)  # type: ignore[arg-type]
+    patterns = [f.pattern for f in case.item.key_facts]
+    return bool(sentences) and count_found(patterns, " ".join(s.text for s in sentences)) == len(patterns)
+
+
+def choice_accuracy(cases: list[Case], chooser: PassageChooser | None, depth: int) -> tuple[int, int]:
+    """(right, informative): questions where some, not all, candidates hold the facts; right when the chosen
+    one does. For the rule (`chooser` None) the choice is read off the composed answer's first piece."""
+    from service.answering import extractive_sentences
+
+    right = total = 0
+    for case in cases:
+        _, labels = _at_depth(case, depth)
+        if not labels.any() or labels.all():
+            continue
+        total += 1
+        sentences = extractive_sentences(case.retrieved, chooser)  # type: ignore[arg-type]
+        if sentences:
+            chosen = sentences[0].hits[0]
+            right += int(chosen in case.candidates and case.labels[case.candidates.index(chosen)] == 1)
+    return right, total
+
+
+def leave_one_author_out(cases: list[Case]) -> dict:
+    folds: dict[str, dict] = {}
+    for held in TUNING_AUTHORS:
+        train = [c for c in cases if c.item.author != held]
+        test = [c for c in cases if c.item.author == held]
+        fold = {"n": len(test), "rule": sum(all_facts(c, None) for c in test),
+                "rule_choice": choice_accuracy(test, None, max(DEPTHS))}
+        for depth in DEPTHS:
+            chooser = fit(train, depth)
+            fold[f"learned@{depth}"] = sum(all_facts(c, chooser) for c in test)
+            fold[f"learned@{depth}_choice"] = choice_accuracy(test, chooser, depth)
+        folds[held] = fold
+    return folds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dry-run", action="store_true", help="report the folds, do not write the weights")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    cases = collect(tuning_items())
+    folds = leave_one_author_out(cases)
+    for held, fold in folds.items():
+        print(f"held out {held:22s} n={fold['n']:3d}  " + "  ".join(
+            f"{k} {v}" for k, v in fold.items() if k != "n"))
+    totals = {f"learned@{d}": sum(f[f"learned@{d}"] for f in folds.values()) for d in DEPTHS}
+    totals["rule"] = sum(f["rule"] for f in folds.values())
+    print("leave-one-author-out totals (all key facts):", totals)
+    depth = max(DEPTHS, key=lambda d: (totals[f"learned@{d}"], -d))
+    chooser = fit(cases, depth)
+    if not args.dry_run:
+        about = {"trained_on": list(TUNING_AUTHORS), "C": C, "leave_one_author_out": folds,
+                 "loao_totals": totals, "questions": len(cases)}
+        WEIGHTS_PATH.write_text(json.dumps(chooser.to_json(**about), indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {WEIGHTS_PATH} (candidates {depth}) in {time.perf_counter() - started:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

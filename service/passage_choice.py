@@ -1,0 +1,127 @@
+"""Which retrieved passage answers: a small learned scorer over signals computed at query time.
+
+Why learned: the composer quotes one main passage, and on the tuning authors most misses where a top passage
+held every key fact were the wrong main passage. A hand-weighted rule (best unit + 0.25 × fused score) and
+grids over a few more terms fitted the authors they were tuned on and not the next ones (docs/answering.md,
+third round). Here the weights are fitted by logistic regression on question–passage pairs (a passage is a
+positive when it holds all of a question's key facts), chosen by leave-one-author-out over the tuning
+authors, and shipped as a small versioned JSON (`service/data/passage_choice.json`, written by
+`python -m evals.train_passage_choice`). The service needs only numpy to apply it; with no weights file the
+composer keeps its rule.
+
+Features of one candidate passage (FEATURES, in this order), each comparable across passages of a question:
+the composer's best unit relevance, the best standalone-sentence cosine, the best contextual-sentence
+cosine, the passage cosine, the fused retrieval score (÷ the top hit's) and 1 / (1 + rank), the IDF-weighted
+share of the question's content words in the passage and in its section path, and whether a unit holds the
+kind of thing asked for. (Their gaps to the best candidate's, as extra features, did worse in the folds.)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from service.index import Snapshot
+from service.question_kind import QuestionKind, kind_bonus
+from service.retrieval import Hit
+from service.text import content_terms
+
+WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "passage_choice.json"
+FORMAT = 1
+FEATURES = ("best_unit", "best_solo", "best_context", "passage_cos", "fused", "rank", "coverage",
+            "section_coverage", "kind")  # fmt: skip
+
+
+class ScoredUnit(Protocol):
+    """What the features read of a composer unit (service/composer.py `Unit`)."""
+
+    is_list: bool
+    relevance: float
+
+    @property
+    def text(self) -> str: ...
+
+
+def _share(idf: dict[str, float], terms: frozenset[str] | set[str]) -> float:
+    total = sum(idf.values()) or 1.0
+    return sum(w for t, w in idf.items() if t in terms) / total
+
+
+def passage_features(
+    snapshot: Snapshot,
+    hits: Sequence[Hit],
+    candidates: Sequence[int],
+    units: Sequence[Sequence[ScoredUnit]],
+    best_units: Sequence[float],
+    query_vec: np.ndarray,
+    idf: dict[str, float],
+    kind: QuestionKind,
+) -> np.ndarray:
+    """(len(candidates), len(FEATURES)) float64: the features of each candidate hit index; `best_units` is
+    the composer's value of each candidate (its best unit, a unit repeating the conversation discounted)."""
+    top_score = max((h.score for h in hits), default=1.0) or 1.0
+    rows = []
+    for h, best_unit in zip(candidates, best_units, strict=True):
+        row = hits[h].row
+        sentence_rows = list(snapshot.sentences_of(row))
+        solo = float((snapshot.relevance_vecs[sentence_rows] @ query_vec).max()) if sentence_rows else 0.0
+        context = float((snapshot.sent_vecs[sentence_rows] @ query_vec).max()) if sentence_rows else 0.0
+        section = frozenset(content_terms(str(snapshot.metas[row].get("section", ""))))
+        words = frozenset(content_terms(snapshot.texts[row])) | section
+        rows.append({
+            "best_unit": best_unit if math.isfinite(best_unit) else 0.0,
+            "best_solo": solo,
+            "best_context": context,
+            "passage_cos": float(np.asarray(snapshot.chunk_vecs[row], dtype=np.float32) @ query_vec),
+            "fused": hits[h].score / top_score,
+            "rank": 1.0 / (1.0 + h),
+            "coverage": _share(idf, words),
+            "section_coverage": _share(idf, section),
+            "kind": float(any(kind_bonus(kind, u.text, u.is_list) > 0 for u in units[h])),
+        })  # fmt: skip
+    table = np.asarray([[r[name] for name in FEATURES] for r in rows], dtype=np.float64)
+    return table.reshape(-1, len(FEATURES))
+
+
+@dataclass(frozen=True)
+class PassageChooser:
+    """A logistic regression over standardised FEATURES: higher score, more likely the answering passage."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    candidates: int  # the main passage is chosen among this many top hits
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        return ((features - self.mean) / self.scale) @ self.coef + self.intercept
+
+    def to_json(self, **about: object) -> dict:
+        return {"format": FORMAT, "features": list(FEATURES), "mean": self.mean.tolist(),
+                "scale": self.scale.tolist(), "coef": self.coef.tolist(), "intercept": self.intercept,
+                "candidates": self.candidates, **about}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict) -> PassageChooser:
+        """Refuses weights of another format or feature list (a stale file must not silently mis-rank)."""
+        if data.get("format") != FORMAT or tuple(data.get("features", ())) != FEATURES:
+            raise ValueError("passage-choice weights are of another format or feature list; retrain them "
+                             "with `python -m evals.train_passage_choice`")
+        return cls(np.asarray(data["mean"], dtype=np.float64), np.asarray(data["scale"], dtype=np.float64),
+                   np.asarray(data["coef"], dtype=np.float64), float(data["intercept"]),
+                   int(data["candidates"]))  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def shipped_chooser() -> PassageChooser | None:
+    """The chooser in service/data/passage_choice.json, or None when no weights are shipped."""
+    if not WEIGHTS_PATH.exists():
+        return None
+    return PassageChooser.from_json(json.loads(WEIGHTS_PATH.read_text(encoding="utf-8")))
