@@ -572,8 +572,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3,
                         help="timed runs per case and engine (the least counts)")
     args = parser.parse_args(argv)
-    import medspacy
-    import spacy
+    try:
+        import medspacy
+        import spacy
+    except ImportError as exc:  # not a project dependency: say where it is expected
+        raise SystemExit(f"medspacy is not installed in this interpreter ({exc}); run this script in the "
+                         "separate virtualenv described in its docstring") from exc
 
     all_cases = cases()
     engines()  # build the pipelines before anything is timed
