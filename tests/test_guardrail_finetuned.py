@@ -65,7 +65,7 @@ def saved(cache: Cache, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
             "categories": CATEGORIES, "rule_features": list(RULE_FEATURE_NAMES),
             "base_fingerprint": base_fingerprint(resolve_model_dir(None))}
     target = tmp_path_factory.mktemp("finetuned")
-    return target, save(layers, head, N_LAYERS - TINY.top, meta, target)
+    return target, save(state_arrays(layers, head, N_LAYERS - TINY.top), meta, target)
 
 
 def test_same_data_same_weights(cache: Cache) -> None:
@@ -95,10 +95,25 @@ def test_service_scores_what_training_scored(saved: tuple[Path, dict]) -> None:
     assert screen.threshold_for(True) == 0.4 and screen.threshold_for(False) == 0.6
 
 
-def test_long_note_scores_its_strongest_piece(saved: tuple[Path, dict]) -> None:
+def test_onnx_graph_scores_as_torch(saved: tuple[Path, dict], tmp_path: Path) -> None:
+    """The service runs the exported graph (cached after the first load): same logits as the torch path."""
+    target, _ = saved
+    torch_model = FinetunedModel.load(target)
+    onnx_model = FinetunedModel.load(target, cache_dir=tmp_path)
+    assert onnx_model._session is not None and len(list((tmp_path / "onnx").glob("redflag-v6-*.onnx"))) == 1
+    batch = POSITIVES + NEGATIVES
+    assert np.allclose(onnx_model.logits(batch), torch_model.logits(batch), atol=1e-4)
+    for text in batch:  # one at a time, as the guardrail calls it, and the same twice
+        assert np.allclose(onnx_model.logits([text]), torch_model.logits([text]), atol=1e-4)
+        assert np.array_equal(onnx_model.logits([text]), onnx_model.logits([text]))
+    again = FinetunedModel.load(target, cache_dir=tmp_path)  # reuses the cached graph
+    assert np.array_equal(again.logits(batch), onnx_model.logits(batch))
+
+
+def test_long_note_scores_its_strongest_piece(saved: tuple[Path, dict], tmp_path: Path) -> None:
     from service.guardrails.detector import chunks
 
-    screen = FinetunedScreen(FinetunedModel.load(saved[0]))
+    screen = FinetunedScreen(FinetunedModel.load(saved[0], cache_dir=tmp_path))
     note = "Day 2 after L1 vertebroplasty, routine observations, mobilising with physio. " * 30
     text = note + POSITIVES[3]
     parts = chunks(text)

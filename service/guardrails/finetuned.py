@@ -15,8 +15,13 @@ A long message is scored in the detector's sentence-aligned pieces and the highe
 Deterministic and versioned: only the fine-tuned layers and the head ship (`model/finetuned.npz`, fp16);
 `model/finetuned.json` holds the version, their sha256 (checked at load, refused on mismatch), a
 fingerprint of the base model they were trained on (refused if another base is installed), the thresholds
-and the figures they were chosen by. Inference runs in torch with a fixed thread count and deterministic
-algorithms; same text, same files, same decision. Written by `python -m service.guardrails.train_finetuned`.
+and the figures they were chosen by. Written by `python -m service.guardrails.train_finetuned`.
+
+Serving: at first load the whole classifier (base layers + shipped layers + pooling + head) is exported to
+one ONNX graph in the embedder's cache (`cache_dir/onnx/redflag-v6-<weights sha>-<base>.onnx`, atomic
+write, reused after) and run by a single-threaded onnxruntime session, as the embedder is: torch's own
+multi-threaded CPU kernels took over a second per text on the loaded two-core machine, where one ORT thread
+takes milliseconds. Same text, same files, same decision (tests compare the graph with the torch path).
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ import hashlib
 import io
 import json
 import math
+import os
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -165,9 +172,11 @@ class FinetunedModel:
         self.tokenizer = load_tokenizer(base_dir, MAX_TOKENS)
         self.tokenizer.enable_padding()
         self._lock = threading.Lock()  # one forward at a time: the tokenizer's padding state is shared
+        self._session: Any = None
 
     @classmethod
-    def load(cls, model_dir: Path = MODEL_DIR, base_dir: Path | None = None) -> FinetunedModel:
+    def load(cls, model_dir: Path = MODEL_DIR, base_dir: Path | None = None,
+             cache_dir: Path | None = None) -> FinetunedModel:
         try:
             meta = json.loads((model_dir / "finetuned.json").read_text(encoding="utf-8"))
             raw = (model_dir / "finetuned.npz").read_bytes()
@@ -177,20 +186,76 @@ class FinetunedModel:
             raise ModelError("fine-tuned red-flag weights do not match the sha256 recorded in finetuned.json")
         with np.load(io.BytesIO(raw)) as npz:
             arrays = {k: npz[k] for k in npz.files}
-        return cls(arrays, meta, base_dir)
+        model = cls(arrays, meta, base_dir)
+        if cache_dir is not None:
+            model.use_onnx(cache_dir)
+        return model
+
+    def forward(self, ids, mask, types, rules):
+        """The whole classifier in torch (what the ONNX graph is exported from)."""
+        hidden = lower_forward(self.base, ids, mask, types, self.start)
+        return upper_forward(self.base.encoder.layer[self.start:], self.head, hidden, mask, rules)
+
+    def use_onnx(self, cache_dir: Path) -> None:
+        """Export the classifier once into `cache_dir/onnx/` and run it there (one ORT thread)."""
+        import onnxruntime as ort
+
+        name = f"redflag-v6-{self.meta['sha256'][:16]}-{self.meta['base_fingerprint']}.onnx"
+        path = Path(cache_dir) / "onnx" / name
+        if not path.exists():
+            self._export(path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    def _export(self, target: Path) -> None:
+        torch = _torch()
+
+        model = self
+
+        class Graph(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.base, self.head = model.base, model.head
+
+            def forward(self, input_ids, attention_mask, token_type_ids, rules):  # noqa: D401
+                return model.forward(input_ids, attention_mask, token_type_ids, rules)
+
+        dummy = torch.ones((2, 8), dtype=torch.long)
+        rules = torch.zeros((2, len(RULE_FEATURE_NAMES)))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(f".tmp{os.getpid()}")
+        with torch.no_grad(), warnings.catch_warnings():  # the same two harmless export notes as the embedder
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", message="Exporting aten::index operator", category=UserWarning)
+            torch.onnx.export(
+                Graph().eval(), (dummy, dummy, torch.zeros_like(dummy), rules), str(tmp),
+                input_names=["input_ids", "attention_mask", "token_type_ids", "rules"],
+                output_names=["logits"],
+                dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                              "token_type_ids": {0: "batch", 1: "seq"}, "rules": {0: "batch"},
+                              "logits": {0: "batch"}},
+                opset_version=17, dynamo=False,
+            )
+        os.replace(tmp, target)
 
     def logits(self, pieces: list[str]) -> np.ndarray:
-        """(pieces, 1 + categories) logits, one batched forward."""
-        torch = _torch()
-        rules = torch.from_numpy(np.stack([rule_features(_detect_piece(p)) for p in pieces]))
-        with self._lock, torch.inference_mode():
+        """(pieces, 1 + categories) logits, one batched forward (ONNX when `use_onnx` ran, else torch)."""
+        rules = np.stack([rule_features(_detect_piece(p)) for p in pieces]).astype(np.float32)
+        with self._lock:
             enc = self.tokenizer.encode_batch(pieces)
-            ids = torch.tensor([e.ids for e in enc], dtype=torch.long)
-            mask = torch.tensor([e.attention_mask for e in enc], dtype=torch.long)
-            types = torch.tensor([e.type_ids for e in enc], dtype=torch.long)
-            hidden = lower_forward(self.base, ids, mask, types, self.start)
-            out = upper_forward(self.base.encoder.layer[self.start:], self.head, hidden, mask, rules)
-        return out.numpy().astype(np.float64)
+            ids = np.asarray([e.ids for e in enc], dtype=np.int64)
+            mask = np.asarray([e.attention_mask for e in enc], dtype=np.int64)
+            types = np.asarray([e.type_ids for e in enc], dtype=np.int64)
+            if self._session is not None:
+                feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types, "rules": rules}
+                return np.asarray(self._session.run(None, feed)[0], dtype=np.float64)
+            torch = _torch()
+            with torch.inference_mode():
+                out = self.forward(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(types),
+                                   torch.from_numpy(rules))
+            return out.numpy().astype(np.float64)
 
 
 class FinetunedScreen:

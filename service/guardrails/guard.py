@@ -62,13 +62,13 @@ def _latest_user_turn(history: Iterable[Any] | None) -> str | None:
     return latest
 
 
-def _load_learned(name: str, embedder) -> LearnedScreen | FinetunedScreen:
-    """The learned layer the settings name: v6 (fine-tuned MiniLM, its own forward pass) or v5 (a linear
-    model over the shared embedder's vectors)."""
-    if name == "v6":
+def _load_learned(settings, embedder) -> LearnedScreen | FinetunedScreen:
+    """The learned layer the settings name: v6 (fine-tuned MiniLM, its own ONNX graph in the embedder's
+    cache) or v5 (a linear model over the shared embedder's vectors)."""
+    if getattr(settings, "redflag_model", "v5") == "v6":
         from .finetuned import FinetunedModel
 
-        return FinetunedScreen(FinetunedModel.load())
+        return FinetunedScreen(FinetunedModel.load(cache_dir=settings.cache_dir))
     return LearnedScreen(embedder, LearnedModel.load())
 
 
@@ -106,7 +106,7 @@ class Guardrail:
                 embedder = get_embedder(settings)
                 if use_learned:
                     try:
-                        learned = _load_learned(getattr(settings, "redflag_model", "v5"), embedder)
+                        learned = _load_learned(settings, embedder)
                     except ModelError:  # the rules and exemplars still screen; say loudly what is off
                         log.exception("red-flag learned layer disabled: model refused")
                 if use_exemplars and learned is None:

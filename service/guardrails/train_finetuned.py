@@ -255,8 +255,9 @@ def loao(rows: list[Row], cache: Cache, recipe: Recipe, authors: tuple[str, ...]
     return Loao(pooled, texts)
 
 
-def save(layers, head, start: int, meta: dict, model_dir: Path = MODEL_DIR) -> dict:
-    raw = npz_bytes(state_arrays(layers, head, start))
+def save(arrays: dict[str, np.ndarray], meta: dict, model_dir: Path = MODEL_DIR) -> dict:
+    """Write the shipped arrays (`state_arrays`) and their meta; the version names weights and thresholds."""
+    raw = npz_bytes(arrays)
     digest = hashlib.sha256(raw).hexdigest()
     decision = f"{digest}:{meta['threshold']}:{meta['threshold_no_finding']}".encode()
     meta = {**meta, "sha256": digest,
@@ -299,6 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loao-in", type=Path,
                         help="final fit with the thresholds and figures of an earlier --loao run of the same "
                              "recipe (its LOAO is then not run again)")
+    parser.add_argument("--fit-only", type=Path,
+                        help="fit on every training group, write the arrays here (no LOAO, no thresholds), "
+                             "so the final fit can run beside the LOAO; `--weights` reads them back")
+    parser.add_argument("--weights", type=Path, help="the arrays of an earlier --fit-only run of this recipe")
     args = parser.parse_args(argv)
     from config import prepare_process
 
@@ -312,6 +317,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = [r for r in all_rows if r.group not in held]  # nothing below reads a held-out text
     cache = make_cache(N_LAYERS - recipe.top)
     authors = tuple(a for a in args.authors.split(",") if a)
+    train = [r for r in rows if _in_training(r)]
+    cats = categories_of(train)
+    if args.fit_only:
+        layers, head = fit(training_units(train), cache, recipe, cats)
+        args.fit_only.write_bytes(npz_bytes(state_arrays(layers, head, N_LAYERS - recipe.top)))
+        args.fit_only.with_suffix(".json").write_text(json.dumps({"recipe": asdict(recipe)}) + "\n")
+        print(f"wrote {args.fit_only}; {time.perf_counter() - started:.0f} s")
+        return 0
     if args.loao_in:
         earlier = json.loads(args.loao_in.read_text(encoding="utf-8"))
         if earlier["recipe"] != asdict(recipe):
@@ -335,9 +348,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.loao:
         print(f"{time.perf_counter() - started:.0f} s")
         return 0
-    train = [r for r in rows if _in_training(r)]
-    cats = categories_of(train)
-    layers, head = fit(training_units(train), cache, recipe, cats)
+    if args.weights:
+        if json.loads(args.weights.with_suffix(".json").read_text())["recipe"] != asdict(recipe):
+            raise SystemExit(f"{args.weights} was fitted with another recipe")
+        with np.load(args.weights) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    else:
+        arrays = state_arrays(*fit(training_units(train), cache, recipe, cats), N_LAYERS - recipe.top)
     from ingest.embedding import resolve_model_dir
 
     meta = {"trained": time.strftime("%Y-%m-%d"), "trained_on": sorted({r.group for r in train}),
@@ -348,10 +365,12 @@ def main(argv: list[str] | None = None) -> int:
             "threshold": threshold[0], "threshold_no_finding": threshold[1],
             "categories": cats, "rule_features": list(RULE_FEATURE_NAMES), "loao_figures": fig}
     model_dir = MODEL_DIR if not args.dry_run else Path("/tmp/redflag-finetuned-dry")
-    saved = save(layers, head, N_LAYERS - recipe.top, meta, model_dir)
+    saved = save(arrays, meta, model_dir)
     print(f"wrote {model_dir}/finetuned.npz ({saved['version']}), threshold {threshold}")
     # once, at the very end: the held-out totals of the saved model as the service loads it
-    report = held_out_totals(FinetunedModel.load(model_dir), all_rows)
+    from service.settings import Settings
+
+    report = held_out_totals(FinetunedModel.load(model_dir, cache_dir=Settings().cache_dir), all_rows)
     for group, row in report.items():
         print(f"held out {group:34s} {row}")
     saved["held_out_figures"] = report
