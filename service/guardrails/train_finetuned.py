@@ -235,17 +235,28 @@ def categories_of(rows: list[Row]) -> list[str]:
     return sorted({r.category or "collapse_seizure" for r in rows if r.label})
 
 
-def loao(rows: list[Row], cache: Cache, recipe: Recipe, authors: tuple[str, ...] = TRAIN_AUTHORS) -> Loao:
-    """Leave-one-author-out in `train_learned.loao`'s folds: the left-out red-flag author and b1's ordinary
+def folds(n: int) -> tuple[tuple[str, ...], ...]:
+    """Six folds of one training author (`train_learned.loao`'s), or three of two authors each (when CPU
+    time forbids six fine-tuning runs: a1+a2, a3+a7, a8+a9)."""
+    if n == 6:
+        return tuple((a,) for a in TRAIN_AUTHORS)
+    if n == 3:
+        return tuple(TRAIN_AUTHORS[i:i + 2] for i in range(0, 6, 2))
+    raise ValueError("folds must be 6 or 3")
+
+
+def loao(rows: list[Row], cache: Cache, recipe: Recipe,
+         fold_authors: tuple[tuple[str, ...], ...] = folds(6)) -> Loao:
+    """Leave-author-out as `train_learned.loao`: the left-out red-flag author(s) and b1's ordinary
     questions are scored by a model fine-tuned on the rest (the same `Loao` cost model picks thresholds)."""
     pooled: list[tuple[str, Scored]] = []
     texts: list[str] = []
     ordinary = {f"ordinary-{a}" for a in ORDINARY_TRAIN}
     cats = categories_of([r for r in rows if _in_training(r)])
-    for left_out in authors:
-        train = [r for r in rows if _in_training(r, exclude=left_out) and r.group not in ordinary]
+    for left_out in fold_authors:
+        train = [r for r in rows if _in_training(r) and r.group not in left_out and r.group not in ordinary]
         layers, head = fit(training_units(train), cache, recipe, cats)
-        scored = [r for r in rows if r.group == left_out or r.group in ordinary]
+        scored = [r for r in rows if r.group in left_out or r.group in ordinary]
         probs = probabilities(layers, head, cache, [t for r in scored for t in (r.text, r.turn) if t])
         for r in scored:
             ts = [r.text] + ([r.turn] if r.turn else [])
@@ -286,6 +297,32 @@ def held_out_totals(model: FinetunedModel, rows: list[Row]) -> dict[str, dict]:
     return out
 
 
+def _baseline_v5(rows: list[Row], fold_authors: tuple[tuple[str, ...], ...], out: Path | None) -> int:
+    """v5's recipe (`train_learned.Recipe()`) scored in the given folds, thresholds by the same cost model."""
+    from ingest.embedding import get_embedder
+
+    from . import train_learned as tl
+
+    feats = tl.Featuriser(get_embedder())
+    pooled: list[tuple[str, Scored]] = []
+    ordinary = {f"ordinary-{a}" for a in ORDINARY_TRAIN}
+    for left_out in fold_authors:
+        train = [r for r in rows if _in_training(r) and r.group not in left_out and r.group not in ordinary]
+        model = tl.Recipe().fit(train, feats, (0.5, 0.5), {}, category=False)
+        scored = [r for r in rows if r.group in left_out or r.group in ordinary]
+        pooled += list(zip([r.group for r in scored], tl._scores(model, feats, scored), strict=True))
+        log.info("v5 fold without %s done", left_out)
+    scores = Loao(pooled, [])
+    threshold = scores.best()
+    print(f"v5 recipe; thresholds chosen: {threshold}")
+    fig = _print_loao(scores, threshold, "loao-v5")
+    if out:
+        out.write_text(json.dumps({"recipe": "v5", "folds": [list(f) for f in fold_authors],
+                                   "threshold": list(threshold), "figures": fig,
+                                   "cost": scores.cost(threshold)}, indent=1) + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--loao", action="store_true", help="development: LOAO figures only, writes nothing")
@@ -293,8 +330,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--lr", type=float, default=LR)
     parser.add_argument("--head-lr", type=float, default=HEAD_LR)
-    parser.add_argument("--authors", default=",".join(TRAIN_AUTHORS),
-                        help="the left-out folds (comma-separated; default all six training authors)")
+    parser.add_argument("--folds", type=int, default=6, choices=(6, 3),
+                        help="6: one training author left out per fold; 3: two per fold (less CPU)")
+    parser.add_argument("--baseline-v5", action="store_true",
+                        help="with --loao: v5's recipe (train_learned) in the same folds and cost model, "
+                             "for the side-by-side development figures")
     parser.add_argument("--dry-run", action="store_true", help="report only; do not write model/")
     parser.add_argument("--loao-out", type=Path, help="with --loao: write the thresholds and figures here")
     parser.add_argument("--loao-in", type=Path,
@@ -315,8 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     held = set(HELD_OUT) | {f"ordinary-{a}" for a in ORDINARY_HELD_OUT}
     all_rows = load_rows()
     rows = [r for r in all_rows if r.group not in held]  # nothing below reads a held-out text
+    fold_authors = folds(args.folds)
+    if args.baseline_v5:
+        return _baseline_v5(rows, fold_authors, args.loao_out)
     cache = make_cache(N_LAYERS - recipe.top)
-    authors = tuple(a for a in args.authors.split(",") if a)
     train = [r for r in rows if _in_training(r)]
     cats = categories_of(train)
     if args.fit_only:
@@ -331,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{args.loao_in} was measured for recipe {earlier['recipe']}, not {recipe}")
         threshold, fig = tuple(earlier["threshold"]), earlier["figures"]
     else:
-        scores = loao(rows, cache, recipe, authors)
+        scores = loao(rows, cache, recipe, fold_authors)
         threshold = scores.best()
         print(f"recipe {recipe}; thresholds chosen: {threshold}")
         fig = _print_loao(scores, threshold, "loao")
@@ -342,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{red['false_alarms'] / red['negatives']:.3f} ordinary "
                   f"{orda['false_alarms'] / orda['negatives']:.3f} cost {scores.cost((t, t)):.1f}")
         if args.loao_out:
-            args.loao_out.write_text(json.dumps({"recipe": asdict(recipe), "authors": list(authors),
+            args.loao_out.write_text(json.dumps({"recipe": asdict(recipe),
+                                                 "folds": [list(f) for f in fold_authors],
                                                  "threshold": list(threshold), "figures": fig,
                                                  "cost": scores.cost(threshold)}, indent=1) + "\n")
     if args.loao:
