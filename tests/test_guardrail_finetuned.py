@@ -69,7 +69,8 @@ def saved(cache: Cache, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
 
 
 def test_same_data_same_weights(cache: Cache) -> None:
-    a, b = (state_arrays(*fit(_units(), cache, TINY, CATEGORIES), N_LAYERS - TINY.top) for _ in range(2))
+    fits = [fit(_units(), cache, TINY, CATEGORIES) for _ in range(2)]
+    a, b = (state_arrays(layers, head, N_LAYERS - TINY.top) for layers, head in fits)
     assert sorted(a) == sorted(b) and any(k.startswith("layer.5.") for k in a)
     assert all(np.array_equal(a[k], b[k]) for k in a)
 

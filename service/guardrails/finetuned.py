@@ -134,7 +134,8 @@ def state_arrays(layers, head, start: int) -> dict[str, np.ndarray]:
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
-    np.savez(buf, **{k: arrays[k] for k in sorted(arrays)})
+    save_npz: Any = np.savez  # numpy's stub types **kwds as its keyword options, not as named arrays
+    save_npz(buf, **{k: arrays[k] for k in sorted(arrays)})
     return buf.getvalue()
 
 
@@ -210,7 +211,7 @@ class FinetunedModel:
         self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
     def _export(self, target: Path) -> None:
-        torch = _torch()
+        import torch
 
         model = self
 

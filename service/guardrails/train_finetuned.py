@@ -405,7 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         with np.load(args.weights) as npz:
             arrays = {k: npz[k] for k in npz.files}
     else:
-        arrays = state_arrays(*fit(training_units(train), cache, recipe, cats), N_LAYERS - recipe.top)
+        layers, head = fit(training_units(train), cache, recipe, cats)
+        arrays = state_arrays(layers, head, N_LAYERS - recipe.top)
     from ingest.embedding import resolve_model_dir
 
     meta = {"trained": time.strftime("%Y-%m-%d"), "trained_on": sorted({r.group for r in train}),
