@@ -152,3 +152,19 @@ def test_shipped_v6_loads_and_names_its_version(tmp_path: Path) -> None:
     assert g.screen("pt post VP now cannot lift either leg and numb between the legs") is not None
     line = json.loads((tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()[-1])
     assert meta["version"] in line["rule"]
+
+
+def test_a_v6_that_cannot_load_falls_back_to_the_rules_and_exemplars(monkeypatch, tmp_path: Path) -> None:
+    """Any failure loading v6 (a failed graph export, say) refuses v6 alone: the exemplars still load."""
+    from service.guardrails import Guardrail
+    from service.settings import Settings
+
+    def broken(*_a, **_k):
+        raise RuntimeError("export failed")
+
+    monkeypatch.setattr(FinetunedModel, "load", classmethod(lambda cls, *a, **k: broken()))
+    root = Path(__file__).resolve().parent.parent
+    g = Guardrail.from_settings(Settings(store_dir=tmp_path, audit_log=tmp_path / "audit.jsonl",
+                                         guardrails_dir=root / "corpus" / "guardrails", redflag_model="v6"))
+    assert g.learned is None and g.exemplars is not None and g.screen_version == "rules"
+    assert g.check("sats 82% on 15L, RR 36, after the cement injection") is not None

@@ -68,7 +68,12 @@ def _load_learned(settings, embedder) -> LearnedScreen | FinetunedScreen:
     if getattr(settings, "redflag_model", "v5") == "v6":
         from .finetuned import FinetunedModel
 
-        return FinetunedScreen(FinetunedModel.load(cache_dir=settings.cache_dir))
+        try:
+            return FinetunedScreen(FinetunedModel.load(cache_dir=settings.cache_dir))
+        except ModelError:
+            raise
+        except Exception as exc:  # e.g. the graph export failed: refuse v6 alone, the exemplars still load
+            raise ModelError(f"the v6 red-flag model could not be loaded: {exc}") from exc
     return LearnedScreen(embedder, LearnedModel.load())
 
 
