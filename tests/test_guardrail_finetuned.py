@@ -18,6 +18,7 @@ from service.guardrails.finetuned import (
     FinetunedModel,
     FinetunedScreen,
     base_fingerprint,
+    npz_bytes,
     state_arrays,
 )
 from service.guardrails.learned import MODEL_DIR, ModelError
@@ -73,6 +74,7 @@ def test_same_data_same_weights(cache: Cache) -> None:
     a, b = (state_arrays(layers, head, N_LAYERS - TINY.top) for layers, head in fits)
     assert sorted(a) == sorted(b) and any(k.startswith("layer.5.") for k in a)
     assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert npz_bytes(a) == npz_bytes(b)  # same weights, same file bytes, so the same sha256 and version
 
 
 def test_fine_tuning_moves_the_top_layer_only(cache: Cache) -> None:
