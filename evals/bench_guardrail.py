@@ -17,6 +17,7 @@ from pathlib import Path
 from evals.authors import load_batches
 from service.guardrails import Guardrail, detector
 from service.guardrails.guidance import load_guidance
+from service.guardrails.learned import MODEL_DIR
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,19 +76,28 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="gqa-bench-"))
     guidance = ROOT / "corpus" / "guardrails"
     rules = Guardrail(load_guidance(guidance))
-    service = Guardrail.from_settings(Settings(store_dir=tmp, audit_log=tmp / "audit.jsonl",
-                                               guardrails_dir=guidance))
-    for guard in (rules, service):  # warm-up: model load, typo cache, ONNX sessions
+    settings = Settings(store_dir=tmp, audit_log=tmp / "audit.jsonl", guardrails_dir=guidance)
+    service = Guardrail.from_settings(settings)
+    # both learned layers in the same run (issue 11: v6 must not be slower than v5), the default one included
+    layers = {m: Guardrail.from_settings(settings.model_copy(update={"redflag_model": m}))
+              for m in ("v5", "v6") if m == "v5" or (MODEL_DIR / "finetuned.json").exists()}
+    guards = [("rules (baseline)", rules)]
+    guards += [(f"service {m} ({g.screen_version})", g) for m, g in layers.items()]
+    for _, guard in guards:  # warm-up: model load, typo cache, ONNX sessions
         _time(guard, texts[:50])
     rows = {}
-    for name, guard in (("rules (baseline)", rules), (f"service ({service.screen_version})", service)):
+    for name, guard in guards:
         wall, cpu = _time(guard, texts)
         rows[name] = (statistics.median(wall), _p(wall, 95), statistics.median(cpu), _p(cpu, 95))
     base = next(iter(rows.values()))
-    print(f"{len(texts)} texts from {len(load_batches('redflag'))} authors")
+    print(f"{len(texts)} texts from {len(load_batches('redflag'))} authors; default {settings.redflag_model}")
     for name, (w50, w95, c50, c95) in rows.items():
         print(f"{name:48s} wall p50 {w50:6.2f} ms p95 {w95:6.2f} ms | cpu p50 {c50:6.2f} ms p95 {c95:6.2f} ms"
               f" | p95 cpu / baseline {c95 / base[3]:.1f}x")
+    if len(layers) == 2:
+        v5, v6 = (rows[name] for name, _ in guards[1:])
+        print(f"v6 / v5: wall p50 {v6[0] / v5[0]:.2f}x, p95 {v6[1] / v5[1]:.2f}x; "
+              f"cpu p50 {v6[2] / v5[2]:.2f}x, p95 {v6[3] / v5[3]:.2f}x")
     labelled = [json.loads(line)["text"] for line in DATASET.read_text(encoding="utf-8").splitlines() if line]
     failed = 0
     for what, measured, target in targets(rules, service, labelled):

@@ -42,6 +42,11 @@ class Settings(StoreSettings):
         default=None, description="red-flag audit log; default STORE_DIR/audit.jsonl"
     )
     audit_raw_text: bool = False
+    redflag_model: Literal["v5", "v6"] = Field(
+        default="v5",
+        description="the red-flag learned layer: v5 (linear model over frozen MiniLM embeddings) or v6 "
+        "(MiniLM with its top layer fine-tuned); see docs/guardrails.md",
+    )
 
     retrieval_k: int = Field(default=5, ge=1)
     candidate_depth: int = Field(default=30, ge=1)

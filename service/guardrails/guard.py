@@ -18,6 +18,7 @@ from service.unicode_clean import clean_text
 from .audit import AuditLog
 from .detector import detect
 from .exemplars import ExemplarMatcher, load_exemplars
+from .finetuned import FinetunedScreen
 from .guidance import Guidance, load_guidance
 from .learned import TOKEN, LearnedModel, LearnedScreen, ModelError, has_finding
 from .ruleset import RULES_VERSION
@@ -61,13 +62,29 @@ def _latest_user_turn(history: Iterable[Any] | None) -> str | None:
     return latest
 
 
+def _load_learned(settings, embedder) -> LearnedScreen | FinetunedScreen:
+    """The learned layer the settings name: v6 (fine-tuned MiniLM, its own ONNX graph in the embedder's
+    cache) or v5 (a linear model over the shared embedder's vectors)."""
+    if getattr(settings, "redflag_model", "v5") == "v6":
+        from .finetuned import FinetunedModel
+
+        try:
+            return FinetunedScreen(FinetunedModel.load(cache_dir=settings.cache_dir))
+        except ModelError:
+            raise
+        except Exception as exc:  # e.g. the graph export failed: refuse v6 alone, the exemplars still load
+            raise ModelError(f"the v6 red-flag model could not be loaded: {exc}") from exc
+    return LearnedScreen(embedder, LearnedModel.load())
+
+
 class Guardrail:
     """Deterministic red-flag screen. With the learned layer loaded (the default), the learned model decides,
     reading the text's meaning and everything the rules saw; without it (model file missing or refused),
     the rules decide with exemplar similarity as a recall safety net, and the log says a layer is off."""
 
     def __init__(self, guidance: dict[str, Guidance], audit: AuditLog | None = None,
-                 exemplars: ExemplarMatcher | None = None, learned: LearnedScreen | None = None):
+                 exemplars: ExemplarMatcher | None = None,
+                 learned: LearnedScreen | FinetunedScreen | None = None):
         self.guidance = guidance
         self.audit = audit
         self.exemplars = exemplars
@@ -94,7 +111,7 @@ class Guardrail:
                 embedder = get_embedder(settings)
                 if use_learned:
                     try:
-                        learned = LearnedScreen(embedder, LearnedModel.load())
+                        learned = _load_learned(settings, embedder)
                     except ModelError:  # the rules and exemplars still screen; say loudly what is off
                         log.exception("red-flag learned layer disabled: model refused")
                 if use_exemplars and learned is None:
