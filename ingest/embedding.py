@@ -161,9 +161,12 @@ class TorchEmbedder:
         return vecs.astype(np.float32, copy=False)
 
 
-def _model_fingerprint(model_dir: Path) -> str:
-    h = hashlib.sha256(b"export-v2:embedding+tokens")
-    for name in ("config.json", "modules.json", "tokenizer.json"):
+def model_fingerprint(model_dir: Path, salt: bytes, files: tuple[str, ...]) -> str:
+    """Which model files a derived artefact (an exported graph, fine-tuned layers) was made from: `salt`
+    (what was derived), the bytes of `files` that exist, and the weights' size (hashing 90 MB of weights on
+    every start would cost more than it tells)."""
+    h = hashlib.sha256(salt)
+    for name in files:
         p = model_dir / name
         if p.exists():
             h.update(p.read_bytes())
@@ -171,6 +174,11 @@ def _model_fingerprint(model_dir: Path) -> str:
     if weights.exists():
         h.update(str(weights.stat().st_size).encode())
     return h.hexdigest()[:16]
+
+
+def _model_fingerprint(model_dir: Path) -> str:
+    return model_fingerprint(model_dir, b"export-v2:embedding+tokens",
+                             ("config.json", "modules.json", "tokenizer.json"))
 
 
 def export_onnx(model_dir: Path, target: Path) -> Path:

@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from ingest.embedding import model_fingerprint
+
 from .detector import MAX_CHUNK, _detect_piece, chunks
 from .learned import MODEL_DIR, LearnedScore, ModelError
 from .rule_features import NAMES as RULE_FEATURE_NAMES
@@ -50,15 +52,7 @@ N_LAYERS = 6  # MiniLM-L6
 
 def base_fingerprint(model_dir: Path) -> str:
     """Which base model the fine-tuned layers sit on: its config, tokenizer and weight size."""
-    h = hashlib.sha256(b"redflag-finetuned-base-v1")
-    for name in ("config.json", "tokenizer.json"):
-        p = model_dir / name
-        if p.exists():
-            h.update(p.read_bytes())
-    weights = model_dir / "model.safetensors"
-    if weights.exists():
-        h.update(str(weights.stat().st_size).encode())
-    return h.hexdigest()[:16]
+    return model_fingerprint(model_dir, b"redflag-finetuned-base-v1", ("config.json", "tokenizer.json"))
 
 
 def _torch():

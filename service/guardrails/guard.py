@@ -18,7 +18,7 @@ from service.unicode_clean import clean_text
 from .audit import AuditLog
 from .detector import detect
 from .exemplars import ExemplarMatcher, load_exemplars
-from .finetuned import FinetunedScreen
+from .finetuned import FinetunedModel, FinetunedScreen
 from .guidance import Guidance, load_guidance
 from .learned import TOKEN, LearnedModel, LearnedScreen, ModelError, has_finding
 from .ruleset import RULES_VERSION
@@ -66,8 +66,6 @@ def _load_learned(settings, embedder) -> LearnedScreen | FinetunedScreen:
     """The learned layer the settings name: v6 (fine-tuned MiniLM, its own ONNX graph in the embedder's
     cache) or v5 (a linear model over the shared embedder's vectors)."""
     if getattr(settings, "redflag_model", "v5") == "v6":
-        from .finetuned import FinetunedModel
-
         try:
             return FinetunedScreen(FinetunedModel.load(cache_dir=settings.cache_dir))
         except ModelError:
