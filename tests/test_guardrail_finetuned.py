@@ -24,32 +24,15 @@ from service.guardrails.finetuned import (
 from service.guardrails.learned import MODEL_DIR, ModelError
 from service.guardrails.rule_features import NAMES as RULE_FEATURE_NAMES
 from service.guardrails.train_finetuned import Cache, Recipe, fit, make_cache, probabilities, save
-from service.guardrails.train_learned import Row, training_units
+from service.guardrails.train_learned import training_units
+from tests.support.redflag_toy import NEGATIVES, POSITIVES, toy_rows
 
-POSITIVES = [
-    "his knees buckle when he stands and he is clammy and grey",
-    "is it normal that her lips are puffing up after the antibiotic? she sounds hoarse",
-    "quick question about statins. also he's not making sense since lunch and his face droops",
-    "sats 84 on air, RR 32, only managing a few words",
-    "she says she has saved up her tablets and written letters to her kids",
-    "BP 78/40, HR 130, not passed urine since morning, mottled knees",
-]
-NEGATIVES = [
-    "what is the apixaban dose for a 58 kg woman with AF?",
-    "no fever, no rash, no weakness, just tired after the long shift",
-    "her mother had a stroke last year; what is the target BP for her?",
-    "how long after VP can she drive?",
-    "define the NEWS2 score for my teaching slides",
-    "PE in 2019, treated, now asking about stopping warfarin",
-]
 CATEGORIES = ["anaphylaxis", "stroke"]
 TINY = Recipe(top=1, epochs=1, batch=4)
 
 
 def _units() -> list:
-    rows = [Row("a", t, None, True, CATEGORIES[i % 2]) for i, t in enumerate(POSITIVES)]
-    rows += [Row("b", t, None, False, None) for t in NEGATIVES]
-    return training_units(rows)
+    return training_units(toy_rows(CATEGORIES))
 
 
 @pytest.fixture(scope="module")

@@ -16,24 +16,8 @@ pytest.importorskip("sklearn", reason="the train extra (scikit-learn) trains the
 
 from service.guardrails.detector import _detect_piece  # noqa: E402
 from service.guardrails.learned import MAX_CLAUSES, LearnedScreen, clauses  # noqa: E402
-from service.guardrails.train_learned import Featuriser, Row, fit, load_rows, training_units  # noqa: E402
-
-POSITIVES = [
-    "his knees buckle when he stands and he is clammy and grey",
-    "is it normal that her lips are puffing up after the antibiotic? she sounds hoarse",
-    "quick question about statins. also he's not making sense since lunch and his face droops",
-    "sats 84 on air, RR 32, only managing a few words",
-    "she says she has saved up her tablets and written letters to her kids",
-    "BP 78/40, HR 130, not passed urine since morning, mottled knees",
-]
-NEGATIVES = [
-    "what is the apixaban dose for a 58 kg woman with AF?",
-    "no fever, no rash, no weakness, just tired after the long shift",
-    "her mother had a stroke last year; what is the target BP for her?",
-    "how long after VP can she drive?",
-    "define the NEWS2 score for my teaching slides",
-    "PE in 2019, treated, now asking about stopping warfarin",
-]
+from service.guardrails.train_learned import Featuriser, fit, load_rows, training_units  # noqa: E402
+from tests.support.redflag_toy import NEGATIVES, POSITIVES, toy_rows  # noqa: E402
 
 
 class FakeEmbedder:
@@ -53,10 +37,7 @@ class FakeEmbedder:
 
 
 def _units() -> list:
-    cats = ["stroke", "anaphylaxis"]
-    rows = [Row("a", t, None, True, cats[i % 2]) for i, t in enumerate(POSITIVES)]
-    rows += [Row("b", t, None, False, None) for t in NEGATIVES]
-    return training_units(rows)
+    return training_units(toy_rows(["stroke", "anaphylaxis"]))
 
 
 @pytest.mark.parametrize("hidden", [0, 8])
