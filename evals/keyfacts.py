@@ -14,9 +14,10 @@ import argparse
 import importlib.util
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from evals.authors import KeyFactItem, load_batches
+from evals.authors import AuthorBatch, KeyFactItem, load_batches
 from evals.client import ServiceClient
 from evals.metrics.keyfacts import KeyFactRecord, count_found, keyfact_metrics, words
 from evals.redflag_authors import write_record
@@ -76,14 +77,21 @@ def record(client: ServiceClient, item: KeyFactItem) -> KeyFactRecord:
     )
 
 
-def run(authors: set[str] | None = None) -> dict:
-    batches = [b for b in load_batches("answers") if not authors or b.author in authors]
+def corpus_plan(batches: list[AuthorBatch],
+                keep: Callable[[KeyFactItem], bool] = lambda item: True) -> dict[str, list[KeyFactItem]]:
+    """The batches' items (those `keep` accepts) by the corpus that answers them: shipped or open-medicine."""
     plan: dict[str, list[KeyFactItem]] = {"shipped": [], "open-medicine": []}
     for b in batches:
         default = "open-medicine" if "open-medicine" in b.about else "shipped"
         for item in b.items:
-            plan[corpus_of(item, default)].append(item)
-    records: list[KeyFactRecord] = []
+            if keep(item):
+                plan[corpus_of(item, default)].append(item)
+    return plan
+
+
+def on_each_corpus(plan: dict[str, list[KeyFactItem]],
+                   work: Callable[[ServiceClient, list[KeyFactItem]], None]) -> None:
+    """Serve each corpus of the plan that has items on 127.0.0.1 and hand `work` a client and those items."""
     for corpus_name, items in plan.items():
         if not items:
             continue
@@ -91,9 +99,16 @@ def run(authors: set[str] | None = None) -> dict:
         with service(None, corpus, None) as url:
             client = ServiceClient(url)
             try:
-                records += [record(client, item) for item in items]
+                work(client, items)
             finally:
                 client.close()
+
+
+def run(authors: set[str] | None = None) -> dict:
+    batches = [b for b in load_batches("answers") if not authors or b.author in authors]
+    records: list[KeyFactRecord] = []
+    on_each_corpus(corpus_plan(batches),
+                   lambda client, items: records.extend(record(client, item) for item in items))
     per_author = {b.author: keyfact_metrics([r for r in records if r.author == b.author]) for b in batches}
     for b in batches:
         per_author[b.author]["sha256"] = b.sha256

@@ -18,10 +18,9 @@ import time
 
 from evals.authors import KeyFactItem, load_batches
 from evals.client import ServiceClient
-from evals.keyfacts import SHIPPED, corpus_of, open_medicine_dir
+from evals.keyfacts import corpus_plan, on_each_corpus
 from evals.metrics.retrieval import mean_metrics, rank_metrics
 from evals.redflag_authors import write_record
-from evals.server import service
 
 MODES = ("hybrid", "dense", "bm25")
 SHOWN = ("hit@1", "hit@3", "hit@5", "mrr")
@@ -50,25 +49,15 @@ def summarise(rows: dict[str, list[dict[str, float]]]) -> dict[str, object]:
 
 def run(authors: set[str] | None = None) -> dict:
     batches = [b for b in load_batches("answers") if not authors or b.author in authors]
-    plan: dict[str, list[KeyFactItem]] = {"shipped": [], "open-medicine": []}
-    for b in batches:
-        default = "open-medicine" if "open-medicine" in b.about else "shipped"
-        plan_items = [i for i in b.items if i.expected_mode == "answer" and i.reference_contexts]
-        for item in plan_items:
-            plan[corpus_of(item, default)].append(item)
+    plan = corpus_plan(batches, lambda item: item.expected_mode == "answer" and bool(item.reference_contexts))
     rows: dict[str, dict[str, list[dict[str, float]]]] = {b.author: {m: [] for m in MODES} for b in batches}
-    for corpus_name, items in plan.items():
-        if not items:
-            continue
-        corpus = SHIPPED if corpus_name == "shipped" else open_medicine_dir()
-        with service(None, corpus, None) as url:
-            client = ServiceClient(url)
-            try:
-                for item in items:
-                    for mode in MODES:
-                        rows[item.author][mode].append(ranked(client, item, mode))
-            finally:
-                client.close()
+
+    def rank_all(client: ServiceClient, items: list[KeyFactItem]) -> None:
+        for item in items:
+            for mode in MODES:
+                rows[item.author][mode].append(ranked(client, item, mode))
+
+    on_each_corpus(plan, rank_all)
     return {"authors": {a: {**summarise(r), "sha256": next(b.sha256 for b in batches if b.author == a)}
                         for a, r in rows.items()}}
 
