@@ -77,6 +77,11 @@ def record(client: ServiceClient, item: KeyFactItem) -> KeyFactRecord:
     )
 
 
+def corpus_dir(name: str) -> Path:
+    """The folder of a corpus the plan names: "shipped" or "open-medicine"."""
+    return SHIPPED if name == "shipped" else open_medicine_dir()
+
+
 def corpus_plan(batches: list[AuthorBatch],
                 keep: Callable[[KeyFactItem], bool] = lambda item: True) -> dict[str, list[KeyFactItem]]:
     """The batches' items (those `keep` accepts) by the corpus that answers them: shipped or open-medicine."""
@@ -95,8 +100,7 @@ def on_each_corpus(plan: dict[str, list[KeyFactItem]],
     for corpus_name, items in plan.items():
         if not items:
             continue
-        corpus = SHIPPED if corpus_name == "shipped" else open_medicine_dir()
-        with service(None, corpus, None) as url:
+        with service(None, corpus_dir(corpus_name), None) as url:
             client = ServiceClient(url)
             try:
                 work(client, items)

@@ -51,21 +51,14 @@ class Case:
 
 def tuning_items() -> dict[str, list[KeyFactItem]]:
     """The tuning authors' questions by corpus ("shipped" / "open-medicine"), routed as evals.keyfacts."""
-    from evals.keyfacts import corpus_of
+    from evals.keyfacts import corpus_plan
 
-    plan: dict[str, list[KeyFactItem]] = {"shipped": [], "open-medicine": []}
-    for batch in load_batches("answers"):
-        if batch.author not in TUNING_AUTHORS:
-            continue
-        default = "open-medicine" if "open-medicine" in batch.about else "shipped"
-        for item in batch.items:
-            plan[corpus_of(item, default)].append(item)
-    return plan
+    return corpus_plan([b for b in load_batches("answers") if b.author in TUNING_AUTHORS])
 
 
 def collect(items_by_corpus: dict[str, list[KeyFactItem]]) -> list[Case]:
     """Every in-scope question through the service's pipeline over a store of its corpus."""
-    from evals.keyfacts import SHIPPED, open_medicine_dir
+    from evals.keyfacts import corpus_dir
     from evals.server import default_store, ingest
     from ingest.embedding import get_embedder
     from service.answering import (
@@ -84,7 +77,7 @@ def collect(items_by_corpus: dict[str, list[KeyFactItem]]) -> list[Case]:
     for name, items in items_by_corpus.items():
         if not items:
             continue
-        corpus = SHIPPED if name == "shipped" else open_medicine_dir()
+        corpus = corpus_dir(name)
         store = default_store(corpus)
         ingest(corpus, store)
         settings = Settings(store_dir=store)
