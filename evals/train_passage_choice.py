@@ -31,7 +31,13 @@ from evals.authors import KeyFactItem, load_batches
 from evals.metrics.keyfacts import count_found
 from service.passage_choice import FEATURES, WEIGHTS_PATH, PassageChooser
 
-TUNING_AUTHORS = ("b1-ward-nurse-physio", "b2-registrar-gp", "b3-gp-radiologist")
+TUNING_AUTHORS = (
+    "b1-ward-nurse-physio",
+    "b2-registrar-gp",
+    "b3-gp-radiologist",
+    "b7-icu-outreach-hospital-pharmacist",
+    "b8-fy1-physio-student",
+)
 DEPTHS = (3, 5)  # candidate depths compared by the folds
 C = 1.0  # the regression's inverse regularisation, fixed beforehand (not tuned on the folds)
 MAX_ITER = 1000
