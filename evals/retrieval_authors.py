@@ -9,6 +9,11 @@ below the best single retriever?" is asked of every author separately, on author
 Each in-scope question with reference sections is sent with its history (follow-ups included) to each mode;
 a passage is relevant when it is inside a reference section (evals/metrics/retrieval.py). The same corpus
 plan as the key-fact suite: shipped corpus or open-medicine, each served on 127.0.0.1.
+
+Follow-ups ("and how is that treated?") get their own row: hybrid's section hit@1 / hit@3 with the history,
+and the same questions sent without it. The difference is what resolving the reference buys; the figure
+with history is the issue's "follow-up resolved to the right topic", apart from whether the answer then
+quotes every key fact (evals/keyfacts.py reports that).
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ MODES = ("hybrid", "dense", "bm25")
 SHOWN = ("hit@1", "hit@3", "hit@5", "mrr")
 
 
-def ranked(client: ServiceClient, item: KeyFactItem, mode: str) -> dict[str, float]:
+def ranked(client: ServiceClient, item: KeyFactItem, mode: str,
+           with_history: bool = True) -> dict[str, float]:
     """Section-level rank metrics of one question under one retriever."""
-    history = list(item.history) or None
+    history = (list(item.history) or None) if with_history else None
     call = client.retrieve(item.question, k=10, mode=mode, history=history)
     passages = (call.body or {}).get("passages") or []
     return rank_metrics(passages, item.reference_contexts, "section")
@@ -47,18 +53,35 @@ def summarise(rows: dict[str, list[dict[str, float]]]) -> dict[str, object]:
     return out
 
 
+def follow_up_summary(rows: dict[str, list[dict[str, float]]]) -> dict[str, object]:
+    """Hybrid on the follow-ups, with and without their history."""
+    out: dict[str, object] = {"n": len(rows["with_history"])}
+    for name, r in rows.items():
+        if r:
+            means = mean_metrics(r)
+            out[name] = {k: round(means[k], 3) for k in ("hit@1", "hit@3")}
+    return out
+
+
 def run(authors: set[str] | None = None) -> dict:
     batches = [b for b in load_batches("answers") if not authors or b.author in authors]
     plan = corpus_plan(batches, lambda item: item.expected_mode == "answer" and bool(item.reference_contexts))
     rows: dict[str, dict[str, list[dict[str, float]]]] = {b.author: {m: [] for m in MODES} for b in batches}
+    follow: dict[str, dict[str, list[dict[str, float]]]] = {
+        b.author: {"with_history": [], "without_history": []} for b in batches}
 
     def rank_all(client: ServiceClient, items: list[KeyFactItem]) -> None:
         for item in items:
             for mode in MODES:
                 rows[item.author][mode].append(ranked(client, item, mode))
+            if item.history:
+                follow[item.author]["with_history"].append(rows[item.author]["hybrid"][-1])
+                alone = ranked(client, item, "hybrid", with_history=False)
+                follow[item.author]["without_history"].append(alone)
 
     on_each_corpus(plan, rank_all)
-    return {"authors": {a: {**summarise(r), "sha256": next(b.sha256 for b in batches if b.author == a)}
+    return {"authors": {a: {**summarise(r), "follow_ups": follow_up_summary(follow[a]),
+                            "sha256": next(b.sha256 for b in batches if b.author == a)}
                         for a, r in rows.items()}}
 
 
@@ -73,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         cells = "  ".join(f"{m} h@1 {s[m]['hit@1']:.3f} mrr {s[m]['mrr']:.3f}" for m in MODES if m in s)
         below = s.get("hybrid_below_best_single")
         print(f"{author:30s} n={s['n']:3d}  {cells}  hybrid below best single: {', '.join(below) or 'no'}")
+        fu = s["follow_ups"]
+        if fu["n"]:
+            with_h, without = fu["with_history"], fu["without_history"]
+            print(f"{'':30s} follow-ups n={fu['n']:2d}  hybrid with history h@1 {with_h['hit@1']:.3f} "
+                  f"h@3 {with_h['hit@3']:.3f}  without h@1 {without['hit@1']:.3f} "
+                  f"h@3 {without['hit@3']:.3f}")
     if args.record:
         print(f"recorded {write_record(args.record, result, started)}")
     return 0
