@@ -78,6 +78,8 @@ HELD_OUT = (
     "a12-spinal-ward-111",  # written after v5 (third session; first look recorded); never trained on
     "a13-liaison-dental-optom",  # the same
     "a14-paramedic-online-form",  # written in the fourth session, after v5; first look recorded
+    "a15-school-uni-sports",  # the same
+    "a16-palliative-renal",  # the same
 )
 ORDINARY_TRAIN = ("b1-ward-nurse-physio",)
 ORDINARY_HELD_OUT = (
