@@ -92,6 +92,7 @@ ORDINARY_HELD_OUT = (
     "b8-fy1-physio-student",
     "b9-medreg-fls-nurse",  # fourth session, after v5: first look recorded on arrival
     "b10-hospital-night-anp-gp-partner",  # the same
+    "b11-rheum-nurse-paramedic-practitioner",  # the same
 )
 ORDINARY_WEIGHT = 6.0  # training weight of an ordinary question (see training_units)
 CLAUSE_POOL = True  # v5: the element-wise maximum of the clauses' embeddings is a second embedding view
