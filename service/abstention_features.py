@@ -27,7 +27,8 @@ from service.abstention import SUPPORT_MIN, SUPPORT_WITH_UNKNOWN, Evidence
 from service.index import Snapshot
 from service.question_kind import QuestionKind, question_kind
 from service.retrieval import Hit, bm25_ranked
-from service.text import content_terms
+from service.lexicon import lexicon
+from service.text import STOPWORDS, content_terms, words
 
 FEATURES = (
     "rule_margin",  # support − the rule's bar for this question (SUPPORT_WITH_UNKNOWN with an unknown word)
@@ -43,9 +44,13 @@ FEATURES = (
     "coverage_top",  # IDF-weighted share of the question's content words in the top hit (text + section)
     "coverage_topk",  # … in any of the retrieved passages
     "coverage_sentence",  # … in the best single sentence of the retrieved passages
+    "coverage_best",  # … in the retrieved passage that holds the most of them
     "known_share",  # IDF-weighted share of the question's content words the corpus uses at all
     "unknown_count",  # specialised words the corpus never uses (service/abstention.py)
     "unknown_pieces",  # WordPiece pieces of the longest such word (0 when none)
+    "unknown_plain",  # question words of ≥ 4 letters the corpus never uses, specialised or not ("drive")
+    "doc_spread",  # distinct documents among the hits ÷ hits: an answer sits in one place
+    "cos_gap",  # cosine of the top hit − the lowest among the hits: does anything stand out?
     "agree_top",  # 1 when BM25's best passage is dense's best among the hits
     "dense_in_bm25",  # 1 / (1 + rank of dense's best hit in BM25's list), 0 when BM25 does not rank it
     "follow_up",  # the question leans on earlier turns
@@ -83,6 +88,17 @@ def _share(idf: dict[str, float], terms: set[str] | frozenset[str]) -> float:
     return sum(w for t, w in idf.items() if t in terms) / total if total else 0.0
 
 
+def unknown_plain(question: str, snapshot: Snapshot) -> list[str]:
+    """Question words of ≥ 4 letters the corpus never uses (typos and prefixes forgiven, as for specialised
+    words), stop words, shorthand and numbers aside: "drive" or "fly" after a vertebroplasty question."""
+    vocab = snapshot.vocabulary
+    if vocab is None:
+        return []
+    shorthand = lexicon()
+    return [w for w in dict.fromkeys(words(question)) if len(w) >= 4 and w not in STOPWORDS
+            and w not in shorthand and not any(c.isdigit() for c in w) and not vocab.knows(w)]
+
+
 def passage_terms(snapshot: Snapshot, row: int) -> set[str]:
     """Stemmed content words of a passage and its section path (from the generation's sentence word sets)."""
     terms: set[str] = set(content_terms(str(snapshot.metas[row].get("section", ""))))
@@ -104,6 +120,7 @@ def support_features(inputs: SupportInputs, pieces: Callable[[str], int]) -> np.
     f["unknown_count"] = float(len(inputs.unknown_words))
     f["unknown_pieces"] = float(max((pieces(w) for w in inputs.unknown_words), default=0))
     f["follow_up"] = float(inputs.leaning)
+    f["unknown_plain"] = float(len(unknown_plain(inputs.question, snap)))
     f["n_terms"] = math.log1p(len(terms))
     kind = question_kind(inputs.question)
     for name, k in (("kind_quantity", QuestionKind.QUANTITY), ("kind_list", QuestionKind.LIST),
@@ -126,8 +143,11 @@ def support_features(inputs: SupportInputs, pieces: Callable[[str], int]) -> np.
     if sentence_rows:
         f["solo_sim"] = float((snap.relevance_vecs[sentence_rows] @ qv).max())
     per_hit = [passage_terms(snap, r) for r in rows]
+    f["doc_spread"] = len({snap.doc_id(r) for r in rows}) / len(rows)
+    f["cos_gap"] = float(cos.max() - cos.min())
     f["coverage_top"] = _share(idf, per_hit[0])
     f["coverage_topk"] = _share(idf, set().union(*per_hit))
+    f["coverage_best"] = max(_share(idf, p) for p in per_hit)
     f["coverage_sentence"] = max((_share(idf, snap.sent_terms[s]) for s in sentence_rows), default=0.0)
     dense_best = rows[int(np.argmax(cos))]
     bm_list = [int(r) for r in bm_rows]
