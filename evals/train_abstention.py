@@ -210,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'held out':38s} {'C':>5s} {'threshold':>9s}  learned FA / in, OOS abstained / OOS   |   rule")
     for held, fold in folds.items():
         lf, rf = fold["learned"], fold["rule"]
-        print(f"{held:38s} {fold['C']:5.2f} {fold['threshold']:9.3f}  {lf['false_abstentions']:3d} / {lf['in_scope']:3d}, "
+        print(f"{held:38s} {fold['C']:5.2f} {fold['threshold']:9.3f}  "
+              f"{lf['false_abstentions']:3d} / {lf['in_scope']:3d}, "
               f"{lf['out_of_scope_abstained']:3d} / {lf['out_of_scope']:3d}   |   "
               f"{rf['false_abstentions']:3d} / {rf['in_scope']:3d}, "
               f"{rf['out_of_scope_abstained']:3d} / {rf['out_of_scope']:3d}")
