@@ -18,7 +18,6 @@ the cosines and coverages here).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,7 +26,7 @@ import numpy as np
 from service.abstention import SUPPORT_MIN, SUPPORT_WITH_UNKNOWN, Evidence
 from service.index import Snapshot
 from service.lexicon import lexicon
-from service.question_kind import QuestionKind, kind_bonus, question_kind
+from service.question_kind import QuestionKind, question_kind
 from service.retrieval import Hit, bm25_ranked
 from service.text import STOPWORDS, content_terms, words
 
@@ -56,13 +55,11 @@ FEATURES = (
     "dense_in_bm25",  # 1 / (1 + rank of dense's best hit in BM25's list), 0 when BM25 does not rank it
     "follow_up",  # the question leans on earlier turns
     "n_terms",  # log(1 + content words of the question)
-    "kind_met",  # the top hit holds the kind of thing asked for (a number with a unit for "what dose", …)
     "kind_quantity",
     "kind_list",
     "kind_action",
     "kind_test",
 )  # fmt: skip
-LIST_LINE = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s", re.MULTILINE)
 BM25_DEPTH = 30  # how far BM25's list is read for the agreement signal
 
 
@@ -148,9 +145,6 @@ def support_features(inputs: SupportInputs, pieces: Callable[[str], int]) -> np.
     per_hit = [passage_terms(snap, r) for r in rows]
     f["doc_spread"] = len({snap.doc_id(r) for r in rows}) / len(rows)
     f["cos_gap"] = float(cos.max() - cos.min())
-    top_text = snap.texts[rows[0]]
-    f["kind_met"] = float(kind is QuestionKind.OTHER
-                          or kind_bonus(kind, top_text, bool(LIST_LINE.search(top_text))) > 0)
     f["coverage_top"] = _share(idf, per_hit[0])
     f["coverage_topk"] = _share(idf, set().union(*per_hit))
     f["coverage_best"] = max(_share(idf, p) for p in per_hit)
