@@ -13,12 +13,14 @@ specialised word — a drug, a disease, a procedure — that the corpus never us
   from the lexicon, and that the model's WordPiece vocabulary splits into ≥ 3 pieces (everyday words such
   as "tomorrow" or "teach" are single pieces; "ibandronate" is four).
 
-Decision: abstain when support < SUPPORT_MIN, or when the question has an unknown specialised word and
+The rule: abstain when support < SUPPORT_MIN, or when the question has an unknown specialised word and
 support < SUPPORT_WITH_UNKNOWN (a strong match still answers: "methadone" in a question whose passage is
-about alcohol-use-disorder drugs).
+about alcohol-use-disorder drugs). Calibrated on authors b1 and b2 (docs/answering.md).
 
-Calibration (authors b1 and b2 only, in-process over their in-scope and out-of-scope questions; never the
-held-out authors): see docs/answering.md for the figures.
+The learned decision (issue 13, sixth round): when the request's support signals were computed
+(service/abstention_features.py) and weights are shipped (service/data/abstention.json), a logistic
+regression over those signals decides instead (service/abstention_model.py); without the weights file the
+rule above decides, as before.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+import numpy as np
 
 from service.lexicon import lexicon
 from service.text import STOPWORDS, content_terms, words
@@ -43,16 +47,29 @@ class Evidence:
     passage_sim: float
     sentence_sim: float
     unknown_words: tuple[str, ...] = ()
+    signals: tuple[float, ...] = ()  # service/abstention_features.FEATURES, when computed for the request
 
     @property
     def support(self) -> float:
         return self.passage_sim + self.sentence_sim
 
     @property
-    def sufficient(self) -> bool:
+    def covered_by_rule(self) -> bool:
+        """The hand-set rule's decision (the fallback without shipped weights)."""
         if self.support < SUPPORT_MIN:
             return False
         return not (self.unknown_words and self.support < SUPPORT_WITH_UNKNOWN)
+
+    @property
+    def sufficient(self) -> bool:
+        """Answer (True) or abstain: the shipped learned decision over the signals when both exist, else the
+        rule."""
+        from service.abstention_model import shipped_model  # lazy: its features module imports the index
+
+        model = shipped_model() if self.signals else None
+        if model is None:
+            return self.covered_by_rule
+        return model.covers(np.asarray(self.signals, dtype=np.float64))
 
 
 def deletions(word: str) -> set[str]:

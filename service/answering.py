@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from service.abstention import Evidence, unknown_specialised
+from service.abstention_features import SupportInputs, support_features
 from service.citations import AnswerSentence, passage, render, structured
 from service.composer import compose
 from service.extractive import best_sentence_similarity
@@ -190,22 +191,22 @@ class Judged:
 
 
 def judge_support(retrieved: Retrieved, wordpieces: Callable[[str], int]) -> Judged:
-    """How well the retrieved content matches the question: passage and sentence similarity, and the
-    specialised words the corpus never uses."""
+    """How well the retrieved content matches the question: passage and sentence similarity, the
+    specialised words the corpus never uses, and the further support signals the learned decision reads
+    (service/abstention_features.py)."""
     question = retrieved.plan.question
     # The joined follow-up text counts only when the question leans on it; otherwise an off-topic
     # question asked after an on-topic one would borrow the earlier question's support.
     leaning = len(retrieved.queries) > 1 and depends_on_context(question)
     sims = retrieved.retrieval.top_dense[: len(retrieved.queries) if leaning else 1]
     vocabulary = retrieved.snapshot.vocabulary
-    evidence = Evidence(
-        passage_sim=max(sims, default=0.0),
-        sentence_sim=best_sentence_similarity(
-            retrieved.snapshot, retrieved.retrieval.hits, retrieved.query_vec
-        ),
-        unknown_words=unknown_specialised(question, vocabulary, wordpieces) if vocabulary else (),
-    )
-    return Judged(retrieved, evidence)
+    passage_sim = max(sims, default=0.0)
+    sentence_sim = best_sentence_similarity(retrieved.snapshot, retrieved.retrieval.hits, retrieved.query_vec)
+    unknown = unknown_specialised(question, vocabulary, wordpieces) if vocabulary else ()
+    signals = support_features(SupportInputs(
+        retrieved.snapshot, retrieved.retrieval.hits, question, retrieved.queries[0].text,
+        retrieved.query_vec, passage_sim, sentence_sim, unknown, leaning), wordpieces)
+    return Judged(retrieved, Evidence(passage_sim, sentence_sim, unknown, tuple(float(v) for v in signals)))
 
 
 # --- 5. compose (LLM or extractive) ---------------------------------------------------------------------

@@ -1,0 +1,67 @@
+"""The learned abstention decision: a logistic regression over the support signals, with its threshold.
+
+Why a small versioned JSON and numpy: the decision runs on every question, so it must cost a dot product, and
+its weights must be reviewable and reproducible. `python -m evals.train_abstention` fits them on the tuning
+authors' in-scope and out-of-scope questions and picks the threshold by leave-one-author-out (the cost it
+minimises and the fold figures are written into the file and docs/answering.md). With no weights file the
+service keeps the hand-set rule (service/abstention.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from service.abstention_features import FEATURES
+
+WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "abstention.json"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class AbstentionModel:
+    """P(the content covers the question) = sigmoid(standardised signals · coef + intercept); answer when it
+    reaches `threshold`."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    threshold: float
+
+    def probability(self, features: np.ndarray) -> np.ndarray | float:
+        """For one feature row a float, for a (n, features) table an array."""
+        z = ((np.asarray(features, dtype=np.float64) - self.mean) / self.scale) @ self.coef + self.intercept
+        p = 1.0 / (1.0 + np.exp(-z))
+        return float(p) if np.ndim(p) == 0 else p
+
+    def covers(self, features: np.ndarray) -> bool:
+        return bool(self.probability(features) >= self.threshold)
+
+    def to_json(self, **about: object) -> dict:
+        return {"format": FORMAT, "features": list(FEATURES), "mean": self.mean.tolist(),
+                "scale": self.scale.tolist(), "coef": self.coef.tolist(), "intercept": self.intercept,
+                "threshold": self.threshold, **about}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict) -> AbstentionModel:
+        """Refuses weights of another format or feature list: a stale file must not silently mis-decide."""
+        if data.get("format") != FORMAT or tuple(data.get("features", ())) != FEATURES:
+            raise ValueError("abstention weights are of another format or feature list; retrain them with "
+                             "`python -m evals.train_abstention`")
+        arrays = [np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "coef")]
+        if any(a.shape != (len(FEATURES),) for a in arrays) or not np.all(arrays[1] > 0):
+            raise ValueError("abstention weights: mean, scale and coef need one value per feature, scale > 0")
+        return cls(*arrays, float(data["intercept"]), float(data["threshold"]))
+
+
+@lru_cache(maxsize=1)
+def shipped_model() -> AbstentionModel | None:
+    """The model in service/data/abstention.json, or None when no weights are shipped (the rule decides)."""
+    if not WEIGHTS_PATH.exists():
+        return None
+    return AbstentionModel.from_json(json.loads(WEIGHTS_PATH.read_text(encoding="utf-8")))
