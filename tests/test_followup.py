@@ -96,6 +96,20 @@ def test_one_lexicon_table_serves_queries_and_the_guardrail() -> None:
         "signs of cement PE after VP? (pulmonary embolism; vertebroplasty)")
 
 
+def test_brand_names_are_expanded_to_their_generic_for_retrieval_only() -> None:
+    # "Is Prolia OK at eGFR 25?": the guideline says denosumab; without the generic the brand is an unknown
+    # specialised word and the question was abstained on although a section answers it.
+    from service.guardrails.normalise import ABBREVIATIONS
+    from service.lexicon import expand_query
+
+    assert expand_query("Prolia at eGFR 25, and the Eliquis dose?") == (
+        "Prolia at eGFR 25, and the Eliquis dose? (denosumab; apixaban)")
+    assert expand_query("denosumab or Prolia?") == "denosumab or Prolia?"  # the generic is already there
+    assert "prolia" not in ABBREVIATIONS  # the red-flag screen's decisions are not touched
+    # a corpus that writes the brand itself matches it as written
+    assert expand_query("Prolia?", lambda word: word == "prolia") == "Prolia?"
+
+
 def test_malformed_lexicon_rows_are_refused(tmp_path) -> None:
     import pytest
 
