@@ -15,6 +15,7 @@ import importlib.util
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from evals.authors import AuthorBatch, KeyFactItem, load_batches
@@ -108,11 +109,32 @@ def on_each_corpus(plan: dict[str, list[KeyFactItem]],
                 client.close()
 
 
+def asked_twice(batches: list[AuthorBatch]) -> list[KeyFactItem]:
+    """Out-of-scope questions of authors who wrote over both corpora, which the plan sends to open-medicine.
+
+    Such an author's "abstain" means neither corpus covers the question (AUTHOR_GUIDE.md), and "can she drive
+    after her vertebroplasty?" is only a test of abstention where vertebroplasty is written about: these are
+    asked of the shipped corpus as well."""
+    return [item for b in batches if "shipped" in b.about and "open-medicine" in b.about
+            for item in b.items
+            if item.expected_mode == "abstain" and corpus_of(item, "open-medicine") == "open-medicine"]
+
+
 def run(authors: set[str] | None = None) -> dict:
     batches = [b for b in load_batches("answers") if not authors or b.author in authors]
     records: list[KeyFactRecord] = []
-    on_each_corpus(corpus_plan(batches),
-                   lambda client, items: records.extend(record(client, item) for item in items))
+    plan = corpus_plan(batches)
+    second = asked_twice(batches)
+    first_shipped = len(plan["shipped"])
+    plan["shipped"] = plan["shipped"] + second
+
+    def ask_all(client: ServiceClient, items: list[KeyFactItem]) -> None:
+        for i, item in enumerate(items):
+            outcome = record(client, item)
+            again = items is plan["shipped"] and i >= first_shipped
+            records.append(replace(outcome, second_corpus=True) if again else outcome)
+
+    on_each_corpus(plan, ask_all)
     per_author = {b.author: keyfact_metrics([r for r in records if r.author == b.author]) for b in batches}
     for b in batches:
         per_author[b.author]["sha256"] = b.sha256
@@ -132,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
               f"  facts {fmt(m['fact_share'])}"
               f"  top-passage {fmt(m['top_passage_all_facts'])}  words {fmt(m['median_words'])}"
               f"  false-abstain {m['false_abstentions']}  oos-abstain {fmt(m['abstain_rate_out_of_scope'])}"
+              f" (every corpus {fmt(m['abstain_rate_out_of_scope_every_corpus'])})"
               f"  banners {m['red_flag_banners']}  follow-ups {fmt(m['follow_up_all_facts'])}")
     if args.record:
         print(f"recorded {write_record(args.record, result, started)}")

@@ -42,6 +42,7 @@ class KeyFactRecord:
     words: int
     follow_up: bool
     top_passage_found: int | None = None
+    second_corpus: bool = False  # an out-of-scope question asked again of the author's other corpus
 
     @property
     def complete(self) -> bool:
@@ -58,7 +59,16 @@ def _share(flags: list[bool]) -> float | None:
 
 
 def keyfact_metrics(records: Sequence[KeyFactRecord]) -> dict:
-    """All-facts share, fact share, median words, false abstentions, out-of-scope abstention, banners."""
+    """All-facts share, fact share, median words, false abstentions, out-of-scope abstention, banners.
+
+    `abstain_rate_out_of_scope_every_corpus`: an out-of-scope question counts as abstained only when every
+    corpus it was asked of abstained (records marked `second_corpus` are the second asks; they enter no
+    other figure)."""
+    again: dict[str, list[KeyFactRecord]] = {}
+    for r in records:
+        if r.second_corpus:
+            again.setdefault(r.id, []).append(r)
+    records = [r for r in records if not r.second_corpus]
     inscope = [r for r in records if r.expected_mode == "answer"]
     answered = [r for r in inscope if r.mode in ("extractive", "llm")]
     oos = [r for r in records if r.expected_mode == "abstain"]
@@ -75,6 +85,9 @@ def keyfact_metrics(records: Sequence[KeyFactRecord]) -> dict:
         "red_flag_banners": sum(r.mode == "red_flag" for r in records if r.expected_mode != "red_flag"),
         "n_out_of_scope": len(oos),
         "abstain_rate_out_of_scope": _share([r.mode == "abstain" for r in oos]),
+        "abstain_rate_out_of_scope_every_corpus": _share(
+            [r.mode == "abstain" and all(a.mode == "abstain" for a in again.get(r.id, [])) for r in oos]),
+        "n_out_of_scope_asked_twice": sum(r.id in again for r in oos),
         "follow_up_all_facts": _share([r.complete for r in follow]),
         "n_follow_up": len(follow),
         "top_passage_all_facts": _share([r.top_passage_found == r.n_facts for r in with_top]),
