@@ -8,6 +8,7 @@ embedder, and the test then runs in the fast tier.
 from __future__ import annotations
 
 import hashlib
+import time
 
 import numpy as np
 import pytest
@@ -15,8 +16,8 @@ import pytest
 pytest.importorskip("sklearn", reason="the train extra (scikit-learn) trains the model")
 
 from service.guardrails.detector import _detect_piece  # noqa: E402
-from service.guardrails.learned import MAX_CLAUSES, LearnedScreen, clauses  # noqa: E402
-from service.guardrails.train_learned import Featuriser, fit, load_rows, training_units  # noqa: E402
+from service.guardrails.learned import MAX_CLAUSES, LearnedModel, LearnedScreen, clauses  # noqa: E402
+from service.guardrails.train_learned import Featuriser, fit, load_rows, save, training_units  # noqa: E402
 from tests.support.redflag_toy import NEGATIVES, POSITIVES, toy_rows  # noqa: E402
 
 
@@ -92,3 +93,21 @@ def test_training_only_red_flag_batches_keep_their_author() -> None:
     groups = {r.group for r in load_rows()}
     assert {"a7-np-paramedic", "a8-fy-daysurgery-carehome", "training-ordinary"} <= groups
     assert "training" not in groups
+
+
+def test_retraining_the_same_weights_writes_the_same_file(tmp_path) -> None:
+    """The saved weights are byte-identical for identical training (np.savez_compressed stamped the time of
+    writing into the zip, so every retrain had a new sha256 and a new model version), and load back."""
+    meta = {"version": "x", "trained": "2026-12-02"}
+    saved = []
+    for run in ("first", "second"):
+        model = fit(_units(), Featuriser(FakeEmbedder()), (0.1, 0.1), meta, clause_pool=True)
+        saved.append(save(model, tmp_path / run))
+        if run == "first":
+            time.sleep(2.1)  # a zip timestamp has two-second resolution: the second save is in another slot
+    first, second = ((tmp_path / run / "redflag.npz").read_bytes() for run in ("first", "second"))
+    assert first == second
+    assert saved[0]["sha256"] == saved[1]["sha256"] and saved[0]["version"] == saved[1]["version"]
+    loaded = LearnedModel.load(tmp_path / "first")
+    assert np.array_equal(loaded.coef, model.coef.astype(np.float32).astype(np.float64))
+    assert np.array_equal(loaded.cat_coef, model.cat_coef.astype(np.float32).astype(np.float64))

@@ -51,7 +51,6 @@ from .finetuned import (
     load_base,
     lower_forward,
     make_head,
-    npz_bytes,
     state_arrays,
     upper_forward,
 )
@@ -75,6 +74,7 @@ from .train_learned import (
     load_rows,
     training_units,
 )
+from .weights_file import npz_bytes
 
 log = logging.getLogger("train_finetuned")
 THREADS = 2

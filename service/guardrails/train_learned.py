@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import logging
 import re
@@ -54,6 +53,7 @@ from .guard import Guardrail
 from .guidance import load_guidance
 from .learned import MODEL_DIR, TOKEN, LearnedModel, LearnedScreen, clause_max, clauses, has_finding
 from .rule_features import NAMES as RULE_FEATURE_NAMES
+from .weights_file import npz_bytes
 
 Unit = tuple[str, bool, "str | None", float]
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,26 +68,30 @@ TRAIN_AUTHORS = (
     "a7-np-paramedic",
     "a8-fy-daysurgery-carehome",
     "a9-district-nurse-ooh-gp",
+    "a10-paeds-ed-obstetric-triage",  # held out for v4-v6 (first looks recorded); training from v7 on
+    "a11-carehome-pharmacist",  # the same
 )
 HELD_OUT = (
     "a4-nonnative-textspeak",
     "a5-registrar-pharmacist",
     "a6-ir-midwife-paeds",
-    "a10-paeds-ed-obstetric-triage",  # written 2026-12-02 after v4 (first look recorded); never seen by v5
-    "a11-carehome-pharmacist",
     "a12-spinal-ward-111",  # written after v5 (third session; first look recorded); never trained on
     "a13-liaison-dental-optom",  # the same
 )
-ORDINARY_TRAIN = ("b1-ward-nurse-physio",)
+# Any later batch (a14, b9: written while v7 was trained, never read) is held out too: training takes only
+# the groups named in TRAIN_AUTHORS / ORDINARY_TRAIN (`_in_training`), and `--loao` drops every other row.
+# b7 and b8 are answering's tuning authors; their questions (in scope or not) are ordinary, never emergencies
+ORDINARY_TRAIN = ("b1-ward-nurse-physio", "b7-icu-outreach-hospital-pharmacist", "b8-fy1-physio-student")
 ORDINARY_HELD_OUT = (
     "b2-registrar-gp",
     "b3-gp-radiologist",
     "b4-pharmacist-physio",
     "b5-ed-consultant-anp",
     "b6-ortho-sho-practice-nurse",  # written after v5 (third session)
-    "b7-icu-outreach-hospital-pharmacist",  # the same (answering's tuning authors; never seen by v5)
-    "b8-fy1-physio-student",
 )
+# the split of v5 (and v6), for the side-by-side LOAO of v5's data against v7's (`--v5-data`)
+V5_TRAIN_AUTHORS = TRAIN_AUTHORS[:6]
+V5_ORDINARY_TRAIN = ORDINARY_TRAIN[:1]
 ORDINARY_WEIGHT = 6.0  # training weight of an ordinary question (see training_units)
 CLAUSE_POOL = True  # v5: the element-wise maximum of the clauses' embeddings is a second embedding view
 AUTHOR_WEIGHT = 3.0  # training weight of an independent red-flag author's case (the own set weighs 1)
@@ -391,32 +395,37 @@ class Loao:
         return out
 
 
-def loao(rows: list[Row], authors: tuple[str, ...], feats: Featuriser, recipe: Recipe | None = None) -> Loao:
-    """Leave-one-author-out within the training authors: in each fold the left-out red-flag author and the
-    ordinary-question author(s) of ORDINARY_TRAIN are kept out of training and scored (ordinary questions
-    once per fold, so they weigh as much as in traffic-sized pools)."""
+def loao(rows: list[Row], authors: tuple[str, ...], feats: Featuriser, recipe: Recipe | None = None,
+         ordinary_authors: tuple[str, ...] = ORDINARY_TRAIN, exclude: frozenset[str] = frozenset()) -> Loao:
+    """Leave-one-author-out within the training authors: fold i keeps the red-flag author `authors[i]` and
+    the ordinary-question author `ordinary_authors[i % len(ordinary_authors)]` out of training and scores
+    them (from v7, three ordinary authors take turns, so a fold's model learns from the other ordinary
+    authors' phrasing, as the final model does; with one, it is left out of every fold, as for v5).
+    `exclude`: groups no fold trains on (`--v5-data`: v5's training data, scored in the same folds)."""
     recipe = recipe or Recipe()
     pooled: list[tuple[str, Scored]] = []
     texts: list[str] = []
-    ordinary = {f"ordinary-{a}" for a in ORDINARY_TRAIN}
-    for left_out in authors:
-        train = [r for r in rows if _in_training(r, exclude=left_out) and r.group not in ordinary]
+    for i, left_out in enumerate(authors):
+        ordinary = f"ordinary-{ordinary_authors[i % len(ordinary_authors)]}"
+        train = [r for r in rows if _in_training(r, exclude=left_out) and r.group != ordinary
+                 and r.group not in exclude]
         model = recipe.fit(train, feats, (0.5, 0.5), {}, category=False)
-        scored = [r for r in rows if r.group == left_out or r.group in ordinary]
+        scored = [r for r in rows if r.group in (left_out, ordinary)]
         pooled += list(zip([r.group for r in scored], _scores(model, feats, scored), strict=True))
         texts += [r.text for r in scored]
-        log.info("fold without %s done", left_out)
+        log.info("fold without %s and %s done", left_out, ordinary)
     return Loao(pooled, texts)
 
 
 def choose_threshold(rows: list[Row], authors: tuple[str, ...], feats: Featuriser,
-                     recipe: Recipe | None = None) -> tuple[tuple[float, float], Loao]:
+                     recipe: Recipe | None = None, exclude: frozenset[str] = frozenset()
+                     ) -> tuple[tuple[float, float], Loao]:
     """Two thresholds chosen together on leave-one-author-out scores (`loao`): one for texts in which the
     rules saw some finding, one for texts in which they saw none (there the model alone speaks). The pair
     is the grid value with the lowest expected cost per message, pooled over folds, under TRAFFIC and
     COSTS: emergencies are rare but a miss is expensive; ordinary questions are most of the traffic, and
     each banner teaches clinicians to ignore the next."""
-    scores = loao(rows, authors, feats, recipe)
+    scores = loao(rows, authors, feats, recipe, exclude=exclude)
     best = scores.best()
     fig = scores.figures(best)
     red, orda = fig["pooled-redflag"], fig["pooled-ordinary"]
@@ -436,15 +445,14 @@ def _in_training(row: Row, exclude: str | None = None) -> bool:
 
 
 def save(model: LearnedModel, model_dir: Path = MODEL_DIR) -> dict:
-    buf = io.BytesIO()
     hidden: dict[str, Any] = ({} if model.hidden is None else
               {"hidden_coef": model.hidden.astype(np.float32),
                "hidden_intercept": np.asarray(model.hidden_intercept).astype(np.float32)})
-    np.savez_compressed(buf, idf=model.idf.astype(np.float32), coef=model.coef.astype(np.float32),
-                        intercept=np.array([model.intercept], dtype=np.float32),
-                        cat_coef=model.cat_coef.astype(np.float32),
-                        cat_intercept=model.cat_intercept.astype(np.float32), **hidden)
-    raw = buf.getvalue()
+    # fixed member order and timestamps (np.savez_compressed stamped the time: a new hash on every retrain)
+    raw = npz_bytes({"idf": model.idf.astype(np.float32), "coef": model.coef.astype(np.float32),
+                     "intercept": np.array([model.intercept], dtype=np.float32),
+                     "cat_coef": model.cat_coef.astype(np.float32),
+                     "cat_intercept": model.cat_intercept.astype(np.float32), **hidden}, compress=True)
     digest = hashlib.sha256(raw).hexdigest()
     # the version names the whole decision: the weights and the thresholds applied to them
     decision = f"{digest}:{model.meta['threshold']}:{model.meta['threshold_no_finding']}".encode()
@@ -485,6 +493,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--author-weight", type=float, default=AUTHOR_WEIGHT)
     parser.add_argument("--cache", type=Path, help="development: keep embeddings in this .npz between runs")
     parser.add_argument("--dry-run", action="store_true", help="report only; do not write model/")
+    parser.add_argument("--v5-data", action="store_true",
+                        help="with --loao: train the folds on v5's data only (no a10, a11, b7, b8 in "
+                             "training; still scored in their folds), to separate the gain from data")
     args = parser.parse_args(argv)
     from config import prepare_process
     from ingest.embedding import get_embedder
@@ -496,11 +507,13 @@ def main(argv: list[str] | None = None) -> int:
     feats = Featuriser(get_embedder(), args.cache)
     recipe = Recipe(args.ordinary_weight, args.C, not args.no_clause_pool, args.hidden, args.alpha,
                     args.author_weight)
-    held = set(HELD_OUT) | {f"ordinary-{a}" for a in ORDINARY_HELD_OUT}
     rows = load_rows()
-    if args.loao:  # the held-out authors are dropped before anything is computed on any text
-        rows = [r for r in rows if r.group not in held]
-        threshold, scores = choose_threshold(rows, TRAIN_AUTHORS, feats, recipe)
+    if args.loao:  # only training groups are kept: no held-out (or later, unread) row is computed on
+        rows = [r for r in rows if _in_training(r)]
+        v5_only = frozenset(set(TRAIN_AUTHORS) - set(V5_TRAIN_AUTHORS)
+                            | {f"ordinary-{a}" for a in set(ORDINARY_TRAIN) - set(V5_ORDINARY_TRAIN)})
+        threshold, scores = choose_threshold(rows, TRAIN_AUTHORS, feats, recipe,
+                                             v5_only if args.v5_data else frozenset())
         print(f"recipe {recipe}; thresholds chosen: {threshold}")
         _print_loao(scores, threshold, "loao")
         if args.show_misses:  # training authors only: the held-out rows were dropped above
