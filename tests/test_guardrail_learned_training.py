@@ -111,3 +111,23 @@ def test_retraining_the_same_weights_writes_the_same_file(tmp_path) -> None:
     loaded = LearnedModel.load(tmp_path / "first")
     assert np.array_equal(loaded.coef, model.coef.astype(np.float32).astype(np.float64))
     assert np.array_equal(loaded.cat_coef, model.cat_coef.astype(np.float32).astype(np.float64))
+
+
+def test_gated_embeddings_are_served_as_trained() -> None:
+    """A model with gates (copies of the embedding kept only where the rules saw a feature) scores in serving
+    what training featurised, and the gated copy is really read: zeroing its weights changes a gated text."""
+    embedder = FakeEmbedder()
+    feats = Featuriser(embedder)
+    gates = ("verdict", "modified:negated")
+    model = fit(_units(), feats, (0.1, 0.1), {"version": "x"}, clause_pool=True, gates=gates)
+    assert model.meta["gates"] == list(gates) and len(model.coef) == (
+        4 * 384 + len(model.meta["rule_features"]) + len(model.vocab))
+    screen = LearnedScreen(embedder, model)
+    for text in POSITIVES + NEGATIVES:
+        expected = model.score(feats.embed([text])[0], _detect_piece(text),
+                               feats.clause_vectors([text])[0]).probability
+        assert screen.score(text).probability == pytest.approx(expected, abs=1e-6)
+    gated = next(t for t in POSITIVES + NEGATIVES if _detect_piece(t).verdict is not None)
+    before = screen.score(gated).probability
+    model.coef[2 * 384 + len(model.meta["rule_features"]):4 * 384 + len(model.meta["rule_features"])] = 0.0
+    assert screen.score(gated).probability != pytest.approx(before, abs=1e-9)

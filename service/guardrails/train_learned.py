@@ -89,12 +89,21 @@ ORDINARY_HELD_OUT = (
     "b5-ed-consultant-anp",
     "b6-ortho-sho-practice-nurse",  # written after v5 (third session)
 )
+# Training-only sets not by independent authors (the own set's role, weight CONTRAST_WEIGHT): c1, contrast
+# pairs written for v7 by its trainer (a look-alike beside the same scene as a current emergency)
+CONTRAST_SETS = ("c1-contrast-pairs",)
 # the split of v5 (and v6), for the side-by-side LOAO of v5's data against v7's (`--v5-data`)
 V5_TRAIN_AUTHORS = TRAIN_AUTHORS[:6]
 V5_ORDINARY_TRAIN = ORDINARY_TRAIN[:1]
 ORDINARY_WEIGHT = 6.0  # training weight of an ordinary question (see training_units)
 CLAUSE_POOL = True  # v5: the element-wise maximum of the clauses' embeddings is a second embedding view
 AUTHOR_WEIGHT = 3.0  # training weight of an independent red-flag author's case (the own set weighs 1)
+CONTRAST_WEIGHT = 0.0  # training weight of a CONTRAST_SETS case (0: left out of training)
+# rule features that gate a copy of the text's embedding (learned.py): none in v5
+GATES: tuple[str, ...] = ()
+CANDIDATE_GATES = ("verdict", "modified:negated", "modified:historical", "modified:experiencer",
+                   "modified:hypothetical", "framing:managed")
+LOOKALIKE_WEIGHT: float | None = None  # an author's look-alike case, if not AUTHOR_WEIGHT (None: the same)
 HIDDEN = 0  # units of a ReLU hidden layer for the flag head (0: logistic regression)
 ALPHA = 1e-3  # L2 penalty of the hidden-layer head
 # Choosing the thresholds: assumed share of each kind of message in the widget's traffic, and the cost of
@@ -106,6 +115,7 @@ COSTS = {"emergency": 100.0, "look-alike": 1.0, "ordinary": 1.0}
 C = 30.0
 EMBEDDING_WEIGHT = 1.0
 MIN_DF = 2
+NAME = "v7"  # the model's name in its version ("v7-2026-12-02+<hash>"), as v6's
 GRID = (0.01, 0.02, 0.03, 0.04) + tuple(round(float(x), 2) for x in np.arange(0.05, 0.96, 0.05))
 
 
@@ -171,7 +181,8 @@ def load_rows() -> list[Row]:
 
 
 def training_units(rows: list[Row], ordinary_weight: float | None = None,
-                   author_weight: float | None = None) -> list[Unit]:
+                   author_weight: float | None = None, lookalike_weight: float | None = None,
+                   contrast_weight: float | None = None) -> list[Unit]:
     """(text, label, category, weight) units. A positive whose emergency may sit in the history contributes
     its latest user turn, and its question only when the question is long enough to state something itself
     ("what now?" is not an emergency on its own); every text of a negative is a negative. Ordinary
@@ -180,8 +191,14 @@ def training_units(rows: list[Row], ordinary_weight: float | None = None,
     units: list[Unit] = []
     ow = ORDINARY_WEIGHT if ordinary_weight is None else ordinary_weight
     aw = AUTHOR_WEIGHT if author_weight is None else author_weight
+    lw = aw if lookalike_weight is None else lookalike_weight  # an author's look-alike (label false) case
+    cw = CONTRAST_WEIGHT if contrast_weight is None else contrast_weight
     for r in rows:
-        w = ow if _ordinary(r) else aw if r.group in TRAIN_AUTHORS else 1.0
+        w = ow if _ordinary(r) else (lw if not r.label else aw) if r.group in TRAIN_AUTHORS else 1.0
+        if r.group in CONTRAST_SETS:
+            if not cw:
+                continue
+            w = cw
         if r.turn is None:
             units.append((r.text, r.label, r.category, w))
         elif r.label:
@@ -229,7 +246,7 @@ class Featuriser:
 
 def fit(units: list[Unit], feats: Featuriser, threshold: tuple[float, float], meta: dict,
         c: float | None = None, clause_pool: bool | None = None, category: bool = True,
-        hidden: int = 0, alpha: float = 1e-3) -> LearnedModel:
+        hidden: int = 0, alpha: float = 1e-3, gates: tuple[str, ...] = ()) -> LearnedModel:
     """A LearnedModel (flag + category heads) fitted on `units`; its arrays are what gets saved. Without
     `category` (leave-one-author-out folds, which only score the flag) the category head is a constant."""
     from scipy import sparse
@@ -244,7 +261,7 @@ def fit(units: list[Unit], feats: Featuriser, threshold: tuple[float, float], me
     vocabulary = [t for t, _ in sorted(vec.vocabulary_.items(), key=lambda kv: kv[1])]
     c = C if c is None else c
     clause_pool = CLAUSE_POOL if clause_pool is None else clause_pool
-    probe = LearnedModel._bare(vocabulary, vec.idf_, EMBEDDING_WEIGHT, clause_pool)
+    probe = LearnedModel._bare(vocabulary, vec.idf_, EMBEDDING_WEIGHT, clause_pool, gates)
     emb = feats.embed(texts)
     pooled = feats.clause_vectors(texts) if clause_pool else [None] * len(texts)
     X = sparse.vstack([probe.row(e, r, p) for e, r, p in zip(emb, results, pooled, strict=True)]).tocsr()
@@ -284,6 +301,7 @@ def fit(units: list[Unit], feats: Featuriser, threshold: tuple[float, float], me
     }
     meta = {**meta, "threshold": threshold[0], "threshold_no_finding": threshold[1],
             "embedding_weight": EMBEDDING_WEIGHT, "clause_pool": clause_pool, "hidden": hidden,
+            "gates": list(gates),
             "vocabulary": vocabulary,
             "categories": [str(c) for c in cat.classes_], "rule_features": list(RULE_FEATURE_NAMES)}
     return LearnedModel(arrays, {**meta, "version": meta.get("version", "unsaved")})
@@ -347,13 +365,19 @@ class Recipe:
     hidden: int = HIDDEN
     alpha: float = ALPHA
     author_weight: float = AUTHOR_WEIGHT
+    lookalike_weight: float | None = LOOKALIKE_WEIGHT
+    contrast_weight: float = CONTRAST_WEIGHT
+    gates: tuple[str, ...] = GATES
 
     def fit(self, units_rows: list[Row], feats: Featuriser, threshold: tuple[float, float],
             meta: dict, category: bool = True) -> LearnedModel:
-        return fit(training_units(units_rows, self.ordinary_weight, self.author_weight), feats, threshold,
+        units = training_units(units_rows, self.ordinary_weight, self.author_weight, self.lookalike_weight,
+                               self.contrast_weight)
+        return fit(units, feats, threshold,
                    {**meta, "ordinary_weight": self.ordinary_weight, "author_weight": self.author_weight,
+                    "lookalike_weight": self.lookalike_weight, "contrast_weight": self.contrast_weight,
                     "C": self.c, "alpha": self.alpha},
-                   self.c, self.clause_pool, category, self.hidden, self.alpha)
+                   self.c, self.clause_pool, category, self.hidden, self.alpha, self.gates)
 
 
 @dataclass
@@ -439,7 +463,7 @@ def _in_training(row: Row, exclude: str | None = None) -> bool:
     """Training data: everything except held-out authors (and `exclude`, for inner leave-one-out)."""
     if row.group == exclude:
         return False
-    if row.group in ("own", "training", "training-ordinary", "headings", "ordinary-own"):
+    if row.group in ("own", "training", "training-ordinary", "headings", "ordinary-own") + CONTRAST_SETS:
         return True
     return row.group in TRAIN_AUTHORS or row.group.removeprefix("ordinary-") in ORDINARY_TRAIN
 
@@ -456,8 +480,9 @@ def save(model: LearnedModel, model_dir: Path = MODEL_DIR) -> dict:
     digest = hashlib.sha256(raw).hexdigest()
     # the version names the whole decision: the weights and the thresholds applied to them
     decision = f"{digest}:{model.meta['threshold']}:{model.meta['threshold_no_finding']}".encode()
+    prefix = f"{model.meta['name']}-" if model.meta.get("name") else ""  # v7 on: "v7-2026-12-02+…"
     meta = {**model.meta, "sha256": digest,
-            "version": f"{model.meta['trained']}+{hashlib.sha256(decision).hexdigest()[:12]}"}
+            "version": f"{prefix}{model.meta['trained']}+{hashlib.sha256(decision).hexdigest()[:12]}"}
     model_dir.mkdir(parents=True, exist_ok=True)
     (model_dir / "redflag.npz").write_bytes(raw)
     (model_dir / "redflag.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", "utf-8")
@@ -488,11 +513,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--C", type=float, default=C)
     parser.add_argument("--no-clause-pool", action="store_true")
     parser.add_argument("--show-misses", action="store_true", help="with --loao: the missed emergencies")
+    parser.add_argument("--show-alarms", action="store_true",
+                        help="with --loao: the flagged look-alikes and ordinary questions (training groups)")
     parser.add_argument("--hidden", type=int, default=HIDDEN)
     parser.add_argument("--alpha", type=float, default=ALPHA)
     parser.add_argument("--author-weight", type=float, default=AUTHOR_WEIGHT)
+    parser.add_argument("--lookalike-weight", type=float, default=LOOKALIKE_WEIGHT)
+    parser.add_argument("--gates", default=",".join(GATES),
+                        help=f"comma-separated rule features gating a copy of the embedding, e.g. "
+                             f"{','.join(CANDIDATE_GATES)}; empty: none")
+    parser.add_argument("--contrast-weight", type=float, default=CONTRAST_WEIGHT,
+                        help="training weight of the contrast pairs (CONTRAST_SETS); 0 leaves them out")
     parser.add_argument("--cache", type=Path, help="development: keep embeddings in this .npz between runs")
     parser.add_argument("--dry-run", action="store_true", help="report only; do not write model/")
+    parser.add_argument("--out", type=Path, default=MODEL_DIR,
+                        help="where the plain run writes the model (default: the shipped model's folder)")
     parser.add_argument("--v5-data", action="store_true",
                         help="with --loao: train the folds on v5's data only (no a10, a11, b7, b8 in "
                              "training; still scored in their folds), to separate the gain from data")
@@ -506,7 +541,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     feats = Featuriser(get_embedder(), args.cache)
     recipe = Recipe(args.ordinary_weight, args.C, not args.no_clause_pool, args.hidden, args.alpha,
-                    args.author_weight)
+                    args.author_weight, args.lookalike_weight, args.contrast_weight,
+                    tuple(g for g in args.gates.split(",") if g))
     rows = load_rows()
     if args.loao:  # only training groups are kept: no held-out (or later, unread) row is computed on
         rows = [r for r in rows if _in_training(r)]
@@ -514,12 +550,16 @@ def main(argv: list[str] | None = None) -> int:
                             | {f"ordinary-{a}" for a in set(ORDINARY_TRAIN) - set(V5_ORDINARY_TRAIN)})
         threshold, scores = choose_threshold(rows, TRAIN_AUTHORS, feats, recipe,
                                              v5_only if args.v5_data else frozenset())
-        print(f"recipe {recipe}; thresholds chosen: {threshold}")
+        print(f"recipe {recipe}; data {'v5' if args.v5_data else 'v7'}; thresholds chosen: {threshold}")
         _print_loao(scores, threshold, "loao")
         if args.show_misses:  # training authors only: the held-out rows were dropped above
             for (group, sc), text in zip(scores.pooled, scores.texts, strict=True):
                 if sc[0] and not flagged(sc, *threshold):
                     print(f"miss {group}: p={max(p for _, p in sc[1]):.3f} {text[:200]!r}")
+        if args.show_alarms:  # the same: training groups only
+            for (group, sc), text in zip(scores.pooled, scores.texts, strict=True):
+                if not sc[0] and flagged(sc, *threshold):
+                    print(f"alarm {group}: p={max(p for _, p in sc[1]):.3f} {text[:200]!r}")
         for t in GRID[:12]:
             fig = scores.figures((t, t))
             red, orda = fig["pooled-redflag"], fig["pooled-ordinary"]
@@ -531,23 +571,53 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     threshold, scores = choose_threshold(rows, TRAIN_AUTHORS, feats, recipe)
     train = [r for r in rows if _in_training(r)]
-    meta = {"trained": time.strftime("%Y-%m-%d"), "trained_on": sorted({r.group for r in train}),
+    meta = {"trained": time.strftime("%Y-%m-%d"), "name": NAME,
+            "trained_on": sorted({r.group for r in train}),
             "held_out": list(HELD_OUT) + [f"ordinary-{a}" for a in ORDINARY_HELD_OUT],
             "traffic": TRAFFIC, "costs": COSTS, "min_df": MIN_DF,
             "loao_figures": _print_loao(scores, threshold, "loao")}
     model = recipe.fit(train, feats, threshold, meta)
-    report: dict[str, Any] = {"threshold": threshold}
     print(f"threshold chosen on training authors: {threshold}")
-    for group in HELD_OUT + tuple(f"ordinary-{a}" for a in ORDINARY_HELD_OUT):
-        report[group] = rates(model, feats, [r for r in rows if r.group == group])
-        print(f"held out {group:34s} {report[group]}")
+    # once, at the end: held-out totals (no per-item output) of the new model and, in the same run, of the
+    # model it would replace (the one in MODEL_DIR now), so the two are compared on the same groups
+    previous = LearnedModel.load(MODEL_DIR) if (MODEL_DIR / "redflag.json").exists() else None
+    report = held_out_report(model, feats, rows)
     model.meta["held_out_figures"] = report
+    if previous is not None:
+        model.meta["held_out_figures_previous"] = {"version": previous.version,
+                                                   **held_out_report(previous, feats, rows)}
+    for group in report:
+        before = model.meta.get("held_out_figures_previous", {}).get(group)
+        print(f"held out {group:36s} new {_totals(report[group])}"
+              + (f"   previous {_totals(before)}" if before else ""))
     if not args.dry_run:
-        saved = save(model)
-        print(f"wrote {MODEL_DIR}/redflag.npz ({saved['version']}), threshold {threshold}")
+        saved = save(model, args.out)
+        print(f"wrote {args.out}/redflag.npz ({saved['version']}), threshold {threshold}")
     feats.save_cache()
     print(f"{time.perf_counter() - started:.0f} s")
     return 0
+
+
+def held_out_report(model: LearnedModel, feats: Featuriser, rows: list[Row]) -> dict[str, dict]:
+    """Totals per held-out group (HELD_OUT, ORDINARY_HELD_OUT) and pooled, from the service's decision."""
+    report: dict[str, dict] = {}
+    for group in HELD_OUT + tuple(f"ordinary-{a}" for a in ORDINARY_HELD_OUT):
+        report[group] = rates(model, feats, [r for r in rows if r.group == group])
+        key = "pooled-ordinary" if group.startswith("ordinary-") else "pooled-redflag"
+        pooled = report.setdefault(key, {"positives": 0, "negatives": 0, "caught": 0, "false_alarms": 0})
+        for k in ("positives", "negatives", "caught", "false_alarms"):
+            pooled[k] += report[group][k]
+    for key in ("pooled-redflag", "pooled-ordinary"):
+        row = report.pop(key)
+        pos, neg = row["positives"], row["negatives"]
+        report[key] = {**row, "recall": row["caught"] / pos if pos else None,
+                       "false_alarm_rate": row["false_alarms"] / neg if neg else None}
+    return report
+
+
+def _totals(row: dict) -> str:
+    parts = [f"recall {row['caught']}/{row['positives']}"] if row["positives"] else []
+    return ", ".join(parts + [f"flagged {row['false_alarms']}/{row['negatives']}"])
 
 
 if __name__ == "__main__":
