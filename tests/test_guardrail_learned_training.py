@@ -131,3 +131,16 @@ def test_gated_embeddings_are_served_as_trained() -> None:
     before = screen.score(gated).probability
     model.coef[2 * 384 + len(model.meta["rule_features"]):4 * 384 + len(model.meta["rule_features"])] = 0.0
     assert screen.score(gated).probability != pytest.approx(before, abs=1e-9)
+
+
+def test_thresholds_hold_recall_when_asked() -> None:
+    """Loao.best(min_recall): the cost model alone gives up a rare emergency to spare many banners; with a
+    recall floor it keeps the emergency and is the cheapest pair that does."""
+    from service.guardrails.train_learned import Loao
+
+    pooled = [("a1", (True, [(True, 0.9)]))] * 99 + [("a1", (True, [(False, 0.03)]))]
+    pooled += [("ordinary-b1", (False, [(False, 0.035)]))] * 10
+    scores = Loao(pooled, [])
+    assert scores.recall(scores.best()) == 0.99
+    held = scores.best(min_recall=1.0)
+    assert scores.recall(held) == 1.0 and held[1] == 0.03
