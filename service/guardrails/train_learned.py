@@ -103,7 +103,9 @@ CONTRAST_WEIGHT = 0.0  # training weight of a CONTRAST_SETS case (0: left out of
 GATES: tuple[str, ...] = ()
 CANDIDATE_GATES = ("verdict", "modified:negated", "modified:historical", "modified:experiencer",
                    "modified:hypothetical", "framing:managed")
-LOOKALIKE_WEIGHT: float | None = None  # an author's look-alike case, if not AUTHOR_WEIGHT (None: the same)
+# v7: an independent author's look-alike (label false) case weighs 6, its emergencies AUTHOR_WEIGHT (None:
+# the same weight; v5). Chosen by LOAO over 3 (v5), 6, 8 and 10 (docs/guardrails.md, "Model v7")
+LOOKALIKE_WEIGHT: float | None = 6.0
 HIDDEN = 0  # units of a ReLU hidden layer for the flag head (0: logistic regression)
 ALPHA = 1e-3  # L2 penalty of the hidden-layer head
 # Choosing the thresholds: assumed share of each kind of message in the widget's traffic, and the cost of
@@ -588,7 +590,8 @@ def main(argv: list[str] | None = None) -> int:
     threshold, scores = choose_threshold(rows, TRAIN_AUTHORS, feats, recipe, min_recall=args.min_recall)
     train = [r for r in rows if _in_training(r)]
     meta = {"trained": time.strftime("%Y-%m-%d"), "name": NAME,
-            "trained_on": sorted({r.group for r in train}),
+            "trained_on": sorted({r.group for r in train
+                                  if recipe.contrast_weight or r.group not in CONTRAST_SETS}),
             "held_out": list(HELD_OUT) + [f"ordinary-{a}" for a in ORDINARY_HELD_OUT],
             "traffic": TRAFFIC, "costs": COSTS, "min_df": MIN_DF,
             "loao_figures": _print_loao(scores, threshold, "loao")}
