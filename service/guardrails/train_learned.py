@@ -122,6 +122,7 @@ MIN_DF = 2
 # own cost-chosen thresholds (1006/1019, runs of 2026-12-02; docs/guardrails.md "Model v7")
 HOLD_RECALL = 1006 / 1019
 NAME = "v7"  # the model's name in its version ("v7-2026-12-02+<hash>"), as v6's
+V7_DIR = MODEL_DIR / "v7"  # v7 did not pass the held-out floors, so it ships beside v5, not over it
 GRID = (0.01, 0.02, 0.03, 0.04) + tuple(round(float(x), 2) for x in np.arange(0.05, 0.96, 0.05))
 
 
@@ -542,8 +543,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="training weight of the contrast pairs (CONTRAST_SETS); 0 leaves them out")
     parser.add_argument("--cache", type=Path, help="development: keep embeddings in this .npz between runs")
     parser.add_argument("--dry-run", action="store_true", help="report only; do not write model/")
-    parser.add_argument("--out", type=Path, default=MODEL_DIR,
-                        help="where the plain run writes the model (default: the shipped model's folder)")
+    parser.add_argument("--out", type=Path, default=V7_DIR,
+                        help="where the plain run writes the model (default: model/v7/, v7's folder; the "
+                             "service's default model, v5, is model/redflag.*)")
     parser.add_argument("--min-recall", type=float, default=HOLD_RECALL,
                         help="thresholds: the cheapest pair with at least this LOAO recall (0: cost only)")
     parser.add_argument("--v5-data", action="store_true",
@@ -599,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"threshold chosen on training authors: {threshold}")
     # once, at the end: held-out totals (no per-item output) of the new model and, in the same run, of the
     # model it would replace (the one in MODEL_DIR now), so the two are compared on the same groups
-    previous = LearnedModel.load(MODEL_DIR) if (MODEL_DIR / "redflag.json").exists() else None
+    previous = LearnedModel.load(MODEL_DIR) if (MODEL_DIR / "redflag.json").exists() else None  # v5
     report = held_out_report(model, feats, rows)
     model.meta["held_out_figures"] = report
     if previous is not None:
