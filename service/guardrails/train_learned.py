@@ -2,7 +2,7 @@
 
     python -m service.guardrails.train_learned          # train v7 into model/v7/; LOAO + held-out totals
     python -m service.guardrails.train_learned --loao   # development: LOAO within the training authors only
-    python -m service.guardrails.train_learned --loao --lookalike-weight 3 --v5-data  # v5 recipe + data
+    python -m service.guardrails.train_learned --loao --lookalike-weight 3 --min-recall 0 --v5-data  # v5
     python -m service.guardrails.train_learned --loao --lookalike-weight 3 --cache e.npz   # v5's recipe
 
 What it learns from (all in the repo): the project's own labelled set (`evals/datasets/redflag.jsonl`), the
