@@ -551,6 +551,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="training weight of the contrast pairs (CONTRAST_SETS); 0 leaves them out")
     parser.add_argument("--cache", type=Path, help="development: keep embeddings in this .npz between runs")
     parser.add_argument("--dry-run", action="store_true", help="report only; do not write model/")
+    parser.add_argument("--no-held-out", action="store_true",
+                        help="reproduce the files without scoring the held-out groups again (the weights and "
+                             "version are the same; the meta then lacks the held-out figures)")
     parser.add_argument("--out", type=Path, default=V7_DIR,
                         help="where the plain run writes the model (default: model/v7/, v7's folder; the "
                              "service's default model, v5, is model/redflag.*)")
@@ -609,16 +612,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"threshold chosen on training authors: {threshold}")
     # once, at the end: held-out totals (no per-item output) of the new model and, in the same run, of the
     # model it would replace (the one in MODEL_DIR now), so the two are compared on the same groups
-    previous = LearnedModel.load(MODEL_DIR) if (MODEL_DIR / "redflag.json").exists() else None  # v5
-    report = held_out_report(model, feats, rows)
-    model.meta["held_out_figures"] = report
-    if previous is not None:
-        model.meta["held_out_figures_previous"] = {"version": previous.version,
-                                                   **held_out_report(previous, feats, rows)}
-    for group in report:
-        before = model.meta.get("held_out_figures_previous", {}).get(group)
-        print(f"held out {group:36s} new {_totals(report[group])}"
-              + (f"   previous {_totals(before)}" if before else ""))
+    if not args.no_held_out:
+        previous = LearnedModel.load(MODEL_DIR) if (MODEL_DIR / "redflag.json").exists() else None  # v5
+        report = held_out_report(model, feats, rows)
+        model.meta["held_out_figures"] = report
+        if previous is not None:
+            model.meta["held_out_figures_previous"] = {"version": previous.version,
+                                                       **held_out_report(previous, feats, rows)}
+        for group in report:
+            before = model.meta.get("held_out_figures_previous", {}).get(group)
+            print(f"held out {group:36s} new {_totals(report[group])}"
+                  + (f"   previous {_totals(before)}" if before else ""))
     if not args.dry_run:
         saved = save(model, args.out)
         print(f"wrote {args.out}/redflag.npz ({saved['version']}), threshold {threshold}")
