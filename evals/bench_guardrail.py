@@ -78,9 +78,11 @@ def main() -> int:
     rules = Guardrail(load_guidance(guidance))
     settings = Settings(store_dir=tmp, audit_log=tmp / "audit.jsonl", guardrails_dir=guidance)
     service = Guardrail.from_settings(settings)
-    # both learned layers in the same run (issue 11: v6 must not be slower than v5), the default one included
+    # every shipped learned layer in the same run (issue 11: v6 and v7 must not be slower than v5)
+    files = {"v5": MODEL_DIR / "redflag.json", "v6": MODEL_DIR / "finetuned.json",
+             "v7": MODEL_DIR / "v7" / "redflag.json"}
     layers = {m: Guardrail.from_settings(settings.model_copy(update={"redflag_model": m}))
-              for m in ("v5", "v6") if m == "v5" or (MODEL_DIR / "finetuned.json").exists()}
+              for m, path in files.items() if path.exists()}
     guards = [("rules (baseline)", rules)]
     guards += [(f"service {m} ({g.screen_version})", g) for m, g in layers.items()]
     for _, guard in guards:  # warm-up: model load, typo cache, ONNX sessions
@@ -94,10 +96,12 @@ def main() -> int:
     for name, (w50, w95, c50, c95) in rows.items():
         print(f"{name:48s} wall p50 {w50:6.2f} ms p95 {w95:6.2f} ms | cpu p50 {c50:6.2f} ms p95 {c95:6.2f} ms"
               f" | p95 cpu / baseline {c95 / base[3]:.1f}x")
-    if len(layers) == 2:
-        v5, v6 = (rows[name] for name, _ in guards[1:])
-        print(f"v6 / v5: wall p50 {v6[0] / v5[0]:.2f}x, p95 {v6[1] / v5[1]:.2f}x; "
-              f"cpu p50 {v6[2] / v5[2]:.2f}x, p95 {v6[3] / v5[3]:.2f}x")
+    by_model = dict(zip(layers, (rows[name] for name, _ in guards[1:]), strict=True))
+    for m in ("v7", "v6"):
+        if m in by_model and "v5" in by_model:
+            a, v5 = by_model[m], by_model["v5"]
+            print(f"{m} / v5: wall p50 {a[0] / v5[0]:.2f}x, p95 {a[1] / v5[1]:.2f}x; "
+                  f"cpu p50 {a[2] / v5[2]:.2f}x, p95 {a[3] / v5[3]:.2f}x")
     labelled = [json.loads(line)["text"] for line in DATASET.read_text(encoding="utf-8").splitlines() if line]
     failed = 0
     for what, measured, target in targets(rules, service, labelled):

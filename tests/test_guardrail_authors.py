@@ -20,7 +20,7 @@ import pytest
 from evals.authors import load_batches
 from service.guardrails import Guardrail
 from service.guardrails.learned import MODEL_DIR, LearnedModel, ModelError
-from service.guardrails.train_learned import HELD_OUT, ORDINARY_HELD_OUT, TRAIN_AUTHORS
+from service.guardrails.train_learned import HELD_OUT, ORDINARY_HELD_OUT, ORDINARY_TRAIN, TRAIN_AUTHORS
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,8 +29,14 @@ ANSWER_BATCHES = {b.author: b for b in load_batches("answers")}
 V5_META = json.loads((MODEL_DIR / "redflag.json").read_text(encoding="utf-8"))
 # the meta of the learned layer the service loads by default (GQA_REDFLAG_MODEL): the floors are on it
 DEFAULT_MODEL = Settings.model_fields["redflag_model"].default
-META = (json.loads((MODEL_DIR / "finetuned.json").read_text(encoding="utf-8")) if DEFAULT_MODEL == "v6"
-        else V5_META)
+META = json.loads({"v6": MODEL_DIR / "finetuned.json", "v7": MODEL_DIR / "v7" / "redflag.json"}
+                  .get(DEFAULT_MODEL, MODEL_DIR / "redflag.json").read_text(encoding="utf-8"))
+V7_META = json.loads((MODEL_DIR / "v7" / "redflag.json").read_text(encoding="utf-8"))
+# The floors are on what the default model never trained on: every red-flag batch and every answers batch
+# missing from its `trained_on` (for v5: a4-a6, a10-a13 and b2-b8; a batch written later, such as a14 or b9,
+# joins by itself). train_learned's HELD_OUT is the trainer's split (v7's), which is not the default model's.
+HELD = sorted(a for a in BATCHES if a not in META["trained_on"])
+ORDINARY_HELD = sorted(a for a in ANSWER_BATCHES if f"ordinary-{a}" not in META["trained_on"])
 
 # Regression floors on held-out authors (measured once for model 2026-12-02+e1df10d95b01, v5, after every
 # choice was made by leave-one-author-out within the training authors: recall 0.985 / 0.985 / 1.000, false
@@ -66,16 +72,22 @@ def decisions(guard: Guardrail) -> dict[str, list[tuple[object, bool]]]:
 
 
 def test_the_split_is_the_one_the_model_was_trained_with() -> None:
-    # the authors' folder holds the evaluation batches; a7/a8 are training-only files elsewhere
-    assert (set(TRAIN_AUTHORS) & set(BATCHES)) | set(HELD_OUT) == set(BATCHES), "train or held out"
-    assert not set(TRAIN_AUTHORS) & set(HELD_OUT)
-    assert set(TRAIN_AUTHORS) <= set(META["trained_on"])
-    assert all(a not in " ".join(META["trained_on"]) for a in HELD_OUT)
-    assert all(f"ordinary-{a}" not in META["trained_on"] for a in ORDINARY_HELD_OUT)
+    # the default model's recorded held-out authors are all held out here, and none of them was trained on
+    recorded = {a for a in META["held_out"] if not a.startswith("ordinary-")}
+    assert recorded <= set(HELD) and len(HELD) >= 5
+    assert {a.removeprefix("ordinary-") for a in META["held_out"] if a.startswith("ordinary-")} <= set(
+        ORDINARY_HELD)
+    assert not set(HELD) & set(META["trained_on"])
+    # the trainer's split (v7's) is the one recorded in v7's files: training authors trained, held out not
+    assert (set(TRAIN_AUTHORS) & set(BATCHES)) | set(HELD_OUT) <= set(BATCHES)
+    assert not set(TRAIN_AUTHORS) & set(HELD_OUT) and not set(ORDINARY_TRAIN) & set(ORDINARY_HELD_OUT)
+    assert set(TRAIN_AUTHORS) <= set(V7_META["trained_on"])
+    assert {f"ordinary-{a}" for a in ORDINARY_TRAIN} <= set(V7_META["trained_on"])
+    assert not (set(HELD_OUT) | {f"ordinary-{a}" for a in ORDINARY_HELD_OUT}) & set(V7_META["trained_on"])
     assert len(BATCHES) >= 6 and sum(len(b.items) for b in BATCHES.values()) >= 1500
 
 
-@pytest.mark.parametrize("author", HELD_OUT)
+@pytest.mark.parametrize("author", HELD)
 @pytest.mark.e2e
 def test_held_out_author_recall_and_false_alarms(decisions, author: str) -> None:
     rows = decisions[author]
@@ -89,11 +101,11 @@ def test_held_out_author_recall_and_false_alarms(decisions, author: str) -> None
 
 @pytest.mark.e2e
 def test_held_out_pooled_recall(decisions) -> None:
-    pos = [f for a in HELD_OUT for i, f in decisions[a] if i.label]
+    pos = [f for a in HELD for i, f in decisions[a] if i.label]
     assert sum(pos) / len(pos) >= MIN_RECALL_POOLED
 
 
-@pytest.mark.parametrize("author", ORDINARY_HELD_OUT)
+@pytest.mark.parametrize("author", ORDINARY_HELD)
 @pytest.mark.e2e
 def test_held_out_ordinary_questions_rarely_flag(guard: Guardrail, author: str) -> None:
     items = ANSWER_BATCHES[author].items
@@ -104,7 +116,7 @@ def test_held_out_ordinary_questions_rarely_flag(guard: Guardrail, author: str) 
 @pytest.mark.e2e
 def test_training_authors_are_run_too(decisions) -> None:
     """Run, not judged: a crash or an empty decision list on any case fails here."""
-    for author in set(TRAIN_AUTHORS) & set(BATCHES):
+    for author in set(BATCHES) - set(HELD):
         assert len(decisions[author]) == len(BATCHES[author].items)
 
 
@@ -175,3 +187,22 @@ def test_a_refused_model_falls_back_to_the_rules(monkeypatch, tmp_path: Path) ->
                                          guardrails_dir=ROOT / "corpus" / "guardrails"))
     assert g.learned is None and g.exemplars is not None and g.screen_version == "rules"
     assert g.check("sats 82% on 15L, RR 36, after the cement injection") is not None
+
+
+def test_v7_loads_checks_its_hash_and_names_itself_in_the_audit_line(tmp_path: Path) -> None:
+    """v7 (not the default) is selected by GQA_REDFLAG_MODEL=v7, from its own folder, hash checked."""
+    model = LearnedModel.load(MODEL_DIR / "v7")
+    assert model.version == V7_META["version"] and model.version.startswith(f"v7-{V7_META['trained']}+")
+    assert model.version != V5_META["version"]
+    g = Guardrail.from_settings(Settings(store_dir=tmp_path, audit_log=tmp_path / "audit.jsonl",
+                                         guardrails_dir=ROOT / "corpus" / "guardrails", redflag_model="v7"))
+    assert g.learned is not None and g.learned.version == V7_META["version"]
+    assert g.screen("pt post VP now cannot lift either leg and numb between the legs") is not None
+    line = json.loads((tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    assert V7_META["version"] in line["rule"]
+    shutil.copytree(MODEL_DIR / "v7", tmp_path / "m")
+    raw = bytearray((tmp_path / "m" / "redflag.npz").read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    (tmp_path / "m" / "redflag.npz").write_bytes(bytes(raw))
+    with pytest.raises(ModelError):
+        LearnedModel.load(tmp_path / "m")

@@ -18,13 +18,13 @@ from service.guardrails.finetuned import (
     FinetunedModel,
     FinetunedScreen,
     base_fingerprint,
-    npz_bytes,
     state_arrays,
 )
 from service.guardrails.learned import MODEL_DIR, ModelError
 from service.guardrails.rule_features import NAMES as RULE_FEATURE_NAMES
 from service.guardrails.train_finetuned import Cache, Recipe, fit, make_cache, probabilities, save
 from service.guardrails.train_learned import training_units
+from service.guardrails.weights_file import npz_bytes
 from tests.support.redflag_toy import NEGATIVES, POSITIVES, toy_rows
 
 CATEGORIES = ["anaphylaxis", "stroke"]

@@ -8,6 +8,7 @@ embedder, and the test then runs in the fast tier.
 from __future__ import annotations
 
 import hashlib
+import time
 
 import numpy as np
 import pytest
@@ -15,8 +16,8 @@ import pytest
 pytest.importorskip("sklearn", reason="the train extra (scikit-learn) trains the model")
 
 from service.guardrails.detector import _detect_piece  # noqa: E402
-from service.guardrails.learned import MAX_CLAUSES, LearnedScreen, clauses  # noqa: E402
-from service.guardrails.train_learned import Featuriser, fit, load_rows, training_units  # noqa: E402
+from service.guardrails.learned import MAX_CLAUSES, LearnedModel, LearnedScreen, clauses  # noqa: E402
+from service.guardrails.train_learned import Featuriser, fit, load_rows, save, training_units  # noqa: E402
 from tests.support.redflag_toy import NEGATIVES, POSITIVES, toy_rows  # noqa: E402
 
 
@@ -92,3 +93,54 @@ def test_training_only_red_flag_batches_keep_their_author() -> None:
     groups = {r.group for r in load_rows()}
     assert {"a7-np-paramedic", "a8-fy-daysurgery-carehome", "training-ordinary"} <= groups
     assert "training" not in groups
+
+
+def test_retraining_the_same_weights_writes_the_same_file(tmp_path) -> None:
+    """The saved weights are byte-identical for identical training (np.savez_compressed stamped the time of
+    writing into the zip, so every retrain had a new sha256 and a new model version), and load back."""
+    meta = {"version": "x", "trained": "2026-12-02"}
+    saved = []
+    for run in ("first", "second"):
+        model = fit(_units(), Featuriser(FakeEmbedder()), (0.1, 0.1), meta, clause_pool=True)
+        saved.append(save(model, tmp_path / run))
+        if run == "first":
+            time.sleep(2.1)  # a zip timestamp has two-second resolution: the second save is in another slot
+    first, second = ((tmp_path / run / "redflag.npz").read_bytes() for run in ("first", "second"))
+    assert first == second
+    assert saved[0]["sha256"] == saved[1]["sha256"] and saved[0]["version"] == saved[1]["version"]
+    loaded = LearnedModel.load(tmp_path / "first")
+    assert np.array_equal(loaded.coef, model.coef.astype(np.float32).astype(np.float64))
+    assert np.array_equal(loaded.cat_coef, model.cat_coef.astype(np.float32).astype(np.float64))
+
+
+def test_gated_embeddings_are_served_as_trained() -> None:
+    """A model with gates (copies of the embedding kept only where the rules saw a feature) scores in serving
+    what training featurised, and the gated copy is really read: zeroing its weights changes a gated text."""
+    embedder = FakeEmbedder()
+    feats = Featuriser(embedder)
+    gates = ("verdict", "modified:negated")
+    model = fit(_units(), feats, (0.1, 0.1), {"version": "x"}, clause_pool=True, gates=gates)
+    assert model.meta["gates"] == list(gates) and len(model.coef) == (
+        4 * 384 + len(model.meta["rule_features"]) + len(model.vocab))
+    screen = LearnedScreen(embedder, model)
+    for text in POSITIVES + NEGATIVES:
+        expected = model.score(feats.embed([text])[0], _detect_piece(text),
+                               feats.clause_vectors([text])[0]).probability
+        assert screen.score(text).probability == pytest.approx(expected, abs=1e-6)
+    gated = next(t for t in POSITIVES + NEGATIVES if _detect_piece(t).verdict is not None)
+    before = screen.score(gated).probability
+    model.coef[2 * 384 + len(model.meta["rule_features"]):4 * 384 + len(model.meta["rule_features"])] = 0.0
+    assert screen.score(gated).probability != pytest.approx(before, abs=1e-9)
+
+
+def test_thresholds_hold_recall_when_asked() -> None:
+    """Loao.best(min_recall): the cost model alone gives up a rare emergency to spare many banners; with a
+    recall floor it keeps the emergency and is the cheapest pair that does."""
+    from service.guardrails.train_learned import Loao
+
+    pooled = [("a1", (True, [(True, 0.9)]))] * 99 + [("a1", (True, [(False, 0.03)]))]
+    pooled += [("ordinary-b1", (False, [(False, 0.035)]))] * 10
+    scores = Loao(pooled, [])
+    assert scores.recall(scores.best()) == 0.99
+    held = scores.best(min_recall=1.0)
+    assert scores.recall(held) == 1.0 and held[1] == 0.03

@@ -126,20 +126,6 @@ def state_arrays(layers, head, start: int) -> dict[str, np.ndarray]:
     return out
 
 
-def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    """An .npz (np.load reads it) whose bytes depend on the arrays only: sorted names and a fixed zip
-    timestamp (np.savez stamps the current time), so the same weights give the same sha256 and version."""
-    import zipfile
-
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        for name in sorted(arrays):
-            member = io.BytesIO()
-            np.lib.format.write_array(member, np.ascontiguousarray(arrays[name]), allow_pickle=False)
-            zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), member.getvalue())
-    return buf.getvalue()
-
-
 class FinetunedModel:
     """The base transformer with the shipped layers and head in place; `probabilities(pieces)` scores."""
 

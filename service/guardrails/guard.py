@@ -20,7 +20,7 @@ from .detector import detect
 from .exemplars import ExemplarMatcher, load_exemplars
 from .finetuned import FinetunedModel, FinetunedScreen
 from .guidance import Guidance, load_guidance
-from .learned import TOKEN, LearnedModel, LearnedScreen, ModelError, has_finding
+from .learned import MODEL_DIR, TOKEN, LearnedModel, LearnedScreen, ModelError, has_finding
 from .ruleset import RULES_VERSION
 
 # Texts with fewer words than this ("?", "help", "what now") carry no meaning of their own for the model;
@@ -63,16 +63,18 @@ def _latest_user_turn(history: Iterable[Any] | None) -> str | None:
 
 
 def _load_learned(settings, embedder) -> LearnedScreen | FinetunedScreen:
-    """The learned layer the settings name: v6 (fine-tuned MiniLM, its own ONNX graph in the embedder's
-    cache) or v5 (a linear model over the shared embedder's vectors)."""
-    if getattr(settings, "redflag_model", "v5") == "v6":
+    """The learned layer the settings name: v5 (the default: a linear model over the shared embedder's
+    vectors, `model/redflag.*`), v7 (the same kind of model trained on more authors, `model/v7/`; measured,
+    not the default) or v6 (fine-tuned MiniLM, its own ONNX graph in the embedder's cache)."""
+    name = getattr(settings, "redflag_model", "v5")
+    if name == "v6":
         try:
             return FinetunedScreen(FinetunedModel.load(cache_dir=settings.cache_dir))
         except ModelError:
             raise
         except Exception as exc:  # e.g. the graph export failed: refuse v6 alone, the exemplars still load
             raise ModelError(f"the v6 red-flag model could not be loaded: {exc}") from exc
-    return LearnedScreen(embedder, LearnedModel.load())
+    return LearnedScreen(embedder, LearnedModel.load(MODEL_DIR / "v7" if name == "v7" else MODEL_DIR))
 
 
 class Guardrail:

@@ -11,6 +11,10 @@ generalises past any one list. It reads three things about a text:
 * (models that say `clause_pool` in their meta, v5 on) the element-wise maximum of its clauses'
   embeddings, so one clause with a strong finding is not averaged away by a routine question around it
   ("is it normal that…", an emergency buried at the end of a long message),
+* (models that list `gates` in their meta) one more copy of the text's embedding per named rule feature,
+  kept where the rules saw that feature and zero elsewhere, so the model can read the same words
+  differently when the rules saw, e.g., a negation or another person ("her mother had a stroke"); these
+  cost no embedding work, only a longer dot product,
 
 and gives the probability that it describes an emergency now, plus the most likely guidance category.
 
@@ -110,16 +114,21 @@ class LearnedModel:
         self.clause_pool: bool = bool(meta.get("clause_pool", False))
         if len(meta["rule_features"]) != len(RULE_FEATURE_NAMES):
             raise ModelError("the model was trained with a different rule-feature set: retrain it")
+        unknown = [g for g in meta.get("gates", []) if g not in RULE_FEATURE_NAMES]
+        if unknown:
+            raise ModelError(f"the model gates its embedding on unknown rule features {unknown}: retrain it")
+        self.gates: list[int] = [RULE_FEATURE_NAMES.index(g) for g in meta.get("gates", [])]
 
     @classmethod
     def _bare(cls, vocabulary: list[str], idf: np.ndarray, embedding_weight: float,
-              clause_pool: bool = False) -> LearnedModel:
+              clause_pool: bool = False, gates: tuple[str, ...] = ()) -> LearnedModel:
         """A weightless model that only featurises (training uses it to build its design matrix)."""
-        d = 384 * (2 if clause_pool else 1) + len(RULE_FEATURE_NAMES) + len(vocabulary)
+        views = (2 if clause_pool else 1) + len(gates)
+        d = 384 * views + len(RULE_FEATURE_NAMES) + len(vocabulary)
         arrays = {"idf": np.asarray(idf), "coef": np.zeros(d), "intercept": np.zeros(1),
                   "cat_coef": np.zeros((1, d)), "cat_intercept": np.zeros(1)}
         meta = {"version": "bare", "threshold": 0.5, "threshold_no_finding": 0.5,
-                "embedding_weight": embedding_weight, "clause_pool": clause_pool,
+                "embedding_weight": embedding_weight, "clause_pool": clause_pool, "gates": list(gates),
                 "vocabulary": vocabulary, "categories": ["none"], "rule_features": list(RULE_FEATURE_NAMES)}
         return cls(arrays, meta)
 
@@ -164,13 +173,18 @@ class LearnedModel:
     def features(
         self, embedding: np.ndarray, result: RuleResult, clause_vec: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Dense part (embedding, clause maximum if the model pools clauses, rule features) and sparse
-        TF-IDF part of one piece of text. Without a clause vector, the piece counts as one clause."""
-        parts = [embedding.astype(np.float64) * self.embedding_weight]
+        """Dense part (embedding, clause maximum if the model pools clauses, rule features, gated copies of
+        the embedding) and sparse TF-IDF part of one piece of text. Without a clause vector, the piece
+        counts as one clause."""
+        emb = embedding.astype(np.float64) * self.embedding_weight
+        parts = [emb]
         if self.clause_pool:
             pooled = embedding if clause_vec is None else clause_vec
             parts.append(np.asarray(pooled, dtype=np.float64) * self.embedding_weight)
-        dense = np.concatenate(parts + [rule_features(result).astype(np.float64)])
+        rules = rule_features(result).astype(np.float64)
+        parts.append(rules)
+        parts += [emb * float(rules[j] > 0) for j in self.gates]
+        dense = np.concatenate(parts)
         cols, vals = self.tfidf(result.normalised)
         return dense, cols, vals
 

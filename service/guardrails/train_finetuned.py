@@ -11,6 +11,10 @@ How the shipped v6 files were made (reproduce; about 20 + 20 minutes on the shar
 The last step writes `model/finetuned.npz` + `.json` and prints the held-out totals, once, at the end,
 with the saved (fp16) weights run as the service runs them (the ONNX graph).
 
+The shipped v6 was made with v5's split (six training authors, `--folds 3`, b1 the only ordinary author);
+`train_learned`'s split is v7's since (a10, a11, b7, b8 train; `--folds 8` or `4`), so the commands above
+now train on v7's data: check out the commit that wrote `model/finetuned.*` to reproduce v6 itself.
+
 Same data and method as v5 (`train_learned`): the units (`training_units`) of the training groups only —
 own set, red-flag authors TRAIN_AUTHORS, training-only ordinary sets, ordinary-own, b1, corpus headings.
 Every choice (layers trained, epochs, learning rate, thresholds) is compared by leave-author-out within
@@ -51,7 +55,6 @@ from .finetuned import (
     load_base,
     lower_forward,
     make_head,
-    npz_bytes,
     state_arrays,
     upper_forward,
 )
@@ -75,6 +78,7 @@ from .train_learned import (
     load_rows,
     training_units,
 )
+from .weights_file import npz_bytes
 
 log = logging.getLogger("train_finetuned")
 THREADS = 2
@@ -244,24 +248,25 @@ def categories_of(rows: list[Row]) -> list[str]:
 
 
 def folds(n: int) -> tuple[tuple[str, ...], ...]:
-    """Six folds of one training author (`train_learned.loao`'s), or three of two authors each (when CPU
-    time forbids six fine-tuning runs: a1+a2, a3+a7, a8+a9)."""
-    if n == 6:
+    """One fold per training author (`train_learned.loao`'s), or half as many of two authors each (when CPU
+    time forbids a fine-tuning run per author). v6 was measured with v5's six training authors in three
+    folds (a1+a2, a3+a7, a8+a9); from v7 on TRAIN_AUTHORS has eight (a10, a11 added), so 8 or 4 folds."""
+    if n == len(TRAIN_AUTHORS):
         return tuple((a,) for a in TRAIN_AUTHORS)
-    if n == 3:
-        return tuple(TRAIN_AUTHORS[i:i + 2] for i in range(0, 6, 2))
-    raise ValueError("folds must be 6 or 3")
+    if 2 * n == len(TRAIN_AUTHORS):
+        return tuple(TRAIN_AUTHORS[i:i + 2] for i in range(0, len(TRAIN_AUTHORS), 2))
+    raise ValueError(f"folds must be {len(TRAIN_AUTHORS)} or {len(TRAIN_AUTHORS) // 2}")
 
 
 def loao(rows: list[Row], cache: Cache, recipe: Recipe,
-         fold_authors: tuple[tuple[str, ...], ...] = folds(6)) -> Loao:
+         fold_authors: tuple[tuple[str, ...], ...] | None = None) -> Loao:
     """Leave-author-out as `train_learned.loao`: the left-out red-flag author(s) and b1's ordinary
     questions are scored by a model fine-tuned on the rest (the same `Loao` cost model picks thresholds)."""
     pooled: list[tuple[str, Scored]] = []
     texts: list[str] = []
     ordinary = {f"ordinary-{a}" for a in ORDINARY_TRAIN}
     cats = categories_of([r for r in rows if _in_training(r)])
-    for left_out in fold_authors:
+    for left_out in fold_authors or folds(len(TRAIN_AUTHORS)):
         train = [r for r in rows if _in_training(r) and r.group not in left_out and r.group not in ordinary]
         layers, head = fit(training_units(train), cache, recipe, cats)
         scored = [r for r in rows if r.group in left_out or r.group in ordinary]
@@ -338,8 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--lr", type=float, default=LR)
     parser.add_argument("--head-lr", type=float, default=HEAD_LR)
-    parser.add_argument("--folds", type=int, default=6, choices=(6, 3),
-                        help="6: one training author left out per fold; 3: two per fold (less CPU)")
+    parser.add_argument("--folds", type=int, default=len(TRAIN_AUTHORS),
+                        choices=(len(TRAIN_AUTHORS), len(TRAIN_AUTHORS) // 2),
+                        help="8: one training author left out per fold; 4: two per fold (less CPU)")
     parser.add_argument("--baseline-v5", action="store_true",
                         help="with --loao: v5's recipe (train_learned) in the same folds and cost model, "
                              "for the side-by-side development figures")
