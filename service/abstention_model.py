@@ -53,10 +53,10 @@ class AbstentionModel:
         if data.get("format") != FORMAT or tuple(data.get("features", ())) != FEATURES:
             raise ValueError("abstention weights are of another format or feature list; retrain them with "
                              "`python -m evals.train_abstention`")
-        arrays = [np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "coef")]
-        if any(a.shape != (len(FEATURES),) for a in arrays) or not np.all(arrays[1] > 0):
+        mean, scale, coef = (np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "coef"))
+        if any(a.shape != (len(FEATURES),) for a in (mean, scale, coef)) or not np.all(scale > 0):
             raise ValueError("abstention weights: mean, scale and coef need one value per feature, scale > 0")
-        return cls(*arrays, float(data["intercept"]), float(data["threshold"]))
+        return cls(mean, scale, coef, float(data["intercept"]), float(data["threshold"]))
 
 
 @lru_cache(maxsize=1)
