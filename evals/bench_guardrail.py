@@ -78,9 +78,10 @@ def main() -> int:
     rules = Guardrail(load_guidance(guidance))
     settings = Settings(store_dir=tmp, audit_log=tmp / "audit.jsonl", guardrails_dir=guidance)
     service = Guardrail.from_settings(settings)
-    # both learned layers in the same run (issue 11: v6 must not be slower than v5), the default one included
+    # every learned layer shipped, in the same run (issue 11: v6 and static against v5), the default included
+    shipped = {"v5": "redflag.json", "v6": "finetuned.json", "static": "static.json"}
     layers = {m: Guardrail.from_settings(settings.model_copy(update={"redflag_model": m}))
-              for m in ("v5", "v6") if m == "v5" or (MODEL_DIR / "finetuned.json").exists()}
+              for m, meta in shipped.items() if (MODEL_DIR / meta).exists()}
     guards = [("rules (baseline)", rules)]
     guards += [(f"service {m} ({g.screen_version})", g) for m, g in layers.items()]
     for _, guard in guards:  # warm-up: model load, typo cache, ONNX sessions
@@ -94,10 +95,12 @@ def main() -> int:
     for name, (w50, w95, c50, c95) in rows.items():
         print(f"{name:48s} wall p50 {w50:6.2f} ms p95 {w95:6.2f} ms | cpu p50 {c50:6.2f} ms p95 {c95:6.2f} ms"
               f" | p95 cpu / baseline {c95 / base[3]:.1f}x")
-    if len(layers) == 2:
-        v5, v6 = (rows[name] for name, _ in guards[1:])
-        print(f"v6 / v5: wall p50 {v6[0] / v5[0]:.2f}x, p95 {v6[1] / v5[1]:.2f}x; "
-              f"cpu p50 {v6[2] / v5[2]:.2f}x, p95 {v6[3] / v5[3]:.2f}x")
+    named = {m: rows[name] for (name, _), m in zip(guards[1:], layers, strict=True)}
+    for m in ("v6", "static"):
+        if m in named and "v5" in named:
+            other, v5 = named[m], named["v5"]
+            print(f"{m} / v5: wall p50 {other[0] / v5[0]:.2f}x, p95 {other[1] / v5[1]:.2f}x; "
+                  f"cpu p50 {other[2] / v5[2]:.2f}x, p95 {other[3] / v5[3]:.2f}x")
     labelled = [json.loads(line)["text"] for line in DATASET.read_text(encoding="utf-8").splitlines() if line]
     failed = 0
     for what, measured, target in targets(rules, service, labelled):

@@ -42,10 +42,11 @@ class Settings(StoreSettings):
         default=None, description="red-flag audit log; default STORE_DIR/audit.jsonl"
     )
     audit_raw_text: bool = False
-    redflag_model: Literal["v5", "v6"] = Field(
+    redflag_model: Literal["v5", "v6", "static"] = Field(
         default="v5",
-        description="the red-flag learned layer: v5 (linear model over frozen MiniLM embeddings) or v6 "
-        "(MiniLM with its top layer fine-tuned); see docs/guardrails.md",
+        description="the red-flag learned layer: v5 (linear model over frozen MiniLM embeddings), v6 "
+        "(MiniLM with its top layer fine-tuned) or static (v5's recipe over static token vectors distilled "
+        "from MiniLM: a much faster check); see docs/guardrails.md",
     )
 
     retrieval_k: int = Field(default=5, ge=1)

@@ -64,7 +64,12 @@ def _latest_user_turn(history: Iterable[Any] | None) -> str | None:
 
 def _load_learned(settings, embedder) -> LearnedScreen | FinetunedScreen:
     """The learned layer the settings name: v6 (fine-tuned MiniLM, its own ONNX graph in the embedder's
-    cache) or v5 (a linear model over the shared embedder's vectors)."""
+    cache), static (v5's recipe over distilled static token vectors, `static_model.py`) or v5 (a linear
+    model over the shared embedder's vectors)."""
+    if getattr(settings, "redflag_model", "v5") == "static":
+        from .static_model import load_static_screen
+
+        return load_static_screen()
     if getattr(settings, "redflag_model", "v5") == "v6":
         try:
             return FinetunedScreen(FinetunedModel.load(cache_dir=settings.cache_dir))
