@@ -60,7 +60,7 @@ from .train_learned import (
 
 log = logging.getLogger("train_static")
 # The recipe of model "static", each chosen by LOAO within the training authors (docs/guardrails.md, "static")
-DIMS = 128  # PCA dimensions of the distilled vectors (29,525 word-pieces x 128 x float16 = 7.6 MB)
+DIMS = 16  # PCA dimensions of the distilled vectors (29,525 word-pieces x 16 x float16 = 0.9 MB)
 C = 30.0
 ORDINARY_WEIGHT = 6.0
 AUTHOR_WEIGHT = 3.0
@@ -163,6 +163,12 @@ def loao_report(dims: int, recipe: Recipe, cache: Path | None) -> dict[str, Any]
     label = f"static d{dims} C{recipe.c:g} ow{recipe.ordinary_weight:g} aw{recipe.author_weight:g}"
     print(f"{label}: thresholds {threshold}")
     fig = _print_loao(scores, threshold, label)
+    for t in (0.03, 0.05, 0.1, 0.15, 0.2, 0.3):  # equal thresholds, to set beside v5's sweep
+        f = scores.figures((t, t))
+        red, orda = f["pooled-redflag"], f["pooled-ordinary"]
+        print(f"{label} at ({t:.2f}, {t:.2f}): recall {red['caught']}/{red['positives']}, false alarms "
+              f"{red['false_alarms']}/{red['negatives']}, b1 {orda['false_alarms']}/{orda['negatives']}, "
+              f"cost {scores.cost((t, t)):.1f}")
     return {"thresholds": threshold, "cost": scores.cost(threshold), **fig["pooled-redflag"],
             "ordinary": fig["pooled-ordinary"]}
 
@@ -215,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ordinary-weight", type=float, default=ORDINARY_WEIGHT)
     parser.add_argument("--author-weight", type=float, default=AUTHOR_WEIGHT)
     parser.add_argument("--cache", type=Path, help="development: keep distilled vectors here between runs")
+    parser.add_argument("--out", type=Path, default=MODEL_DIR, help="where to write static.*")
     args = parser.parse_args(argv)
     from config import prepare_process
 
@@ -238,8 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['ordinary']['negatives']}, cost {r['cost']:.1f}")
     else:
         recipe = Recipe(args.ordinary_weight, args.C[0], True, 0, 1e-3, args.author_weight)
-        meta = train(args.dims[0], recipe, args.cache)
-        print(f"wrote {MODEL_DIR / STATIC_NPZ} ({meta['version']}), thresholds "
+        meta = train(args.dims[0], recipe, args.cache, args.out)
+        print(f"wrote {args.out / STATIC_NPZ} ({meta['version']}), thresholds "
               f"{meta['threshold']} / {meta['threshold_no_finding']}")
     print(f"{time.perf_counter() - started:.0f} s")
     return 0
