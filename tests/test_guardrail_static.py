@@ -62,7 +62,7 @@ def test_the_static_embedder_gives_unit_vectors_and_reads_unknown_words(toy_embe
     assert np.array_equal(vecs[0], vecs[2])
 
 
-def test_saving_twice_writes_the_same_bytes(saved: Path, toy_embedder: StaticEmbedder, tmp_path: Path) -> None:
+def test_saving_twice_writes_the_same_bytes(saved: Path, tmp_path: Path) -> None:
     """The training command reproduces its files byte for byte: no clock in the npz or the json."""
     from service.guardrails import train_static
 
