@@ -94,7 +94,7 @@ def cached_distil(dims: int, cache: Path | None) -> tuple[np.ndarray, str]:
     vectors, tok = distil(dims)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, **embedder_arrays(vectors, tok))
+        path.write_bytes(npz_bytes(embedder_arrays(vectors, tok)))
     return vectors, tok
 
 
