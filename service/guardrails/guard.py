@@ -65,8 +65,13 @@ def _latest_user_turn(history: Iterable[Any] | None) -> str | None:
 def _load_learned(settings, embedder) -> LearnedScreen | FinetunedScreen:
     """The learned layer the settings name: v5 (the default: a linear model over the shared embedder's
     vectors, `model/redflag.*`), v7 (the same kind of model trained on more authors, `model/v7/`; measured,
+    not the default), static (v5's recipe over distilled static token vectors, `static_model.py`; measured,
     not the default) or v6 (fine-tuned MiniLM, its own ONNX graph in the embedder's cache)."""
     name = getattr(settings, "redflag_model", "v5")
+    if name == "static":
+        from .static_model import load_static_screen
+
+        return load_static_screen()
     if name == "v6":
         try:
             return FinetunedScreen(FinetunedModel.load(cache_dir=settings.cache_dir))
