@@ -127,8 +127,11 @@ def _fast_tier_starts_no_process(request: pytest.FixtureRequest, monkeypatch: py
     real = subprocess.Popen.__init__
 
     def refuse(self, args, *a, **kw):  # noqa: ANN001 - Popen's own signature
-        if Path(str(args[0] if isinstance(args, list | tuple) else args).split()[0]).name == "git":
-            return real(self, args, *a, **kw)  # `git rev-parse` for a report's commit: no service, no model
+        # `git rev-parse` for a report's commit; `fc-list`, which matplotlib runs once to build its font cache
+        # on a machine without one: neither is a service or a model
+        program = Path(str(args[0] if isinstance(args, list | tuple) else args).split()[0]).name
+        if program in ("git", "fc-list"):
+            return real(self, args, *a, **kw)
         raise AssertionError(f"{request.node.nodeid} starts a process ({args!r}) but is not marked e2e")
 
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
