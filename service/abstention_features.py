@@ -7,7 +7,7 @@ them apart is spread over several weak signals: how much of the question's infor
 (or the top few) actually contains, whether BM25 and the dense ranking agree on where the answer is, how
 far the best BM25 passage stands out, whether the question names things the corpus never says, and what
 kind of question it is. Each is computed from what retrieval already produced plus the generation's
-precomputed word sets: numpy and set look-ups, one extra BM25 scoring of the question, no model call.
+precomputed word sets: numpy and set look-ups (BM25's list is retrieval's own), no model call.
 
 Every signal is a float and is named in FEATURES; service/abstention_model.py applies the fitted weights,
 `python -m evals.train_abstention` fits them. The article being read (`article_id`) is not a feature: no
@@ -76,6 +76,8 @@ class SupportInputs:
     sentence_sim: float
     unknown_words: tuple[str, ...]
     leaning: bool  # a follow-up that leans on the conversation
+    # BM25's (rows, scores) for `query` at BM25_DEPTH when retrieval already ranked it (else scored here)
+    bm25: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _idf(snapshot: Snapshot, terms: Sequence[str]) -> dict[str, float]:
@@ -127,7 +129,7 @@ def support_features(inputs: SupportInputs, pieces: Callable[[str], int]) -> np.
                     ("kind_action", QuestionKind.ACTION), ("kind_test", QuestionKind.TEST)):
         f[name] = float(kind is k)
     f["known_share"] = _share(idf, {t for t in terms if snap.term_df.get(t, 0) > 0})
-    bm_rows, bm_scores = bm25_ranked(snap, inputs.query, BM25_DEPTH)
+    bm_rows, bm_scores = inputs.bm25 or bm25_ranked(snap, inputs.query, BM25_DEPTH)
     if len(bm_scores):
         best = float(bm_scores[0])
         f["bm25_log"] = math.log1p(best)

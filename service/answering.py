@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from service.abstention import Evidence, unknown_specialised
-from service.abstention_features import SupportInputs, support_features
+from service.abstention_features import BM25_DEPTH, SupportInputs, support_features
 from service.citations import AnswerSentence, passage, render, structured
 from service.composer import compose
 from service.extractive import best_sentence_similarity
@@ -203,9 +203,12 @@ def judge_support(retrieved: Retrieved, wordpieces: Callable[[str], int]) -> Jud
     passage_sim = max(sims, default=0.0)
     sentence_sim = best_sentence_similarity(retrieved.snapshot, retrieved.retrieval.hits, retrieved.query_vec)
     unknown = unknown_specialised(question, vocabulary, wordpieces) if vocabulary else ()
+    retrieval = retrieved.retrieval
+    # retrieval's BM25 list for the question as asked is the one the signals read, when ranked as deep
+    bm25 = retrieval.bm25[0] if retrieval.bm25 and retrieval.depth == BM25_DEPTH else None
     signals = support_features(SupportInputs(
-        retrieved.snapshot, retrieved.retrieval.hits, question, retrieved.queries[0].text,
-        retrieved.query_vec, passage_sim, sentence_sim, unknown, leaning), wordpieces)
+        retrieved.snapshot, retrieval.hits, question, retrieved.queries[0].text,
+        retrieved.query_vec, passage_sim, sentence_sim, unknown, leaning, bm25), wordpieces)
     return Judged(retrieved, Evidence(passage_sim, sentence_sim, unknown, tuple(float(v) for v in signals)))
 
 

@@ -56,7 +56,15 @@ class Hit:
 class Retrieval:
     hits: list[Hit]
     top_dense: list[float]  # per query text: best cosine similarity to any passage (abstention evidence)
-    top_bm25: list[float]  # per query text: best BM25 score
+    # per query text: BM25's ranked (rows, scores) at `depth` (empty in dense mode); the abstention signals
+    # read the first query's list instead of scoring the question a second time
+    bm25: list[tuple[np.ndarray, np.ndarray]]
+    depth: int
+
+    @property
+    def top_bm25(self) -> list[float]:
+        """Per query text: the best BM25 score."""
+        return [float(scores[0]) if len(scores) else 0.0 for _, scores in self.bm25]
 
 
 def dense_ranked(snapshot: Snapshot, vectors: np.ndarray, depth: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -189,7 +197,7 @@ def retrieve(
     depth = max(depth, k)
     lists: list[tuple[np.ndarray, float]] = []
     top_dense: list[float] = []
-    top_bm25: list[float] = []
+    bm25: list[tuple[np.ndarray, np.ndarray]] = []
     if mode in ("hybrid", "dense"):
         for i, (rows, sims) in enumerate(dense_ranked(snapshot, vectors, depth)):
             lists.append((rows, DENSE_WEIGHT * queries[i].weight))
@@ -198,5 +206,5 @@ def retrieve(
         for query in queries:
             rows, scores = bm25_ranked(snapshot, query.text, depth)
             lists.append((rows, query.weight))
-            top_bm25.append(float(scores[0]) if len(scores) else 0.0)
-    return Retrieval(fuse(snapshot, lists, article_id, k), top_dense, top_bm25)
+            bm25.append((rows, scores))
+    return Retrieval(fuse(snapshot, lists, article_id, k), top_dense, bm25, depth)

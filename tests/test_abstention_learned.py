@@ -68,6 +68,25 @@ def test_words_the_corpus_never_uses_and_disagreeing_retrievers_show() -> None:
     assert f["rule_covers"] == 0.0 and f["rule_margin"] == pytest.approx(1.2 - 1.25)
 
 
+def test_retrievals_own_bm25_list_gives_the_signals_scoring_the_question_again_would() -> None:
+    # judge_support hands the signals retrieval's BM25 list for the question instead of ranking it twice
+    from service.abstention_features import BM25_DEPTH
+    from service.followup import QueryText
+    from service.retrieval import retrieve
+
+    snap = snapshot_with_bm25()
+    question = "cement leakage after vertebroplasty"
+    query_vec = np.zeros(snap.chunk_vecs.shape[1], dtype=np.float32)
+    query_vec[0] = 1.0
+    retrieval = retrieve(snap, [QueryText(question, 1.0)], query_vec[None, :], k=3, depth=BM25_DEPTH)
+    assert retrieval.depth == BM25_DEPTH and len(retrieval.bm25) == 1
+    inputs = SupportInputs(snap, retrieval.hits, question, question, query_vec, 0.6, 0.6, (), leaning=False)
+    scored_here = support_features(inputs, lambda word: 4)
+    reused = support_features(dataclasses.replace(inputs, bm25=retrieval.bm25[0]), lambda word: 4)
+    assert np.array_equal(reused, scored_here)
+    assert retrieval.top_bm25 == [float(retrieval.bm25[0][1][0])]
+
+
 def test_question_kind_is_one_hot() -> None:
     f = features("what dose of paracetamol after vertebroplasty?", [1])
     assert f["kind_quantity"] == 1.0
