@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evals.authors import KeyFactItem, load_batches
+from evals.in_process import fit_standardised_logistic, retrieved_questions
 from service.abstention_features import FEATURES
 from service.abstention_model import WEIGHTS_PATH, AbstentionModel
 
@@ -82,46 +83,21 @@ def tuning_items() -> dict[str, list[KeyFactItem]]:
 
 def collect(items_by_corpus: dict[str, list[KeyFactItem]]) -> list[Case]:
     """Every tuning question through the service's pipeline over a store of its corpus."""
-    from evals.keyfacts import corpus_dir
-    from evals.server import default_store, ingest
-    from ingest.embedding import get_embedder
-    from service.answering import judge_support, plan_queries, retrieve_passages, wordpieces
-    from service.live_index import LiveIndex
-    from service.models import Turn
-    from service.settings import Settings
+    from service.answering import judge_support, wordpieces
 
     cases: list[Case] = []
-    for name, items in items_by_corpus.items():
-        if not items:
-            continue
-        corpus = corpus_dir(name)
-        store = default_store(corpus)
-        ingest(corpus, store)
-        settings = Settings(store_dir=store)
-        live = LiveIndex(settings)
-        live.refresh()
-        embedder = get_embedder(settings)
-        for item in items:
-            plan = plan_queries(item.question, [Turn(**t) for t in item.history or []], None)
-            retrieved = retrieve_passages(plan, live, embedder, k=settings.retrieval_k,
-                                          depth=settings.candidate_depth)
-            evidence = judge_support(retrieved, wordpieces).evidence
-            cases.append(Case(item.author, item.id, name, item.expected_mode == "answer",
-                              np.asarray(evidence.signals, dtype=np.float64), evidence.covered_by_rule))
+    for name, item, retrieved in retrieved_questions(items_by_corpus):
+        evidence = judge_support(retrieved, wordpieces).evidence
+        cases.append(Case(item.author, item.id, name, item.expected_mode == "answer",
+                          np.asarray(evidence.signals, dtype=np.float64), evidence.covered_by_rule))
     return cases
 
 
 def fit(cases: list[Case], c: float, threshold: float = 0.5) -> AbstentionModel:
     """Logistic regression (lbfgs, deterministic) of "in scope" on the standardised signals."""
-    from sklearn.linear_model import LogisticRegression
-
     x = np.stack([c.features for c in cases])
     y = np.asarray([c.in_scope for c in cases], dtype=np.int64)
-    mean, scale = x.mean(0), x.std(0)
-    scale[scale == 0] = 1.0
-    model = LogisticRegression(C=c, max_iter=MAX_ITER).fit((x - mean) / scale, y)
-    return AbstentionModel(mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0]),
-                           threshold)
+    return AbstentionModel(*fit_standardised_logistic(x, y, c, MAX_ITER), threshold)
 
 
 def cost(probabilities: np.ndarray, in_scope: np.ndarray, threshold: float) -> float:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evals.authors import KeyFactItem, load_batches
+from evals.in_process import fit_standardised_logistic, retrieved_questions
 from evals.metrics.keyfacts import count_found
 from service.passage_choice import FEATURES, WEIGHTS_PATH, PassageChooser
 
@@ -64,51 +65,26 @@ def tuning_items() -> dict[str, list[KeyFactItem]]:
 
 def collect(items_by_corpus: dict[str, list[KeyFactItem]]) -> list[Case]:
     """Every in-scope question through the service's pipeline over a store of its corpus."""
-    from evals.keyfacts import corpus_dir
-    from evals.server import default_store, ingest
-    from ingest.embedding import get_embedder
-    from service.answering import (
-        composer_question,
-        judge_support,
-        plan_queries,
-        retrieve_passages,
-        wordpieces,
-    )
+    from service.answering import composer_question, judge_support, wordpieces
     from service.composer import MAIN_CANDIDATES, candidate_features, scored_units
-    from service.live_index import LiveIndex
-    from service.models import Turn
-    from service.settings import Settings
 
+    in_scope = {name: [i for i in items if i.expected_mode == "answer"]
+                for name, items in items_by_corpus.items()}
     cases: list[Case] = []
-    for name, items in items_by_corpus.items():
-        if not items:
-            continue
-        corpus = corpus_dir(name)
-        store = default_store(corpus)
-        ingest(corpus, store)
-        settings = Settings(store_dir=store)
-        live = LiveIndex(settings)
-        live.refresh()
-        embedder = get_embedder(settings)
-        for item in items:
-            if item.expected_mode != "answer":
-                continue
-            plan = plan_queries(item.question, [Turn(**t) for t in item.history or []], None)
-            retrieved = retrieve_passages(plan, live, embedder, k=settings.retrieval_k,
-                                          depth=settings.candidate_depth)
-            sufficient = judge_support(retrieved, wordpieces).evidence.sufficient
-            asked = composer_question(retrieved)
-            hits = retrieved.retrieval.hits
-            scored = scored_units(retrieved.snapshot, hits, retrieved.query_vec, asked.focus, asked.kind,
-                                  own_words=asked.own_words, said=asked.said)
-            deepest = min(max((*DEPTHS, MAIN_CANDIDATES)), len(hits))
-            candidates = [h for h in range(deepest) if scored.per_hit[h]]
-            features = candidate_features(retrieved.snapshot, hits, scored, candidates, retrieved.query_vec,
-                                          asked.kind) if candidates else np.zeros((0, len(FEATURES)))
-            patterns = [f.pattern for f in item.key_facts]
-            labels = np.asarray([count_found(patterns, retrieved.snapshot.texts[hits[h].row]) == len(patterns)
-                                 for h in candidates], dtype=np.int64)
-            cases.append(Case(item, retrieved, sufficient, features, labels, candidates))
+    for _, item, retrieved in retrieved_questions(in_scope):
+        sufficient = judge_support(retrieved, wordpieces).evidence.sufficient
+        asked = composer_question(retrieved)
+        hits = retrieved.retrieval.hits
+        scored = scored_units(retrieved.snapshot, hits, retrieved.query_vec, asked.focus, asked.kind,
+                              own_words=asked.own_words, said=asked.said)
+        deepest = min(max((*DEPTHS, MAIN_CANDIDATES)), len(hits))
+        candidates = [h for h in range(deepest) if scored.per_hit[h]]
+        features = candidate_features(retrieved.snapshot, hits, scored, candidates, retrieved.query_vec,
+                                      asked.kind) if candidates else np.zeros((0, len(FEATURES)))
+        patterns = [f.pattern for f in item.key_facts]
+        labels = np.asarray([count_found(patterns, retrieved.snapshot.texts[hits[h].row]) == len(patterns)
+                             for h in candidates], dtype=np.int64)
+        cases.append(Case(item, retrieved, sufficient, features, labels, candidates))
     return cases
 
 
@@ -120,19 +96,15 @@ def _at_depth(case: Case, depth: int) -> tuple[np.ndarray, np.ndarray]:
 
 def fit(cases: list[Case], depth: int) -> PassageChooser:
     """Logistic regression on the candidates of questions where at least one candidate holds the facts."""
-    from sklearn.linear_model import LogisticRegression
-
     xs, ys = [], []
     for case in cases:
         feats, labels = _at_depth(case, depth)
         if labels.any():
             xs.append(feats)
             ys.append(labels)
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    mean, scale = x.mean(0), x.std(0)
-    scale[scale == 0] = 1.0
-    model = LogisticRegression(C=C, max_iter=MAX_ITER).fit((x - mean) / scale, y)
-    return PassageChooser(mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0]), depth)
+    mean, scale, coef, intercept = fit_standardised_logistic(np.concatenate(xs), np.concatenate(ys), C,
+                                                             MAX_ITER)
+    return PassageChooser(mean, scale, coef, intercept, depth)
 
 
 def all_facts(case: Case, chooser: PassageChooser | None) -> bool:

@@ -1,0 +1,59 @@
+"""Questions through the service's own pipeline, in process: what the training scripts learn from.
+
+`evals.train_passage_choice` and `evals.train_abstention` both need each tuning question planned and
+retrieved exactly as `/v1/ask` would (the evals' cached store of its corpus, the shipped settings, the same
+embedder), and both fit a standardised logistic regression on what comes out. One copy of each, here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from evals.authors import KeyFactItem
+    from service.answering import Retrieved
+
+
+def retrieved_questions(
+    items_by_corpus: dict[str, list[KeyFactItem]],
+) -> Iterator[tuple[str, KeyFactItem, Retrieved]]:
+    """(corpus name, question, what retrieval returned for it), corpus by corpus as given, each store built
+    or brought up to date first (evals/server.py's cache)."""
+    from evals.keyfacts import corpus_dir
+    from evals.server import default_store, ingest
+    from ingest.embedding import get_embedder
+    from service.answering import plan_queries, retrieve_passages
+    from service.live_index import LiveIndex
+    from service.models import Turn
+    from service.settings import Settings
+
+    for name, items in items_by_corpus.items():
+        if not items:
+            continue
+        corpus = corpus_dir(name)
+        store = default_store(corpus)
+        ingest(corpus, store)
+        settings = Settings(store_dir=store)
+        live = LiveIndex(settings)
+        live.refresh()
+        embedder = get_embedder(settings)
+        for item in items:
+            plan = plan_queries(item.question, [Turn(**t) for t in item.history or []], None)
+            yield name, item, retrieve_passages(plan, live, embedder, k=settings.retrieval_k,
+                                                depth=settings.candidate_depth)
+
+
+def fit_standardised_logistic(
+    x: np.ndarray, y: np.ndarray, c: float, max_iter: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(mean, scale, coef, intercept) of a logistic regression (lbfgs: deterministic) on standardised `x`;
+    a constant column keeps scale 1 so it cannot divide by zero."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = x.mean(0), x.std(0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=c, max_iter=max_iter).fit((x - mean) / scale, y)
+    return mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0])
