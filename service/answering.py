@@ -57,6 +57,7 @@ from service.passage_choice import PassageChooser, shipped_chooser
 from service.question_kind import QuestionKind, question_kind
 from service.retrieval import Retrieval, StoreQueryFailed, retrieve
 from service.settings import Settings, get_settings
+from service.shared_vectors import encode_reusing, request_vectors
 
 if TYPE_CHECKING:  # loaded in Answerer.warm_up: a guardrail that fails to load leaves the service not ready
     from service.guardrails import Guardrail, RedFlag
@@ -156,7 +157,7 @@ def retrieve_passages(
     snapshot = live.current()
     # Clinical shorthand the corpus itself does not use is expanded (service/lexicon.py).
     queries = [QueryText(expand_query(q.text, snapshot.uses_term), q.weight) for q in plan.queries]
-    vectors = embedder.encode([q.text for q in queries])
+    vectors = encode_reusing(embedder, [q.text for q in queries])  # the screen's vector of the question
 
     def run(snap: Snapshot) -> Retrieval:
         return retrieve(snap, queries, vectors, k=k, depth=depth, mode=mode, article_id=plan.article_id)
@@ -424,12 +425,13 @@ class Answerer:
         """The full answer, and its pieces (sentences with their markers) for the stream to send."""
         if self._guard is None:
             raise NotReady(self._guard_error)
-        screened = screen(self._guard, request)
-        if screened.flag is not None:  # before anything else: an emergency never waits on retrieval or an LLM
-            response = render_red_flag(screened.flag, self._generation())
-            response.related_answer = self._related_answer(request)
-            return response, [response.answer]
-        return self._answer(request)
+        with request_vectors():  # the screen's embeddings, reused by retrieval (service/shared_vectors.py)
+            screened = screen(self._guard, request)
+            if screened.flag is not None:  # first: an emergency never waits on retrieval or an LLM
+                response = render_red_flag(screened.flag, self._generation())
+                response.related_answer = self._related_answer(request)
+                return response, [response.answer]
+            return self._answer(request)
 
     def retrieve(self, request: RetrieveRequest) -> RetrieveResponse:
         self._require_index()

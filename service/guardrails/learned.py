@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from service.shared_vectors import remember
+
 from .detector import MAX_CHUNK, RuleResult, _detect_piece, chunks
 from .rule_features import NAMES as RULE_FEATURE_NAMES
 from .rule_features import rule_features
@@ -222,11 +224,13 @@ class LearnedScreen:
         pieces = chunks(text) if len(text) > MAX_CHUNK else [text]
         if not self.model.clause_pool:
             vectors = self.embedder.encode(pieces)
+            remember(self.embedder, pieces, vectors)
             scores = [self.model.score(v, _detect_piece(p)) for v, p in zip(vectors, pieces, strict=True)]
             return max(scores, key=lambda s: s.probability)
         split = [clauses(p) for p in pieces]
         extra = [c for cs in split for c in cs if len(cs) > 1]
         vectors = self.embedder.encode(pieces + extra)
+        remember(self.embedder, pieces + extra, vectors)
         scores, at = [], len(pieces)
         for i, (piece, cs) in enumerate(zip(pieces, split, strict=True)):
             if len(cs) > 1:

@@ -1,0 +1,116 @@
+"""The red-flag screen's question embedding is reused by retrieval within one request
+(service/shared_vectors.py): one transformer pass saved per answered question, the same answers, and never
+the other way round."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service import answering, shared_vectors
+from service.answering import Answerer
+from service.live_index import LiveIndex
+from service.models import AskRequest
+from service.settings import Settings
+from service.shared_vectors import encode_reusing, remember, request_vectors
+
+
+class CountingEmbedder:
+    """Deterministic fake vectors, counting which texts were embedded."""
+
+    def __init__(self, dim: int = 4):
+        self.dim = dim
+        self.seen: list[str] = []
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.seen.extend(texts)
+        return np.asarray([[len(t), t.count("a"), t.count("e"), 1.0] for t in texts], dtype=np.float32)
+
+
+def test_outside_a_request_every_text_is_embedded():
+    emb = CountingEmbedder()
+    remember(emb, ["chest pain"], emb.encode(["chest pain"]))  # no request open: nothing kept
+    emb.seen.clear()
+    encode_reusing(emb, ["chest pain"])
+    assert emb.seen == ["chest pain"]
+
+
+def test_inside_a_request_only_unseen_texts_are_embedded_and_order_is_kept():
+    emb = CountingEmbedder()
+    with request_vectors():
+        remember(emb, ["b"], np.asarray([[9, 9, 9, 9]], dtype=np.float32))
+        out = encode_reusing(emb, ["a", "b", "a"])
+    assert emb.seen == ["a"]
+    assert out[1].tolist() == [9, 9, 9, 9]
+    assert out[0].tolist() == out[2].tolist() == [1, 1, 0, 1]
+
+
+def test_vectors_of_another_embedder_are_never_reused():
+    """The static red-flag model's 16-dimensional vectors must not reach retrieval."""
+    screen_model, retrieval_model = CountingEmbedder(), CountingEmbedder()
+    with request_vectors():
+        remember(screen_model, ["q"], np.zeros((1, 4), dtype=np.float32))
+        encode_reusing(retrieval_model, ["q"])
+    assert retrieval_model.seen == ["q"]
+
+
+def test_the_memo_ends_with_the_request():
+    emb = CountingEmbedder()
+    with request_vectors():
+        remember(emb, ["q"], emb.encode(["q"]))
+    emb.seen.clear()
+    with request_vectors():
+        encode_reusing(emb, ["q"])
+    assert emb.seen == ["q"]
+
+
+@pytest.fixture(scope="module")
+def answerer(corpus_store: Path):
+    settings = Settings(store_dir=corpus_store, rate_limit_per_minute=0)
+    live = LiveIndex(settings)
+    ans = Answerer(settings, live)
+    ans.warm_up()
+    live.start()
+    deadline = time.monotonic() + 120
+    while ans.not_ready_reason() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ans.not_ready_reason() is None
+    yield ans
+    live.stop()
+
+
+QUESTIONS = [
+    "which osteoporosis drugs should be started after vertebroplasty?",
+    "how common is pulmonary cement embolism?",
+    "is same-day discharge ok after vertebroplasty?",
+    "what is the capital of France?",
+]
+
+
+def test_an_answered_question_is_embedded_once_with_the_same_answer(answerer, monkeypatch):
+    guard = answerer._guard
+    assert guard is not None and guard.learned is not None, "the default screen has a learned layer"
+    shared = answerer._embedder
+    assert guard.learned.embedder is shared, "screen and retrieval use one embedder"
+    calls: list[list[str]] = []
+    real = type(shared).encode
+
+    def counting(self, texts):
+        calls.append(list(texts))
+        return real(self, texts)
+
+    monkeypatch.setattr(type(shared), "encode", counting)
+    for q in QUESTIONS:
+        calls.clear()
+        with_memo, _ = answerer.ask(AskRequest(question=q))
+        embedded = [t for batch in calls for t in batch]
+        assert embedded.count(q) == 1, (q, calls)
+        assert with_memo.red_flag is None
+        monkeypatch.setattr(answering, "encode_reusing", lambda emb, texts: emb.encode(list(texts)))
+        without, _ = answerer.ask(AskRequest(question=q))
+        monkeypatch.setattr(answering, "encode_reusing", shared_vectors.encode_reusing)
+        assert (with_memo.mode, with_memo.answer, with_memo.citations) == (
+            without.mode, without.answer, without.citations)
