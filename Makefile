@@ -14,7 +14,7 @@ export TRANSFORMERS_OFFLINE := 1
 export RAGAS_DO_NOT_TRACK := true
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install run ingest serve test test-fast test-e2e lint bench bench-ingest bench-load bench-guardrail bench-scale eval clean browser
+.PHONY: install run ingest serve test test-fast test-e2e lint bench bench-ingest bench-load bench-guardrail bench-scale bench-vector-reuse eval clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,11 @@ bench: $(BENCH_STAMP)
 
 bench-load: install
 	$(PY) -m evals.bench_load
+
+# what retrieval's reuse of the red-flag screen's question vector saves, in one interleaved run (the store
+# `make bench` builds)
+bench-vector-reuse: install
+	$(PY) -m evals.bench_vector_reuse
 
 bench-guardrail: install
 	$(PY) -m evals.bench_guardrail

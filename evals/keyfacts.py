@@ -71,10 +71,13 @@ def record(client: ServiceClient, item: KeyFactItem) -> KeyFactRecord:
     if item.expected_mode == "answer" and not item.history:
         hits = (client.retrieve(item.question, k=1).body or {}).get("passages") or []
         top = count_found(patterns, hits[0].get("text") or "") if hits else 0
+    related = body.get("related_answer") if mode == "red_flag" else None
     return KeyFactRecord(
         id=item.id, author=item.author, expected_mode=item.expected_mode, mode=mode,
         n_facts=len(patterns), facts_found=count_found(patterns, answer) if answered else None,
         words=words(answer) if answered else 0, follow_up=bool(item.history), top_passage_found=top,
+        related_found=count_found(patterns, related.get("answer") or "")
+        if isinstance(related, dict) else None,
     )
 
 
@@ -155,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
               f"  top-passage {fmt(m['top_passage_all_facts'])}  words {fmt(m['median_words'])}"
               f"  false-abstain {m['false_abstentions']}  oos-abstain {fmt(m['abstain_rate_out_of_scope'])}"
               f" (every corpus {fmt(m['abstain_rate_out_of_scope_every_corpus'])})"
-              f"  banners {m['red_flag_banners']}  follow-ups {fmt(m['follow_up_all_facts'])}")
+              f"  banners {m['red_flag_banners']}  follow-ups {fmt(m['follow_up_all_facts'])}"
+              f"  (counting related answers under banners: all-facts"
+              f" {fmt(m['all_facts_with_related_answers'])})")
     if args.record:
         print(f"recorded {write_record(args.record, result, started)}")
     return 0

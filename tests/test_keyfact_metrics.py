@@ -25,6 +25,16 @@ def test_complete_answers_false_abstentions_and_banners() -> None:
     assert m["false_abstentions"] == 1 and m["red_flag_banners"] == 1
 
 
+def test_a_banner_counts_below_it_only_when_its_related_answer_holds_every_fact() -> None:
+    from dataclasses import replace
+
+    records = [rec("1", "answer", "extractive", 2), replace(rec("2", "answer", "red_flag"), related_found=2),
+               replace(rec("3", "answer", "red_flag"), related_found=1), rec("4", "answer", "red_flag")]
+    m = keyfact_metrics(records)
+    assert m["all_facts"] == 0.25  # the strict figure never counts a banner
+    assert m["all_facts_with_related_answers"] == 0.5
+
+
 def test_an_out_of_scope_question_answered_by_its_second_corpus_is_not_abstained_on_every_corpus() -> None:
     records = [rec("o1", "abstain", "abstain"), rec("o1", "abstain", "extractive", second=True),
                rec("o2", "abstain", "abstain"), rec("o2", "abstain", "abstain", second=True),

@@ -43,10 +43,18 @@ class KeyFactRecord:
     follow_up: bool
     top_passage_found: int | None = None
     second_corpus: bool = False  # an out-of-scope question asked again of the author's other corpus
+    # under a red-flag banner: the facts in the response's `related_answer` (shown collapsed below the
+    # emergency guidance), None when there was no banner or no related answer
+    related_found: int | None = None
 
     @property
     def complete(self) -> bool:
         return self.facts_found is not None and self.facts_found == self.n_facts
+
+    @property
+    def complete_below_banner(self) -> bool:
+        """A banner whose related answer holds every fact: the clinician gets the answer one click down."""
+        return self.mode == "red_flag" and self.related_found == self.n_facts
 
 
 def count_found(patterns: Sequence[re.Pattern[str]], text: str) -> int:
@@ -77,6 +85,8 @@ def keyfact_metrics(records: Sequence[KeyFactRecord]) -> dict:
     return {
         "n_in_scope": len(inscope),
         "all_facts": _share([r.complete for r in inscope]),
+        # the same, counting a banner whose related answer holds every fact (reported beside, never instead)
+        "all_facts_with_related_answers": _share([r.complete or r.complete_below_banner for r in inscope]),
         "fact_share": (sum(r.facts_found or 0 for r in inscope) / sum(r.n_facts for r in inscope))
         if inscope else None,
         "median_words": statistics.median([r.words for r in answered]) if answered else None,
