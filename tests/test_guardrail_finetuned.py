@@ -104,7 +104,10 @@ def test_long_note_scores_its_strongest_piece(saved: tuple[Path, dict], tmp_path
     text = note + POSITIVES[3]
     parts = chunks(text)
     assert len(parts) > 1
-    assert screen.score(text).probability == max(screen.score(p).probability for p in parts)
+    # the pieces are scored in one padded batch: equal to scoring each alone up to float rounding (batch
+    # shapes pick different kernels); the same text always gives exactly the same score
+    assert screen.score(text).probability == pytest.approx(max(screen.score(p).probability for p in parts),
+                                                           rel=1e-6)
     assert screen.score(text) == screen.score(text)
 
 
