@@ -5,17 +5,21 @@ cached stores, evals/server.py), runs every in-scope question through the servic
 (plan → retrieve → judge support → the composer's units and scores), and takes each candidate passage's
 features with a label: does the passage text hold all of the question's key facts? Then:
 
-* leave-one-author-out over TUNING_AUTHORS: fit on two, and on the third compare the composer's rule with the
-  learned choice, end to end (answers holding all key facts, in process: red-flag screening is not part of
-  this comparison) and as choice accuracy (questions where some but not all candidates hold the facts);
-  every setting (candidate depth) is judged by these folds only;
+* leave-one-author-out over TUNING_AUTHORS: fit on the others, and on the held-out author compare the
+  composer's rule with the learned choice, end to end (answers holding all key facts, in process: red-flag
+  screening is not part of this comparison) and as choice accuracy (questions where some but not all
+  candidates hold the facts); every setting (candidate depth, regularisation) is judged by these folds only;
 * the shipped weights: the setting with the best leave-one-author-out total, fitted on all tuning authors,
   written to service/data/passage_choice.json with the fold figures.
 
+The learner is listwise (since the fifth session): per question, a softmax over its candidates' linear
+scores against a uniform target over the candidates holding the facts, L2-regularised; a pointwise logistic
+regression over the same features did worse in the folds (docs/answering.md, "Issue 13, fifth session").
+
 Deterministic: the stores are built from fixed files, the questions are read in file order, and the fit is
-a logistic regression with the lbfgs solver (no randomness). Only the tuning authors' questions are used:
-the loader (evals/authors.py) parses every batch file, and the held-out authors' items are dropped by name
-before anything is computed, printed or kept.
+L-BFGS-B from zero weights (no randomness): the same command writes a byte-identical file. Only the tuning
+authors' questions are used: the loader (evals/authors.py) parses every batch file, and the held-out authors'
+items are dropped by name before anything is computed, printed or kept.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evals.authors import KeyFactItem, load_batches
-from evals.in_process import fit_standardised_logistic, retrieved_questions
+from evals.in_process import fit_standardised_listwise, retrieved_questions
 from evals.metrics.keyfacts import count_found
 from service.passage_choice import FEATURES, WEIGHTS_PATH, PassageChooser
 
@@ -38,10 +42,10 @@ TUNING_AUTHORS = (
     "b3-gp-radiologist",
     "b7-icu-outreach-hospital-pharmacist",
     "b8-fy1-physio-student",
+    "b10-hospital-night-anp-gp-partner",  # a tuning author of the abstention decision too
 )
 DEPTHS = (3, 5)  # candidate depths compared by the folds
-C = 1.0  # the regression's inverse regularisation, fixed beforehand (not tuned on the folds)
-MAX_ITER = 1000
+L2S = (10.0, 30.0, 100.0)  # the listwise fit's L2 strengths compared by the folds
 
 
 @dataclass
@@ -65,7 +69,7 @@ def tuning_items() -> dict[str, list[KeyFactItem]]:
 
 def collect(items_by_corpus: dict[str, list[KeyFactItem]]) -> list[Case]:
     """Every in-scope question through the service's pipeline over a store of its corpus."""
-    from service.answering import composer_question, judge_support, wordpieces
+    from service.answering import composer_question, judge_support, question_bm25, wordpieces
     from service.composer import MAIN_CANDIDATES, candidate_features, scored_units
 
     in_scope = {name: [i for i in items if i.expected_mode == "answer"]
@@ -80,7 +84,8 @@ def collect(items_by_corpus: dict[str, list[KeyFactItem]]) -> list[Case]:
         deepest = min(max((*DEPTHS, MAIN_CANDIDATES)), len(hits))
         candidates = [h for h in range(deepest) if scored.per_hit[h]]
         features = candidate_features(retrieved.snapshot, hits, scored, candidates, retrieved.query_vec,
-                                      asked.kind) if candidates else np.zeros((0, len(FEATURES)))
+                                      asked.kind, question_bm25(retrieved)) \
+            if candidates else np.zeros((0, len(FEATURES)))
         patterns = [f.pattern for f in item.key_facts]
         labels = np.asarray([count_found(patterns, retrieved.snapshot.texts[hits[h].row]) == len(patterns)
                              for h in candidates], dtype=np.int64)
@@ -94,17 +99,16 @@ def _at_depth(case: Case, depth: int) -> tuple[np.ndarray, np.ndarray]:
     return case.features[keep], case.labels[keep]
 
 
-def fit(cases: list[Case], depth: int) -> PassageChooser:
-    """Logistic regression on the candidates of questions where at least one candidate holds the facts."""
+def fit(cases: list[Case], depth: int, l2: float) -> PassageChooser:
+    """The listwise fit on the candidates of questions where at least one candidate holds the facts."""
     xs, ys = [], []
     for case in cases:
         feats, labels = _at_depth(case, depth)
         if labels.any():
             xs.append(feats)
             ys.append(labels)
-    mean, scale, coef, intercept = fit_standardised_logistic(np.concatenate(xs), np.concatenate(ys), C,
-                                                             MAX_ITER)
-    return PassageChooser(mean, scale, coef, intercept, depth)
+    mean, scale, coef = fit_standardised_listwise(xs, ys, l2)
+    return PassageChooser(mean, scale, coef, 0.0, depth)
 
 
 def all_facts(case: Case, chooser: PassageChooser | None) -> bool:
@@ -136,6 +140,10 @@ def choice_accuracy(cases: list[Case], chooser: PassageChooser | None, depth: in
     return right, total
 
 
+def setting(depth: int, l2: float) -> str:
+    return f"learned@{depth}/l2={l2:g}"
+
+
 def leave_one_author_out(cases: list[Case]) -> dict:
     folds: dict[str, dict] = {}
     for held in TUNING_AUTHORS:
@@ -144,9 +152,10 @@ def leave_one_author_out(cases: list[Case]) -> dict:
         fold = {"n": len(test), "rule": sum(all_facts(c, None) for c in test),
                 "rule_choice": choice_accuracy(test, None, max(DEPTHS))}
         for depth in DEPTHS:
-            chooser = fit(train, depth)
-            fold[f"learned@{depth}"] = sum(all_facts(c, chooser) for c in test)
-            fold[f"learned@{depth}_choice"] = choice_accuracy(test, chooser, depth)
+            for l2 in L2S:
+                chooser = fit(train, depth, l2)
+                fold[setting(depth, l2)] = sum(all_facts(c, chooser) for c in test)
+                fold[setting(depth, l2) + "_choice"] = choice_accuracy(test, chooser, depth)
         folds[held] = fold
     return folds
 
@@ -161,16 +170,18 @@ def main(argv: list[str] | None = None) -> int:
     for held, fold in folds.items():
         print(f"held out {held:22s} n={fold['n']:3d}  " + "  ".join(
             f"{k} {v}" for k, v in fold.items() if k != "n"))
-    totals = {f"learned@{d}": sum(f[f"learned@{d}"] for f in folds.values()) for d in DEPTHS}
+    grid = [(d, l2) for d in DEPTHS for l2 in L2S]
+    totals = {setting(d, l2): sum(f[setting(d, l2)] for f in folds.values()) for d, l2 in grid}
     totals["rule"] = sum(f["rule"] for f in folds.values())
     print("leave-one-author-out totals (all key facts):", totals)
-    depth = max(DEPTHS, key=lambda d: (totals[f"learned@{d}"], -d))
-    chooser = fit(cases, depth)
+    # ties: fewer candidates, then the stronger regularisation
+    depth, l2 = max(grid, key=lambda g: (totals[setting(*g)], -g[0], g[1]))
+    chooser = fit(cases, depth, l2)
     if not args.dry_run:
-        about = {"trained_on": list(TUNING_AUTHORS), "C": C, "leave_one_author_out": folds,
-                 "loao_totals": totals, "questions": len(cases)}
+        about = {"trained_on": list(TUNING_AUTHORS), "learner": "listwise", "l2": l2,
+                 "leave_one_author_out": folds, "loao_totals": totals, "questions": len(cases)}
         WEIGHTS_PATH.write_text(json.dumps(chooser.to_json(**about), indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {WEIGHTS_PATH} (candidates {depth}) in {time.perf_counter() - started:.0f}s")
+        print(f"wrote {WEIGHTS_PATH} (candidates {depth}, l2 {l2:g}) in {time.perf_counter() - started:.0f}s")
     return 0
 
 

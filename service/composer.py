@@ -202,11 +202,11 @@ def main_candidates(scored: Scored, hits: list[Hit], chooser: PassageChooser | N
 
 def candidate_features(
     snapshot: Snapshot, hits: list[Hit], scored: Scored, candidates: list[int], query_vec: np.ndarray,
-    kind: QuestionKind,
+    kind: QuestionKind, bm25: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """The learned chooser's features of each candidate (service/passage_choice.py)."""
     return passage_features(snapshot, hits, candidates, scored.per_hit,
-                            [scored.best_unit(h) for h in candidates], query_vec, scored.idf, kind)
+                            [scored.best_unit(h) for h in candidates], query_vec, scored.idf, kind, bm25)
 
 
 def compose(
@@ -219,13 +219,15 @@ def compose(
     own_words: str = "",
     said: str = "",
     chooser: PassageChooser | None = None,
+    bm25: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[Piece]:
     """The answer's pieces in reading order: main passage first, then facets from others.
 
     For a follow-up, `question` is the resolved text (service/followup.py), `own_words` the question as
     asked (its words count double) and `said` the conversation so far (units repeating it are demoted).
     With a `chooser` (service/passage_choice.py) the main passage is the one it scores highest among its
-    candidates; without one, the rule of the module docstring (step 3)."""
+    candidates (`bm25`: retrieval's BM25 ranking of the question, two of its features); without one, the
+    rule of the module docstring (step 3)."""
     scored = scored_units(snapshot, hits, query_vec, question, kind, own_words=own_words, said=said)
     per_hit, q_terms = scored.per_hit, scored.q_terms
     top_score = max((hit.score for hit in hits), default=1.0) or 1.0
@@ -237,7 +239,7 @@ def compose(
     if not candidates:
         return []
     if chooser is not None:
-        features = candidate_features(snapshot, hits, scored, candidates, query_vec, kind)
+        features = candidate_features(snapshot, hits, scored, candidates, query_vec, kind, bm25)
         main = candidates[int(np.argmax(chooser.scores(features)))]
     else:
         main = max(candidates, key=passage_value)
