@@ -25,6 +25,7 @@ items are dropped by name before anything is computed, printed or kept.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -46,6 +47,10 @@ TUNING_AUTHORS = (
 )
 DEPTHS = (3, 5)  # candidate depths compared by the folds
 L2S = (10.0, 30.0, 100.0)  # the listwise fit's L2 strengths compared by the folds
+# the runner-up's best unit quoted too (service/composer.py): score margins (0: never) × its longest unit,
+# compared by the same folds for the (depth, L2) chosen first
+SECOND_MARGINS = (0.0, 0.5, 1.0, 2.0)
+SECOND_WORDS = (30, 60)
 
 
 @dataclass
@@ -160,6 +165,23 @@ def leave_one_author_out(cases: list[Case]) -> dict:
     return folds
 
 
+def second_passage_folds(cases: list[Case], depth: int, l2: float) -> dict:
+    """Per held-out author, answers holding every key fact with the runner-up's unit quoted at each
+    (margin, words) setting, the chooser fitted on the other authors."""
+    folds: dict[str, dict] = {}
+    for held in TUNING_AUTHORS:
+        chooser = fit([c for c in cases if c.item.author != held], depth, l2)
+        test = [c for c in cases if c.item.author == held]
+        folds[held] = {second_setting(m, w): sum(all_facts(c, dataclasses.replace(
+            chooser, second_margin=m, second_words=w)) for c in test)
+            for m in SECOND_MARGINS for w in SECOND_WORDS}
+    return folds
+
+
+def second_setting(margin: float, words: int) -> str:
+    return f"second {margin:g}/{words}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="report the folds, do not write the weights")
@@ -176,12 +198,24 @@ def main(argv: list[str] | None = None) -> int:
     print("leave-one-author-out totals (all key facts):", totals)
     # ties: fewer candidates, then the stronger regularisation
     depth, l2 = max(grid, key=lambda g: (totals[setting(*g)], -g[0], g[1]))
-    chooser = fit(cases, depth, l2)
+    second = second_passage_folds(cases, depth, l2)
+    pairs = [(m, w) for m in SECOND_MARGINS for w in SECOND_WORDS]
+    second_totals = {second_setting(*p): sum(f[second_setting(*p)] for f in second.values()) for p in pairs}
+    for held, fold in second.items():
+        print(f"held out {held:22s} " + "  ".join(f"{k} {v}" for k, v in fold.items()))
+    print(f"runner-up's unit at depth {depth}, L2 {l2:g}, totals:", second_totals)
+    # ties: the smaller margin (fewer answers changed), then the shorter unit
+    margin, words = max(pairs, key=lambda p: (second_totals[second_setting(*p)], -p[0], -p[1]))
+    chooser = dataclasses.replace(fit(cases, depth, l2), second_margin=margin,
+                                  second_words=words if margin > 0 else 0)
     if not args.dry_run:
         about = {"trained_on": list(TUNING_AUTHORS), "learner": "listwise", "l2": l2,
-                 "leave_one_author_out": folds, "loao_totals": totals, "questions": len(cases)}
+                 "leave_one_author_out": folds, "loao_totals": totals,
+                 "second_passage_folds": second, "second_passage_totals": second_totals,
+                 "questions": len(cases)}
         WEIGHTS_PATH.write_text(json.dumps(chooser.to_json(**about), indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {WEIGHTS_PATH} (candidates {depth}, l2 {l2:g}) in {time.perf_counter() - started:.0f}s")
+        print(f"wrote {WEIGHTS_PATH} (candidates {depth}, l2 {l2:g}, second passage within {margin:g}, "
+              f"≤ {words} words) in {time.perf_counter() - started:.0f}s")
     return 0
 
 

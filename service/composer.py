@@ -209,6 +209,24 @@ def candidate_features(
                             [scored.best_unit(h) for h in candidates], query_vec, scored.idf, kind, bm25)
 
 
+def _second_passage_unit(units: list[Unit], chosen: list[Unit], best: Unit, max_words: int) -> Unit | None:
+    """The runner-up passage's best unit, when the chooser could hardly tell the two passages apart: quoted
+    if it has at most `max_words` words and says something new; room is made within the budget by dropping
+    the main passage's least relevant units other than its best (`chosen` is changed in place)."""
+    fresh = [u for u in units if not u.said]
+    if not fresh:
+        return None
+    second = max(fresh, key=lambda u: u.relevance)
+    if second.words > max_words or second.text in {u.text for u in chosen}:
+        return None
+    used = sum(u.words for u in chosen)
+    while used + second.words > WORD_BUDGET and len(chosen) > 1:
+        drop = min((u for u in chosen if u is not best), key=lambda u: u.relevance)
+        chosen.remove(drop)
+        used -= drop.words
+    return second if used + second.words <= WORD_BUDGET else None
+
+
 def compose(
     snapshot: Snapshot,
     hits: list[Hit],
@@ -238,9 +256,14 @@ def compose(
     candidates = main_candidates(scored, hits, chooser)
     if not candidates:
         return []
+    runner_up: int | None = None
     if chooser is not None:
         features = candidate_features(snapshot, hits, scored, candidates, query_vec, kind, bm25)
-        main = candidates[int(np.argmax(chooser.scores(features)))]
+        values = chooser.scores(features)
+        order = np.argsort(-values, kind="stable")
+        main = candidates[int(order[0])]
+        if len(order) > 1 and values[order[0]] - values[order[1]] < chooser.second_margin:
+            runner_up = candidates[int(order[1])]
     else:
         main = max(candidates, key=passage_value)
     units = [u for u in per_hit[main] if not u.said] or per_hit[main]
@@ -260,13 +283,19 @@ def compose(
             continue
         chosen.append(unit)
         used += unit.words
+    extras: list[Unit] = []
+    if runner_up is not None and chooser is not None:
+        second = _second_passage_unit(per_hit[runner_up], chosen, best, chooser.second_words)
+        if second is not None:
+            extras.append(second)
+            used = sum(u.words for u in chosen) + second.words
     chosen.sort(key=lambda u: u.position)
 
-    covered = set().union(*(_unit_terms(snapshot, u) for u in chosen))
-    seen_texts = {u.text for u in chosen}
-    extras: list[Unit] = []
+    covered = set().union(*(_unit_terms(snapshot, u) for u in chosen + extras))
+    seen_texts = {u.text for u in chosen + extras}
     others = sorted(
-        (u for h, us in enumerate(per_hit) if h != main for u in us if not u.said), key=lambda u: -u.relevance
+        (u for h, us in enumerate(per_hit) if h != main for u in us if not u.said and u not in extras),
+        key=lambda u: -u.relevance,
     )
     for unit in others:
         if len(extras) == MAX_EXTRA_UNITS:

@@ -130,6 +130,10 @@ class PassageChooser:
     coef: np.ndarray
     intercept: float
     candidates: int  # the main passage is chosen among this many top hits
+    # The runner-up's best unit is quoted too when it scores within `second_margin` of the main passage and
+    # has at most `second_words` words (0: never); both chosen by the training script's folds.
+    second_margin: float = 0.0
+    second_words: int = 0
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         return ((features - self.mean) / self.scale) @ self.coef + self.intercept
@@ -137,7 +141,8 @@ class PassageChooser:
     def to_json(self, **about: object) -> dict:
         return {"format": FORMAT, "features": list(FEATURES), "mean": self.mean.tolist(),
                 "scale": self.scale.tolist(), "coef": self.coef.tolist(), "intercept": self.intercept,
-                "candidates": self.candidates, **about}  # fmt: skip
+                "candidates": self.candidates, "second_margin": self.second_margin,
+                "second_words": self.second_words, **about}  # fmt: skip
 
     @classmethod
     def from_json(cls, data: dict) -> PassageChooser:
@@ -147,7 +152,8 @@ class PassageChooser:
                              "with `python -m evals.train_passage_choice`")
         return cls(np.asarray(data["mean"], dtype=np.float64), np.asarray(data["scale"], dtype=np.float64),
                    np.asarray(data["coef"], dtype=np.float64), float(data["intercept"]),
-                   int(data["candidates"]))  # fmt: skip
+                   int(data["candidates"]), float(data.get("second_margin", 0.0)),
+                   int(data.get("second_words", 0)))  # fmt: skip
 
 
 @lru_cache(maxsize=1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -125,3 +127,39 @@ def test_the_unit_and_heading_features() -> None:
     assert col["log_words"][1] > col["log_words"][2]
     np.testing.assert_allclose(col["kind_share"][0], 0.5)  # one of its two units is a list: what "which" asks
     assert col["second_unit"][2] == table[2, FEATURES.index("best_unit")]  # one unit: second = best
+
+
+def test_the_runner_up_is_quoted_only_when_the_chooser_can_hardly_tell_them_apart() -> None:
+    snapshot = tiny_snapshot(PASSAGES)
+    hits = [Hit(0, 1.0), Hit(1, 0.9), Hit(2, 0.8)]
+    question = "what treatment after a vertebral fracture?"
+    kind = question_kind(question)
+    query = np.zeros(8, np.float32)
+    # scores by rank (1, 1/2, 1/3): the runner-up (hit 1) is 0.5 behind the main passage (hit 0)
+    close = _chooser("rank", 1.0)
+    wide = dataclasses.replace(close, second_margin=0.4, second_words=60)
+    near = dataclasses.replace(close, second_margin=0.6, second_words=60)
+    short = dataclasses.replace(near, second_words=5)  # the runner-up's unit has 13 words
+    assert 1 not in {p.hit for p in compose(snapshot, hits, query, question, kind, chooser=wide)}
+    pieces = compose(snapshot, hits, query, question, kind, chooser=near)
+    assert pieces[0].hit == 0 and [p.text for p in pieces if p.hit == 1] == [PASSAGES[1]]
+    assert 1 not in {p.hit for p in compose(snapshot, hits, query, question, kind, chooser=short)}
+    again = PassageChooser.from_json(near.to_json())
+    assert (again.second_margin, again.second_words) == (0.6, 60)
+
+
+def test_room_is_made_for_the_runner_up_by_dropping_the_main_passages_weakest_units() -> None:
+    long_main = " ".join(f"Walking after a vertebral fracture is advised on day {n} of the stay."
+                         for n in range(11))
+    snapshot = tiny_snapshot([long_main, PASSAGES[1]])
+    hits = [Hit(0, 1.0), Hit(1, 0.9)]
+    question = "walking after a vertebral fracture"
+    kind = question_kind(question)
+    query = np.zeros(8, np.float32)
+    alone = compose(snapshot, hits, query, question, kind, chooser=_chooser("rank", 1.0))
+    assert {p.hit for p in alone} == {0} and sum(len(p.text.split()) for p in alone) > 120 - 13
+    both = compose(snapshot, hits, query, question, kind,
+                   chooser=dataclasses.replace(_chooser("rank", 1.0), second_margin=1.0, second_words=60))
+    assert both[-1].hit == 1 and both[-1].text == PASSAGES[1]
+    assert sum(len(p.text.split()) for p in both) <= 120
+    assert len([p for p in both if p.hit == 0]) < len(alone)
