@@ -57,3 +57,33 @@ def fit_standardised_logistic(
     scale[scale == 0] = 1.0
     model = LogisticRegression(C=c, max_iter=max_iter).fit((x - mean) / scale, y)
     return mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0])
+
+
+def fit_standardised_listwise(
+    groups_x: list[np.ndarray], groups_y: list[np.ndarray], l2: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, scale, coef) of a listwise linear scorer on standardised features: per group (one question's
+    candidates), the softmax of the scores against a uniform target over the group's positives, averaged
+    over groups, plus l2 / 2 × |coef|² / groups (no intercept: it cannot change a choice within a group).
+    Groups without a positive must be left out by the caller. L-BFGS-B from zero: deterministic."""
+    from scipy.optimize import minimize
+
+    x = np.concatenate(groups_x)
+    mean, scale = x.mean(0), x.std(0)
+    scale[scale == 0] = 1.0
+    z = (x - mean) / scale
+    target = np.concatenate([y / y.sum() for y in groups_y])
+    starts = np.cumsum([0] + [len(y) for y in groups_y[:-1]])
+    group = np.repeat(np.arange(len(groups_y)), [len(y) for y in groups_y])
+    n = len(groups_y)
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        s = z @ w
+        s = s - np.maximum.reduceat(s, starts)[group]
+        log_p = s - np.log(np.add.reduceat(np.exp(s), starts))[group]  # log-softmax per group
+        p = np.exp(log_p)
+        value = -float(target @ log_p) / n + 0.5 * l2 / n * float(w @ w)
+        return value, z.T @ (p - target) / n + l2 / n * w
+
+    result = minimize(loss, np.zeros(z.shape[1]), jac=True, method="L-BFGS-B")
+    return mean, scale, np.asarray(result.x, dtype=np.float64)

@@ -5,22 +5,27 @@ cached stores, evals/server.py), runs every in-scope question through the servic
 (plan → retrieve → judge support → the composer's units and scores), and takes each candidate passage's
 features with a label: does the passage text hold all of the question's key facts? Then:
 
-* leave-one-author-out over TUNING_AUTHORS: fit on two, and on the third compare the composer's rule with the
-  learned choice, end to end (answers holding all key facts, in process: red-flag screening is not part of
-  this comparison) and as choice accuracy (questions where some but not all candidates hold the facts);
-  every setting (candidate depth) is judged by these folds only;
+* leave-one-author-out over TUNING_AUTHORS: fit on the others, and on the held-out author compare the
+  composer's rule with the learned choice, end to end (answers holding all key facts, in process: red-flag
+  screening is not part of this comparison) and as choice accuracy (questions where some but not all
+  candidates hold the facts); every setting (candidate depth, regularisation) is judged by these folds only;
 * the shipped weights: the setting with the best leave-one-author-out total, fitted on all tuning authors,
   written to service/data/passage_choice.json with the fold figures.
 
+The learner is listwise (since the fifth session): per question, a softmax over its candidates' linear
+scores against a uniform target over the candidates holding the facts, L2-regularised; a pointwise logistic
+regression over the same features did worse in the folds (docs/answering.md, "Issue 13, fifth session").
+
 Deterministic: the stores are built from fixed files, the questions are read in file order, and the fit is
-a logistic regression with the lbfgs solver (no randomness). Only the tuning authors' questions are used:
-the loader (evals/authors.py) parses every batch file, and the held-out authors' items are dropped by name
-before anything is computed, printed or kept.
+L-BFGS-B from zero weights (no randomness): the same command writes a byte-identical file. Only the tuning
+authors' questions are used: the loader (evals/authors.py) parses every batch file, and the held-out authors'
+items are dropped by name before anything is computed, printed or kept.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -28,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evals.authors import KeyFactItem, load_batches
-from evals.in_process import fit_standardised_logistic, retrieved_questions
+from evals.in_process import fit_standardised_listwise, retrieved_questions
 from evals.metrics.keyfacts import count_found
 from service.passage_choice import FEATURES, WEIGHTS_PATH, PassageChooser
 
@@ -38,10 +43,14 @@ TUNING_AUTHORS = (
     "b3-gp-radiologist",
     "b7-icu-outreach-hospital-pharmacist",
     "b8-fy1-physio-student",
+    "b10-hospital-night-anp-gp-partner",  # a tuning author of the abstention decision too
 )
 DEPTHS = (3, 5)  # candidate depths compared by the folds
-C = 1.0  # the regression's inverse regularisation, fixed beforehand (not tuned on the folds)
-MAX_ITER = 1000
+L2S = (10.0, 30.0, 100.0)  # the listwise fit's L2 strengths compared by the folds
+# the runner-up's best unit quoted too (service/composer.py): score margins (0: never) × its longest unit,
+# compared by the same folds for the (depth, L2) chosen first
+SECOND_MARGINS = (0.0, 0.5, 1.0, 2.0)
+SECOND_WORDS = (30, 60)
 
 
 @dataclass
@@ -65,7 +74,7 @@ def tuning_items() -> dict[str, list[KeyFactItem]]:
 
 def collect(items_by_corpus: dict[str, list[KeyFactItem]]) -> list[Case]:
     """Every in-scope question through the service's pipeline over a store of its corpus."""
-    from service.answering import composer_question, judge_support, wordpieces
+    from service.answering import composer_question, judge_support, question_bm25, wordpieces
     from service.composer import MAIN_CANDIDATES, candidate_features, scored_units
 
     in_scope = {name: [i for i in items if i.expected_mode == "answer"]
@@ -80,7 +89,8 @@ def collect(items_by_corpus: dict[str, list[KeyFactItem]]) -> list[Case]:
         deepest = min(max((*DEPTHS, MAIN_CANDIDATES)), len(hits))
         candidates = [h for h in range(deepest) if scored.per_hit[h]]
         features = candidate_features(retrieved.snapshot, hits, scored, candidates, retrieved.query_vec,
-                                      asked.kind) if candidates else np.zeros((0, len(FEATURES)))
+                                      asked.kind, question_bm25(retrieved)) \
+            if candidates else np.zeros((0, len(FEATURES)))
         patterns = [f.pattern for f in item.key_facts]
         labels = np.asarray([count_found(patterns, retrieved.snapshot.texts[hits[h].row]) == len(patterns)
                              for h in candidates], dtype=np.int64)
@@ -94,17 +104,16 @@ def _at_depth(case: Case, depth: int) -> tuple[np.ndarray, np.ndarray]:
     return case.features[keep], case.labels[keep]
 
 
-def fit(cases: list[Case], depth: int) -> PassageChooser:
-    """Logistic regression on the candidates of questions where at least one candidate holds the facts."""
+def fit(cases: list[Case], depth: int, l2: float) -> PassageChooser:
+    """The listwise fit on the candidates of questions where at least one candidate holds the facts."""
     xs, ys = [], []
     for case in cases:
         feats, labels = _at_depth(case, depth)
         if labels.any():
             xs.append(feats)
             ys.append(labels)
-    mean, scale, coef, intercept = fit_standardised_logistic(np.concatenate(xs), np.concatenate(ys), C,
-                                                             MAX_ITER)
-    return PassageChooser(mean, scale, coef, intercept, depth)
+    mean, scale, coef = fit_standardised_listwise(xs, ys, l2)
+    return PassageChooser(mean, scale, coef, 0.0, depth)
 
 
 def all_facts(case: Case, chooser: PassageChooser | None) -> bool:
@@ -136,6 +145,10 @@ def choice_accuracy(cases: list[Case], chooser: PassageChooser | None, depth: in
     return right, total
 
 
+def setting(depth: int, l2: float) -> str:
+    return f"learned@{depth}/l2={l2:g}"
+
+
 def leave_one_author_out(cases: list[Case]) -> dict:
     folds: dict[str, dict] = {}
     for held in TUNING_AUTHORS:
@@ -144,11 +157,29 @@ def leave_one_author_out(cases: list[Case]) -> dict:
         fold = {"n": len(test), "rule": sum(all_facts(c, None) for c in test),
                 "rule_choice": choice_accuracy(test, None, max(DEPTHS))}
         for depth in DEPTHS:
-            chooser = fit(train, depth)
-            fold[f"learned@{depth}"] = sum(all_facts(c, chooser) for c in test)
-            fold[f"learned@{depth}_choice"] = choice_accuracy(test, chooser, depth)
+            for l2 in L2S:
+                chooser = fit(train, depth, l2)
+                fold[setting(depth, l2)] = sum(all_facts(c, chooser) for c in test)
+                fold[setting(depth, l2) + "_choice"] = choice_accuracy(test, chooser, depth)
         folds[held] = fold
     return folds
+
+
+def second_passage_folds(cases: list[Case], depth: int, l2: float) -> dict:
+    """Per held-out author, answers holding every key fact with the runner-up's unit quoted at each
+    (margin, words) setting, the chooser fitted on the other authors."""
+    folds: dict[str, dict] = {}
+    for held in TUNING_AUTHORS:
+        chooser = fit([c for c in cases if c.item.author != held], depth, l2)
+        test = [c for c in cases if c.item.author == held]
+        folds[held] = {second_setting(m, w): sum(all_facts(c, dataclasses.replace(
+            chooser, second_margin=m, second_words=w)) for c in test)
+            for m in SECOND_MARGINS for w in SECOND_WORDS}
+    return folds
+
+
+def second_setting(margin: float, words: int) -> str:
+    return f"second {margin:g}/{words}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,16 +192,30 @@ def main(argv: list[str] | None = None) -> int:
     for held, fold in folds.items():
         print(f"held out {held:22s} n={fold['n']:3d}  " + "  ".join(
             f"{k} {v}" for k, v in fold.items() if k != "n"))
-    totals = {f"learned@{d}": sum(f[f"learned@{d}"] for f in folds.values()) for d in DEPTHS}
+    grid = [(d, l2) for d in DEPTHS for l2 in L2S]
+    totals = {setting(d, l2): sum(f[setting(d, l2)] for f in folds.values()) for d, l2 in grid}
     totals["rule"] = sum(f["rule"] for f in folds.values())
     print("leave-one-author-out totals (all key facts):", totals)
-    depth = max(DEPTHS, key=lambda d: (totals[f"learned@{d}"], -d))
-    chooser = fit(cases, depth)
+    # ties: fewer candidates, then the stronger regularisation
+    depth, l2 = max(grid, key=lambda g: (totals[setting(*g)], -g[0], g[1]))
+    second = second_passage_folds(cases, depth, l2)
+    pairs = [(m, w) for m in SECOND_MARGINS for w in SECOND_WORDS]
+    second_totals = {second_setting(*p): sum(f[second_setting(*p)] for f in second.values()) for p in pairs}
+    for held, fold in second.items():
+        print(f"held out {held:22s} " + "  ".join(f"{k} {v}" for k, v in fold.items()))
+    print(f"runner-up's unit at depth {depth}, L2 {l2:g}, totals:", second_totals)
+    # ties: the smaller margin (fewer answers changed), then the shorter unit
+    margin, words = max(pairs, key=lambda p: (second_totals[second_setting(*p)], -p[0], -p[1]))
+    chooser = dataclasses.replace(fit(cases, depth, l2), second_margin=margin,
+                                  second_words=words if margin > 0 else 0)
     if not args.dry_run:
-        about = {"trained_on": list(TUNING_AUTHORS), "C": C, "leave_one_author_out": folds,
-                 "loao_totals": totals, "questions": len(cases)}
+        about = {"trained_on": list(TUNING_AUTHORS), "learner": "listwise", "l2": l2,
+                 "leave_one_author_out": folds, "loao_totals": totals,
+                 "second_passage_folds": second, "second_passage_totals": second_totals,
+                 "questions": len(cases)}
         WEIGHTS_PATH.write_text(json.dumps(chooser.to_json(**about), indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {WEIGHTS_PATH} (candidates {depth}) in {time.perf_counter() - started:.0f}s")
+        print(f"wrote {WEIGHTS_PATH} (candidates {depth}, l2 {l2:g}, second passage within {margin:g}, "
+              f"≤ {words} words) in {time.perf_counter() - started:.0f}s")
     return 0
 
 

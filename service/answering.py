@@ -297,8 +297,15 @@ def extractive_sentences(
     asked = composer_question(retrieved)
     quoted = compose(retrieved.snapshot, retrieved.retrieval.hits, retrieved.query_vec, asked.focus,
                      asked.kind, own_words=asked.own_words, said=asked.said,
-                     chooser=shipped_chooser() if chooser == "shipped" else chooser)
+                     chooser=shipped_chooser() if chooser == "shipped" else chooser,
+                     bm25=question_bm25(retrieved))
     return tuple(AnswerSentence(q.text, (q.hit,)) for q in quoted)
+
+
+def question_bm25(retrieved: Retrieved) -> tuple[np.ndarray, np.ndarray] | None:
+    """BM25's ranked (rows, scores) for the question (retrieval's first query text), None in dense mode."""
+    lists = retrieved.retrieval.bm25
+    return lists[0] if lists else None
 
 
 # --- 6. render ------------------------------------------------------------------------------------------

@@ -202,11 +202,29 @@ def main_candidates(scored: Scored, hits: list[Hit], chooser: PassageChooser | N
 
 def candidate_features(
     snapshot: Snapshot, hits: list[Hit], scored: Scored, candidates: list[int], query_vec: np.ndarray,
-    kind: QuestionKind,
+    kind: QuestionKind, bm25: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """The learned chooser's features of each candidate (service/passage_choice.py)."""
     return passage_features(snapshot, hits, candidates, scored.per_hit,
-                            [scored.best_unit(h) for h in candidates], query_vec, scored.idf, kind)
+                            [scored.best_unit(h) for h in candidates], query_vec, scored.idf, kind, bm25)
+
+
+def _second_passage_unit(units: list[Unit], chosen: list[Unit], best: Unit, max_words: int) -> Unit | None:
+    """The runner-up passage's best unit, when the chooser could hardly tell the two passages apart: quoted
+    if it has at most `max_words` words and says something new; room is made within the budget by dropping
+    the main passage's least relevant units other than its best (`chosen` is changed in place)."""
+    fresh = [u for u in units if not u.said]
+    if not fresh:
+        return None
+    second = max(fresh, key=lambda u: u.relevance)
+    if second.words > max_words or second.text in {u.text for u in chosen}:
+        return None
+    used = sum(u.words for u in chosen)
+    while used + second.words > WORD_BUDGET and len(chosen) > 1:
+        drop = min((u for u in chosen if u is not best), key=lambda u: u.relevance)
+        chosen.remove(drop)
+        used -= drop.words
+    return second if used + second.words <= WORD_BUDGET else None
 
 
 def compose(
@@ -219,13 +237,15 @@ def compose(
     own_words: str = "",
     said: str = "",
     chooser: PassageChooser | None = None,
+    bm25: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[Piece]:
     """The answer's pieces in reading order: main passage first, then facets from others.
 
     For a follow-up, `question` is the resolved text (service/followup.py), `own_words` the question as
     asked (its words count double) and `said` the conversation so far (units repeating it are demoted).
     With a `chooser` (service/passage_choice.py) the main passage is the one it scores highest among its
-    candidates; without one, the rule of the module docstring (step 3)."""
+    candidates (`bm25`: retrieval's BM25 ranking of the question, two of its features); without one, the
+    rule of the module docstring (step 3)."""
     scored = scored_units(snapshot, hits, query_vec, question, kind, own_words=own_words, said=said)
     per_hit, q_terms = scored.per_hit, scored.q_terms
     top_score = max((hit.score for hit in hits), default=1.0) or 1.0
@@ -236,9 +256,14 @@ def compose(
     candidates = main_candidates(scored, hits, chooser)
     if not candidates:
         return []
+    runner_up: int | None = None
     if chooser is not None:
-        features = candidate_features(snapshot, hits, scored, candidates, query_vec, kind)
-        main = candidates[int(np.argmax(chooser.scores(features)))]
+        features = candidate_features(snapshot, hits, scored, candidates, query_vec, kind, bm25)
+        values = chooser.scores(features)
+        order = np.argsort(-values, kind="stable")
+        main = candidates[int(order[0])]
+        if len(order) > 1 and values[order[0]] - values[order[1]] < chooser.second_margin:
+            runner_up = candidates[int(order[1])]
     else:
         main = max(candidates, key=passage_value)
     units = [u for u in per_hit[main] if not u.said] or per_hit[main]
@@ -258,13 +283,19 @@ def compose(
             continue
         chosen.append(unit)
         used += unit.words
+    extras: list[Unit] = []
+    if runner_up is not None and chooser is not None:
+        second = _second_passage_unit(per_hit[runner_up], chosen, best, chooser.second_words)
+        if second is not None:
+            extras.append(second)
+            used = sum(u.words for u in chosen) + second.words
     chosen.sort(key=lambda u: u.position)
 
-    covered = set().union(*(_unit_terms(snapshot, u) for u in chosen))
-    seen_texts = {u.text for u in chosen}
-    extras: list[Unit] = []
+    covered = set().union(*(_unit_terms(snapshot, u) for u in chosen + extras))
+    seen_texts = {u.text for u in chosen + extras}
     others = sorted(
-        (u for h, us in enumerate(per_hit) if h != main for u in us if not u.said), key=lambda u: -u.relevance
+        (u for h, us in enumerate(per_hit) if h != main for u in us if not u.said and u not in extras),
+        key=lambda u: -u.relevance,
     )
     for unit in others:
         if len(extras) == MAX_EXTRA_UNITS:
