@@ -111,15 +111,38 @@ def test_unreviewed_sources_lose_close_ties_only() -> None:
 def test_units_are_ranked_with_the_standalone_vectors_when_the_generation_has_them() -> None:
     from dataclasses import replace
 
+    from service.composer import scored_units
+
     text = ("Patients are monitored on the ward after the procedure. Most go home the same evening. "
             "Paracetamol is given for pain at the puncture site.")
     eye = np.eye(8, dtype=np.float32)
     contextual = tiny_snapshot([text], sent_vecs=eye[[0, 1, 2]])  # the first sentence matches the query
     question = "what is given?"
     query = eye[0]
-    old = compose(contextual, [Hit(0, 1.0)], query, question, question_kind(question))
+
+    def best(snapshot) -> str:
+        units = scored_units(snapshot, [Hit(0, 1.0)], query, question, question_kind(question)).per_hit[0]
+        return max(units, key=lambda u: u.relevance).text
+
     assert contextual.relevance_vecs is contextual.sent_vecs  # a store without them: the contextual ones
-    assert old[0].text.startswith("Patients are monitored")
+    assert best(contextual).startswith("Patients are monitored")
     standalone = replace(contextual, sent_solo=eye[[1, 2, 0]])  # alone, the third sentence is the match
-    new = compose(standalone, [Hit(0, 1.0)], query, question, question_kind(question))
-    assert [p.text for p in new] == ["Paracetamol is given for pain at the puncture site."]
+    assert best(standalone) == "Paracetamol is given for pain at the puncture site."
+
+
+def test_a_main_passage_that_fits_the_budget_is_quoted_whole_and_a_longer_one_is_not() -> None:
+    """The criteria sit beside the sentence that names them: a short passage is quoted whole."""
+    short = ("Augmentation is indicated only when two criteria are met. The first criterion is severe pain "
+             "despite optimal analgesia. The second criterion is that imaging confirms the level.")
+    question = "which two criteria must be met?"
+    eye = np.eye(8, dtype=np.float32)
+    snap = tiny_snapshot([short], sent_vecs=eye[[0, 1, 2]])
+    pieces = compose(snap, [Hit(0, 1.0)], eye[0], question, question_kind(question))
+    assert " ".join(p.text for p in pieces) == short
+    filler = " ".join(f"Unrelated sentence number {i} about ward logistics and rotas." for i in range(14))
+    long = f"{short} {filler}"
+    snap = tiny_snapshot([long], sent_vecs=np.vstack([eye[[0, 1, 2]], np.tile(eye[5], (14, 1))]))
+    pieces = compose(snap, [Hit(0, 1.0)], eye[0], question, question_kind(question))
+    words = sum(len(p.text.split()) for p in pieces)
+    assert pieces[0].text.startswith("Augmentation is indicated") and words <= 120
+    assert not any(p.text.startswith("Unrelated sentence number 13") for p in pieces)
