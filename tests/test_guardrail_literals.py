@@ -14,7 +14,13 @@ from typing import Any
 import pytest
 
 from service.guardrails import detector
-from service.guardrails.literals import NORMALISED, LiteralScreen, required_literals, trie_pattern
+from service.guardrails.literals import (
+    NORMALISED,
+    LiteralScreen,
+    required_literals,
+    top_level_alternatives,
+    trie_pattern,
+)
 from service.guardrails.normalise import normalise
 
 _c: Any = importlib.import_module("re._constants")
@@ -52,6 +58,32 @@ def test_trie_finds_overlapping_and_nested_literals() -> None:
     assert screen.present("chestpain") == {"chest", "pain"}
     assert screen.present("") == frozenset()
     assert re.fullmatch(trie_pattern(["ab", "abc", "b"]), "abc")
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("a|b(?:c|d)", ["a", "b(?:c|d)"]),
+        ("[|]|x", ["[|]", "x"]),
+        (r"\||y", [r"\|", "y"]),
+        ("[]|]|z", ["[]|]", "z"]),
+        ("[^]|]|z", ["[^]|]", "z"]),
+        (r"(?<!a|b)c|d", [r"(?<!a|b)c", "d"]),
+        ("abc", ["abc"]),
+        (r"(a)\1|b", None),  # a backreference cannot be read branch by branch
+        ("(?P<x>a)(?P=x)|b", None),
+        ("(?x) a | b", None),
+    ],
+)
+def test_top_level_alternatives(source: str, expected: list[str] | None) -> None:
+    assert top_level_alternatives(source) == expected
+
+
+def test_a_global_flag_reaches_every_branch() -> None:
+    screen = LiteralScreen()
+    pattern = screen.add(re.compile("(?i)pain|ache"))
+    assert screen.any_match(pattern, "PAIN") and screen.any_match(pattern, "ACHE")
+    assert not screen.any_match(pattern, "PANE")
 
 
 # --- random matches of every registered pattern -----------------------------------------------------------
@@ -118,7 +150,31 @@ def test_random_matches_contain_a_required_literal(pattern: re.Pattern[str]) -> 
             matched += 1
             assert not needs.isdisjoint(NORMALISED.present(text)), (text, sorted(needs))
             assert NORMALISED.possible(pattern, text)
+        assert NORMALISED.any_match(pattern, text) == (pattern.search(text) is not None), text
+        assert NORMALISED.any_match(pattern, text, 4, 12) == (pattern.search(text, 4, 12) is not None), text
     assert matched  # the sampler reached the pattern at least once
+
+
+def _branched() -> list[re.Pattern[str]]:
+    return [b for branches in NORMALISED._branches.values() for b, _ in branches]
+
+
+def test_the_big_alternations_are_read_branch_by_branch() -> None:
+    assert len(NORMALISED._branches) >= 8 and len(_branched()) >= 100
+
+
+@pytest.mark.parametrize("branch", _branched(), ids=lambda p: p.pattern[:40])
+def test_a_match_of_one_branch_is_a_match_of_its_pattern(branch: re.Pattern[str]) -> None:
+    """Random matches of each branch: the whole pattern matches too, and the branch screen says so."""
+    rng = random.Random(branch.pattern)
+    parsed = _parser.parse(branch.pattern, branch.flags)
+    whole = next(p for p, bs in NORMALISED._branches.items() if any(b is branch for b, _ in bs))
+    for _ in range(40):
+        text = " ".join([rng.choice(_WORDS), _sample(parsed.data, rng), rng.choice(_WORDS)])
+        expected = whole.search(text) is not None
+        assert NORMALISED.any_match(whole, text) == expected, text
+        if branch.search(text):
+            assert expected, text
 
 
 # --- the rule layer with and without the screen ------------------------------------------------------------
@@ -167,3 +223,6 @@ def test_screen_changes_no_result(text: str) -> None:
         NORMALISED.enabled = True
     assert screened == reference
     assert screened.normalised == normalise(text)
+    for pattern in NORMALISED._needs:
+        assert NORMALISED.any_match(pattern, screened.normalised) == (
+            pattern.search(screened.normalised) is not None), pattern.pattern[:60]

@@ -160,6 +160,42 @@ def required_literals(pattern: str, flags: int = 0) -> Literals | None:
     return required
 
 
+def top_level_alternatives(source: str) -> list[str] | None:
+    """`source` cut at its top-level `|` ("a|b(?:c|d)" -> ["a", "b(?:c|d)"]), or None when the cut would
+    not be plain (backreferences, conditionals, comments: a branch alone could mean something else).
+
+    Why by hand: the standard parser does not keep source positions and rewrites alternations (a shared
+    prefix is factored out), so it cannot give the branches back as text. Only escapes, character sets and
+    parentheses matter for finding the top level; each branch must compile on its own, and the tests
+    compare the branches with the whole pattern on random and constructed texts."""
+    if re.search(r"\\[1-9]|\(\?P=|\(\?\(|\(\?#|\(\?[a-z]*x", source):
+        return None
+    parts, depth, start, i, n = [], 0, 0, 0, len(source)
+    while i < n:
+        ch = source[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "[":  # a set: "]" right after "[" or "[^" is a member, not the end
+            i += 1
+            if i < n and source[i] == "^":
+                i += 1
+            if i < n and source[i] == "]":
+                i += 1
+            while i < n and source[i] != "]":
+                i += 2 if source[i] == "\\" else 1
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append(source[start:i])
+            start = i + 1
+        i += 1
+    parts.append(source[start:])
+    return parts if depth == 0 and "|".join(parts) == source else None
+
+
 def trie_pattern(words: Iterable[str]) -> str:
     """A regex matching exactly `words`, greedy, so at any position it matches the longest word there."""
     root: dict[str, dict] = {}
@@ -188,6 +224,7 @@ class LiteralScreen:
 
     def __init__(self) -> None:
         self._needs: dict[re.Pattern[str], Literals | None] = {}
+        self._branches: dict[re.Pattern[str], tuple[tuple[re.Pattern[str], Literals | None], ...]] = {}
         self._scan: re.Pattern[str] | None = None
         self._prefixes: dict[str, Literals] = {}
         self.enabled = True  # False: every pattern runs (the reference behaviour, for tests)
@@ -195,7 +232,11 @@ class LiteralScreen:
     def add(self, pattern: re.Pattern[str]) -> re.Pattern[str]:
         """Register `pattern` (at import time); returns it, so a module can wrap its compile call."""
         if pattern not in self._needs:
-            self._needs[pattern] = required_literals(pattern.pattern, pattern.flags & ~re.UNICODE)
+            self._needs[pattern] = required_literals(pattern.pattern, pattern.flags)
+            parts = top_level_alternatives(pattern.pattern) or []
+            if len(parts) > 1:  # each branch with the whole pattern's flags, global inline ones included
+                branches = [re.compile(part, pattern.flags) for part in parts]
+                self._branches[pattern] = tuple((b, required_literals(b.pattern, b.flags)) for b in branches)
             self._scan = None
             self._present.cache_clear()
         return pattern
@@ -204,7 +245,8 @@ class LiteralScreen:
         return self._needs[pattern]
 
     def _build(self) -> re.Pattern[str]:
-        words = sorted(set().union(*(n for n in self._needs.values() if n is not None)))
+        needs = [*self._needs.values(), *(n for bs in self._branches.values() for _, n in bs)]
+        words = sorted(set().union(*(n for n in needs if n is not None)))
         self._prefixes = {w: frozenset(p for p in words if w.startswith(p)) for w in words}
         self._scan = re.compile(f"(?=({trie_pattern(words)}))") if words else re.compile(r"(?!)")
         return self._scan
@@ -223,8 +265,9 @@ class LiteralScreen:
         return self._present(text)
 
     def possible(self, pattern: re.Pattern[str], text: str) -> bool:
-        """False only when `pattern` cannot match anywhere in `text` (nor in any part of it)."""
-        needs = self._needs[pattern]
+        """False only when `pattern` cannot match anywhere in `text` (nor in any part of it). A pattern
+        never registered is always possible."""
+        needs = self._needs.get(pattern)
         return needs is None or not self.enabled or not needs.isdisjoint(self._present(text))
 
     def search(self, pattern: re.Pattern[str], text: str, pos: int = 0,
@@ -233,6 +276,21 @@ class LiteralScreen:
         if not self.possible(pattern, text):
             return None
         return pattern.search(text, pos) if endpos is None else pattern.search(text, pos, endpos)
+
+    def any_match(self, pattern: re.Pattern[str], text: str, pos: int = 0, endpos: int | None = None) -> bool:
+        """`pattern.search(text, pos, endpos) is not None`, trying only the top-level branches whose literals
+        occur (a search for "A|B" finds something exactly when A or B does)."""
+        end = len(text) if endpos is None else endpos
+        if not self.enabled:
+            return pattern.search(text, pos, end) is not None
+        if not self.possible(pattern, text):
+            return False
+        branches = self._branches.get(pattern)
+        if not branches:
+            return pattern.search(text, pos, end) is not None
+        present = self._present(text)
+        return any(branch.search(text, pos, end) is not None for branch, needs in branches
+                   if needs is None or not needs.isdisjoint(present))
 
     def finditer(self, pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
         """`pattern.finditer(text)`, empty when it cannot match."""
