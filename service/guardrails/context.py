@@ -110,6 +110,11 @@ class Context:
         self._found: dict[re.Pattern[str], tuple[list[int], list[re.Match[str]]]] = {}
         self._clauses = _breaks(_CTX.clause_breaks, norm)
         self._commas = _breaks(_COMMA, norm)
+        # The rules that can reach some finding here: a scoped rule needs a trigger phrase somewhere in the
+        # text, a following-clause rule at least its literals. The others are off for every finding.
+        self._rules = [r for r in _CTX.modifiers if (NORMALISED.possible(r.pattern, norm)
+                                                     if r.direction == "following_clause"
+                                                     else self._in(r.pattern, 0, len(norm) + 1))]
 
     def _in(self, pattern: re.Pattern[str], lo: int, hi: int) -> list[re.Match[str]]:
         """Matches of `pattern` lying within [lo, hi): the text is searched once per pattern, then each
@@ -168,8 +173,7 @@ class Context:
                  segment: tuple[int, int]) -> bool:
         """Does this modifier rule reach finding `f`? (clause and comma segment: the bounds around it)"""
         if rule.direction == "following_clause":
-            return NORMALISED.possible(rule.pattern, self.norm) and bool(
-                rule.pattern.match(self.norm[clause[1]:clause[1] + rule.max_chars]))
+            return bool(rule.pattern.match(self.norm[clause[1]:clause[1] + rule.max_chars]))
         if rule.forward is not None:
             words, window = rule.forward.max_scope, rule.forward.window
             lo = clause[0] if window == "clause" else segment[0]
@@ -190,7 +194,7 @@ class Context:
         s_lo, s_hi = _bounds(self._commas, len(self.norm), f.start)
         s_lo, s_hi = max(s_lo, c_lo), min(s_hi, c_hi)
         on = dict.fromkeys(_MODIFIER_FIELDS, False)
-        for rule in _CTX.modifiers:  # in file order; a modifier already on needs no second reason
+        for rule in self._rules:  # in file order; a modifier already on needs no second reason
             if not on[rule.category]:
                 on[rule.category] = self._applies(rule, f, (c_lo, c_hi), (s_lo, s_hi))
         return Modifiers(**on)
