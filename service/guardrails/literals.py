@@ -228,6 +228,7 @@ class LiteralScreen:
         self._scan: re.Pattern[str] | None = None
         self._prefixes: dict[str, Literals] = {}
         self.enabled = True  # False: every pattern runs (the reference behaviour, for tests)
+        self._last: tuple[str | None, Literals] = (None, frozenset())
 
     def add(self, pattern: re.Pattern[str]) -> re.Pattern[str]:
         """Register `pattern` (at import time); returns it, so a module can wrap its compile call."""
@@ -238,8 +239,13 @@ class LiteralScreen:
                 branches = [re.compile(part, pattern.flags) for part in parts]
                 self._branches[pattern] = tuple((b, required_literals(b.pattern, b.flags)) for b in branches)
             self._scan = None
-            self._present.cache_clear()
+            self.forget()
         return pattern
+
+    def forget(self) -> None:
+        """Drop the memoised texts (a new pattern was registered, or a benchmark wants a cold start)."""
+        self._present.cache_clear()
+        self._last = (None, frozenset())
 
     def needs(self, pattern: re.Pattern[str]) -> Literals | None:
         return self._needs[pattern]
@@ -261,14 +267,20 @@ class LiteralScreen:
         return frozenset(found)
 
     def present(self, text: str) -> Literals:
-        """The registered literals occurring in `text` (memoised for the last few texts)."""
-        return self._present(text)
+        """The registered literals occurring in `text` (memoised for the last few texts; the very last one
+        by identity, as every rule module asks about the same normalised string in turn)."""
+        last = self._last
+        if last[0] is text:
+            return last[1]
+        found = self._present(text)
+        self._last = (text, found)  # one tuple, swapped whole: safe to read from another thread
+        return found
 
     def possible(self, pattern: re.Pattern[str], text: str) -> bool:
         """False only when `pattern` cannot match anywhere in `text` (nor in any part of it). A pattern
         never registered is always possible."""
         needs = self._needs.get(pattern)
-        return needs is None or not self.enabled or not needs.isdisjoint(self._present(text))
+        return needs is None or not self.enabled or not needs.isdisjoint(self.present(text))
 
     def search(self, pattern: re.Pattern[str], text: str, pos: int = 0,
                endpos: int | None = None) -> re.Match[str] | None:
@@ -288,7 +300,7 @@ class LiteralScreen:
         branches = self._branches.get(pattern)
         if not branches:
             return pattern.search(text, pos, end) is not None
-        present = self._present(text)
+        present = self.present(text)
         return any(branch.search(text, pos, end) is not None for branch, needs in branches
                    if needs is None or not needs.isdisjoint(present))
 
