@@ -260,11 +260,11 @@ class LiteralScreen:
     @lru_cache(maxsize=16)  # noqa: B019 - one screen per process; a few texts in flight at a time
     def _present(self, text: str) -> Literals:
         scan = self._scan or self._build()
-        found: set[str] = set()
+        longest = set(scan.findall(text))  # the longest literal at each position, each word once
+        if not longest:
+            return frozenset()
         prefixes = self._prefixes
-        for m in scan.finditer(text):
-            found |= prefixes[m.group(1)]
-        return frozenset(found)
+        return frozenset().union(*(prefixes[word] for word in longest))
 
     def present(self, text: str) -> Literals:
         """The registered literals occurring in `text` (memoised for the last few texts; the very last one
