@@ -1,6 +1,6 @@
 """Skip a rule's regular expression when the text lacks every literal any match of it must contain.
 
-Why: the rules are ~100 large alternations (rules/*.yaml), and a typical question can match only a handful.
+Why: the rules are ~90 large alternations (rules/*.yaml), and a typical question can match only a handful.
 Running each on every text cost most of the screen (issue 11: "a check still <= 2 ms p95"). Each pattern
 still decides on its own, unchanged; this module only proves, before it runs, that it cannot match:
 
@@ -13,11 +13,16 @@ still decides on its own, unchanged; this module only proves, before it runs, th
 2. `LiteralScreen` gathers the literals of every registered pattern into one trie-shaped expression and
    finds, in a single pass of the C regex engine over the text, which of them occur. A pattern is run only
    when one of its literals does.
+3. `LiteralScreen.any_match` answers "does this big alternation match anywhere?" (the "patient now" and
+   framing lists) by trying only the top-level branches whose own literals occur: "A|B" finds something
+   exactly when A or B does. Only yes/no questions use it; where the match itself is read, the whole
+   pattern runs.
 
 Why not a library: pyahocorasick would do step 2, but it is a new compiled dependency for one pass over a
-few hundred characters; the `re` engine does the same pass in ~10 us here. Step 1 has no library; it is
-checked against the patterns themselves in tests/test_guardrail_literals.py (random matches of every rule
-pattern, each must contain one of its literals) and by comparing screened and unscreened results.
+few hundred characters; the `re` engine does the same pass in 10-20 us here. Step 1 has no library; it is
+checked against the patterns themselves in tests/test_guardrail_literals.py (random matches of every
+registered pattern and branch, each must contain one of its literals) and by comparing screened and
+unscreened results of the whole rule layer.
 """
 
 from __future__ import annotations
@@ -281,13 +286,6 @@ class LiteralScreen:
         never registered is always possible."""
         needs = self._needs.get(pattern)
         return needs is None or not self.enabled or not needs.isdisjoint(self.present(text))
-
-    def search(self, pattern: re.Pattern[str], text: str, pos: int = 0,
-               endpos: int | None = None) -> re.Match[str] | None:
-        """`pattern.search(text, pos, endpos)`, skipped when it cannot match."""
-        if not self.possible(pattern, text):
-            return None
-        return pattern.search(text, pos) if endpos is None else pattern.search(text, pos, endpos)
 
     def any_match(self, pattern: re.Pattern[str], text: str, pos: int = 0, endpos: int | None = None) -> bool:
         """`pattern.search(text, pos, endpos) is not None`, trying only the top-level branches whose literals
