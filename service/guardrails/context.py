@@ -29,11 +29,16 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, fields
+from itertools import accumulate
 
 from .findings import Finding
+from .literals import NORMALISED
 from .ruleset import MODIFIER_CATEGORIES, RULESET, ModifierRule
 
 _CTX = RULESET.context
+# Each searched once per text; skipped when its literals are absent (literals.py).
+for _pattern in (_CTX.pseudo, _CTX.clause_breaks, _CTX.terminate, *(r.pattern for r in _CTX.modifiers)):
+    NORMALISED.add(_pattern)
 _COMMA = re.compile(r",")
 _WORD = re.compile(r"[a-z0-9']+")
 
@@ -66,7 +71,7 @@ _CHARS_PER_WORD = 24  # a bound on scanning, not a rule: clinical words are far 
 
 def _breaks(pattern: re.Pattern[str], text: str) -> tuple[list[int], list[int]]:
     """(ends, starts) of every match of a boundary pattern, in order: found once per text."""
-    found = [(m.end(), m.start()) for m in pattern.finditer(text)]
+    found = [(m.end(), m.start()) for m in NORMALISED.finditer(pattern, text)]
     return [e for e, _ in found], [s for _, s in found]
 
 
@@ -80,6 +85,11 @@ def _bounds(breaks: tuple[list[int], list[int]], length: int, pos: int) -> tuple
     return start, end
 
 
+def _terminated(norm: str, gap: str) -> bool:
+    """A termination word in `gap` (a stretch of `norm`)? Skipped when `norm` has none at all."""
+    return NORMALISED.possible(_CTX.terminate, norm) and _CTX.terminate.search(gap) is not None
+
+
 def _words_between(text: str, a: int, b: int) -> int:
     return len(_WORD.findall(text[a:b]))
 
@@ -90,24 +100,27 @@ class Context:
     def __init__(self, norm: str, findings: list[Finding]):
         self.norm = norm
         spans = [(f.start, f.end) for f in findings]
-        spans += [(m.start(), m.end()) for m in _CTX.pseudo.finditer(norm)]
-        # reach[p] = the furthest end of any span starting at or before p: a match [a, b) lies inside some
-        # span exactly when reach[a] >= b. One pass, so the check is O(1) however many findings there are.
-        reach = [-1] * (len(norm) + 1)
-        for start, end in spans:
-            reach[start] = max(reach[start], end)
-        for p in range(1, len(reach)):
-            reach[p] = max(reach[p], reach[p - 1])
-        self._reach = reach
+        spans += [(m.start(), m.end()) for m in NORMALISED.finditer(_CTX.pseudo, norm)]
+        # reach(p) = the furthest end of any span starting at or before p: a match [a, b) lies inside some
+        # span exactly when reach(a) >= b. Spans sorted by start with a running maximum of their ends, so
+        # the check is a binary search however many findings there are (and no pass over every character).
+        spans.sort()
+        self._span_starts = [start for start, _ in spans]
+        self._reach_ends = list(accumulate((end for _, end in spans), max))
         self._found: dict[re.Pattern[str], tuple[list[int], list[re.Match[str]]]] = {}
         self._clauses = _breaks(_CTX.clause_breaks, norm)
         self._commas = _breaks(_COMMA, norm)
+        # The rules that can reach some finding here: a scoped rule needs a trigger phrase somewhere in the
+        # text, a following-clause rule at least its literals. The others are off for every finding.
+        self._rules = [r for r in _CTX.modifiers if (NORMALISED.possible(r.pattern, norm)
+                                                     if r.direction == "following_clause"
+                                                     else self._in(r.pattern, 0, len(norm) + 1))]
 
     def _in(self, pattern: re.Pattern[str], lo: int, hi: int) -> list[re.Match[str]]:
         """Matches of `pattern` lying within [lo, hi): the text is searched once per pattern, then each
         finding looks its window up by binary search, so the screen costs O(text + findings)."""
         if pattern not in self._found:
-            matches = list(pattern.finditer(self.norm))
+            matches = list(NORMALISED.finditer(pattern, self.norm))
             self._found[pattern] = ([m.start() for m in matches], matches)
         starts, matches = self._found[pattern]
         out = []
@@ -118,7 +131,8 @@ class Context:
 
     def _inside_span(self, m: re.Match, own: Finding) -> bool:
         """A trigger word that is part of some finding or of a pseudo-negation modifies nothing."""
-        if self._reach[m.start()] >= m.end():
+        i = bisect_right(self._span_starts, m.start())
+        if i and self._reach_ends[i - 1] >= m.end():
             return True
         return own.start <= m.start() < own.end
 
@@ -132,7 +146,7 @@ class Context:
             gap = self.norm[m.end():f.start]
             if _words_between(self.norm, m.end(), f.start) > max_words:
                 continue
-            if stop_at_terminator and _CTX.terminate.search(gap):
+            if stop_at_terminator and _terminated(self.norm, gap):
                 continue
             return True
         return False
@@ -143,7 +157,7 @@ class Context:
             if self._inside_span(m, f):
                 continue
             if _words_between(self.norm, f.end, m.start()) <= max_words and not (
-                stop_at_terminator and _CTX.terminate.search(self.norm[f.end:m.start()])
+                stop_at_terminator and _terminated(self.norm, self.norm[f.end:m.start()])
             ):
                 return True
         return False
@@ -180,7 +194,7 @@ class Context:
         s_lo, s_hi = _bounds(self._commas, len(self.norm), f.start)
         s_lo, s_hi = max(s_lo, c_lo), min(s_hi, c_hi)
         on = dict.fromkeys(_MODIFIER_FIELDS, False)
-        for rule in _CTX.modifiers:  # in file order; a modifier already on needs no second reason
+        for rule in self._rules:  # in file order; a modifier already on needs no second reason
             if not on[rule.category]:
                 on[rule.category] = self._applies(rule, f, (c_lo, c_hi), (s_lo, s_hi))
         return Modifiers(**on)

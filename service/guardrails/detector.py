@@ -15,9 +15,12 @@ from .context import Context, Modifiers
 from .findings import Finding
 from .framing import NAMED_DIAGNOSES, Framing, frame, stated_as_fact
 from .lexical import lexical_findings
+from .literals import NORMALISED
 from .normalise import normalise
 from .topic import general_question
 from .vitals import vital_findings
+
+NORMALISED.prepare()  # every rule module above has registered its patterns: build the literal scan once
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .literals import NORMALISED
 from .ruleset import RULESET
 
 # The vocabularies are reviewable data (rules/framing.yaml); the structure around them stays here.
@@ -47,12 +48,23 @@ NAMED_DIAGNOSES = _WORDS.named_diagnoses
 # A suspicion word just before a named diagnosis (at most two words between), or one right after it.
 _SUSPECTED_BEFORE = re.compile(rf"(?:{_WORDS.suspected_before})\s*(?:\w+\s*){{0,2}}$")
 _SUSPECTED_AFTER = re.compile(rf"^\s*(?:{_WORDS.suspected_after})")
+_NOW = re.compile(r"\bnow\b")
+# Each searched once per question; skipped when its literals are absent from the text (literals.py).
+for _pattern in (_INFORMATIONAL, _ACUTE_ANCHOR, _WEAK_INFORMATIONAL, _WEAK_ANCHOR, _ESTABLISHED,
+                 _DIAGNOSIS_CUE, _SPECIFIC_QUESTION, _DETERIORATION, _SUSPECTED_BEFORE, _SUSPECTED_AFTER,
+                 _NOW):
+    NORMALISED.add(_pattern)
+
+
+def _has(pattern: re.Pattern[str], norm: str) -> bool:
+    return NORMALISED.any_match(pattern, norm)
 
 
 def stated_as_fact(norm: str, start: int, end: int) -> bool:
     """A named diagnosis that is not flagged as suspected ("?PE", "bleed suspected")."""
     before, after = norm[max(0, start - 40):start], norm[end:end + 16]
-    return not (_SUSPECTED_BEFORE.search(before) or _SUSPECTED_AFTER.match(after))
+    return not ((NORMALISED.possible(_SUSPECTED_BEFORE, norm) and _SUSPECTED_BEFORE.search(before))
+                or (NORMALISED.possible(_SUSPECTED_AFTER, norm) and _SUSPECTED_AFTER.match(after)))
 
 
 @dataclass(frozen=True)
@@ -77,7 +89,7 @@ class Framing:
 
 
 def _cue_near_trigger(norm: str, triggers: list[tuple[int, int]]) -> bool:
-    for m in _DIAGNOSIS_CUE.finditer(norm):
+    for m in NORMALISED.finditer(_DIAGNOSIS_CUE, norm):
         for start, end in triggers:
             lo, hi = min(m.start(), start), max(m.end(), end)
             if not _SEGMENT_BREAK.search(norm, lo, hi):
@@ -92,13 +104,13 @@ def frame(
     """The framing of one normalised question; `diagnosis_only`: every active trigger is a named diagnosis;
     `triggers`: spans of the active trigger findings (a red flag reported after "now" is new); `general`:
     the only red flags are condition names asked about in general, with no patient now (topic.py)."""
-    established = diagnosis_only or bool(_ESTABLISHED.search(norm)) or _cue_near_trigger(norm, triggers)
-    now_then_flag = any(s > m.end() for m in re.finditer(r"\bnow\b", norm) for s, _ in triggers)
+    established = diagnosis_only or _has(_ESTABLISHED, norm) or _cue_near_trigger(norm, triggers)
+    now_then_flag = any(s > m.end() for m in NORMALISED.finditer(_NOW, norm) for s, _ in triggers)
     return Framing(
-        informational=bool(_INFORMATIONAL.search(norm))
-        or (bool(_WEAK_INFORMATIONAL.search(norm)) and not _WEAK_ANCHOR.search(norm)),
-        acute_anchor=has_abnormal_vital or bool(_ACUTE_ANCHOR.search(norm)),
-        managed=established and bool(_SPECIFIC_QUESTION.search(norm)),
-        deterioration=now_then_flag or bool(_DETERIORATION.search(norm)),
+        informational=_has(_INFORMATIONAL, norm)
+        or (_has(_WEAK_INFORMATIONAL, norm) and not _has(_WEAK_ANCHOR, norm)),
+        acute_anchor=has_abnormal_vital or _has(_ACUTE_ANCHOR, norm),
+        managed=established and _has(_SPECIFIC_QUESTION, norm),
+        deterioration=now_then_flag or _has(_DETERIORATION, norm),
         general=general,
     )

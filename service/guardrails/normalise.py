@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 from rapidfuzz.distance import OSA
 
 from service.lexicon_table import table
 
+from .literals import required_literals
 from .ruleset import RULESET
 
 # The shorthand and typo-repair lists are reviewable data (rules/normalise.yaml); the steps stay here.
@@ -53,28 +56,79 @@ _BY_INITIAL: dict[str, tuple[str, ...]] = {
 }
 
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?")
+_ABBREVIATION_WORD = re.compile(r"\b[a-z]+(?:'[a-z]+)?\b")
+
+
+@dataclass(frozen=True)
+class _Rewrite:
+    """One `re.sub`, compiled once, skipped when the text lacks every literal a match needs (literals.py):
+    the text changes from step to step, so each step checks its own few literals with `in`."""
+
+    pattern: re.Pattern[str]
+    replace: str
+    needs: tuple[str, ...] | None
+
+    @classmethod
+    def of(cls, pattern: str, replace: str) -> _Rewrite:
+        needs = required_literals(pattern)
+        return cls(re.compile(pattern), replace, None if needs is None else tuple(sorted(needs)))
+
+    def __call__(self, text: str) -> str:
+        if self.needs is not None:
+            for literal in self.needs:
+                if literal in text:
+                    break
+            else:
+                return text
+        return self.pattern.sub(self.replace, text)
+
+
+_CLEAN = tuple(_Rewrite.of(p, r) for p, r in (
+    (r"[\u2012\u2013\u2014\u2015\u2212]", " - "),
+    (r"\+{2,}", " "),                      # "sob++" emphasis carries no extra meaning
+    (r"\s+\+\s+", " and "),                # "cp + sob" is a list
+    (r"\s*&\s*", " and "),
+    (r"(\d)\s*->\s*(\d)", r"\1 to \2"),
+    (r"->|=>", " then "),
+))
+_REWRITES = tuple(_Rewrite.of(p, r) for p, r in (*_SLASH_FORMS, *_CONTEXTUAL))
 
 
 def _clean(text: str) -> str:
     """Unicode to plain ASCII-ish lower case with clause punctuation kept as separate marks."""
     text = unicodedata.normalize("NFKC", text).lower()
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
-    text = re.sub(r"[\u2012\u2013\u2014\u2015\u2212]", " - ", text)
-    text = re.sub(r"\+{2,}", " ", text)                     # "sob++" emphasis carries no extra meaning
-    text = re.sub(r"\s+\+\s+", " and ", text)               # "cp + sob" is a list
-    text = re.sub(r"\s*&\s*", " and ", text)
-    text = re.sub(r"(\d)\s*->\s*(\d)", r"\1 to \2", text)
-    text = re.sub(r"->|=>", " then ", text)
+    for rewrite in _CLEAN:
+        text = rewrite(text)
     return text
 
 
 def _expand(text: str) -> str:
-    for pattern, repl in _SLASH_FORMS:
-        text = re.sub(pattern, repl, text)
-    for pattern, repl in _CONTEXTUAL:
-        text = re.sub(pattern, repl, text)
-    text = re.sub(r"\b[a-z]+(?:'[a-z]+)?\b", lambda m: ABBREVIATIONS.get(m.group(0), m.group(0)), text)
-    return text
+    for rewrite in _REWRITES:
+        text = rewrite(text)
+    return _map_words(_ABBREVIATION_WORD, text, _abbreviation)
+
+
+def _abbreviation(word: str) -> str:
+    return ABBREVIATIONS.get(word, word)
+
+
+def _map_words(pattern: re.Pattern[str], text: str, replace: Callable[[str], str]) -> str:
+    """`pattern.sub(lambda m: replace(m.group(0)), text)` for a pattern without groups: the same matches
+    (split with one capturing group finds what sub finds), but one call per word instead of one per match
+    object, and the text returned as it was when no word changes (most questions)."""
+    pieces = _capture(pattern).split(text)
+    words = pieces[1::2]
+    replaced = [replace(w) for w in words]
+    if replaced == words:
+        return text
+    pieces[1::2] = replaced
+    return "".join(pieces)
+
+
+@lru_cache(maxsize=8)
+def _capture(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    return re.compile(f"({pattern.pattern})", pattern.flags)
 
 
 def _max_edits(word: str) -> int:
@@ -106,10 +160,13 @@ def repair_token(token: str) -> str:
 
 
 def _repair(text: str) -> str:
-    return _TOKEN.sub(lambda m: repair_token(m.group(0)), text)
+    return _map_words(_TOKEN, text, repair_token)
+
+
+_SPACES = re.compile(r"[ \t]+")
 
 
 def normalise(text: str) -> str:
     """The canonical form every rule is matched against (lower case, expanded, typo-repaired, one space)."""
     text = _repair(_expand(_clean(text)))
-    return re.sub(r"[ \t]+", " ", text).strip()
+    return _SPACES.sub(" ", text).strip()

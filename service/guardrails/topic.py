@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 
 from .findings import Finding
+from .literals import NORMALISED
 from .ruleset import RULESET
 
 # The vocabularies are reviewable data (rules/topic.yaml); the structure around them stays here.
@@ -55,6 +56,9 @@ _GUIDELINE_NOUN_AFTER = re.compile(rf"^\s+(?:[\w-]+\s+)?(?:{_WORDS.guideline_nou
 # this a ...?"): one list shared with the teaching framing, rules/patient_now.yaml. Any one keeps the flag.
 _REFERENT_RE = RULESET.patient_now.referent
 _PATIENT_NOW = RULESET.patient_now.general_question
+# Searched over the whole question; skipped when their literals are absent (literals.py).
+for _pattern in (_TOPIC_PHRASE, _POPULATION, _REFERENT_RE, _PATIENT_NOW):
+    NORMALISED.add(_pattern)
 
 
 def _framed_as_topic(norm: str, start: int, end: int) -> bool:
@@ -73,7 +77,7 @@ def _framed_as_topic(norm: str, start: int, end: int) -> bool:
                and not _SUSPICION.match(norm[start:end]) and not norm[max(0, start - 2):start].strip())
     return bool(
         heading
-        or _POPULATION.search(norm, sentence_start, sentence_end)
+        or NORMALISED.any_match(_POPULATION, norm, sentence_start, sentence_end)
         or _PREPOSITION_BEFORE.search(before)
         or _WH_WORD.search(before)
         or _AUX_OPENING.match(before)
@@ -83,7 +87,7 @@ def _framed_as_topic(norm: str, start: int, end: int) -> bool:
 
 def topic_spans(norm: str) -> list[tuple[int, int]]:
     """Spans of condition names framed as the topic of a question."""
-    return [m.span() for m in _TOPIC_PHRASE.finditer(norm) if _framed_as_topic(norm, *m.span())]
+    return [m.span() for m in NORMALISED.finditer(_TOPIC_PHRASE, norm) if _framed_as_topic(norm, *m.span())]
 
 
 # "again" about resuming an activity ("before a patient can drive again") is not a recurrence.
@@ -92,12 +96,14 @@ _RESUMING = re.compile(rf"\b(?:{_WORDS.resuming})\s+(?:[\w-]+\s+){{0,2}}$")
 
 def patient_referent(norm: str) -> bool:
     """A specific patient is being described ("my patient", "she's", "his calf", "the man in bay 3")."""
-    return bool(_REFERENT_RE.search(norm))
+    return NORMALISED.any_match(_REFERENT_RE, norm)
 
 
 def patient_now(norm: str) -> bool:
     """Any sign of a specific patient presenting, changing or needing help now."""
-    for m in _PATIENT_NOW.finditer(norm):
+    if "again" not in norm:  # then every match counts, and whether there is one is all that matters
+        return NORMALISED.any_match(_PATIENT_NOW, norm)
+    for m in NORMALISED.finditer(_PATIENT_NOW, norm):
         if m.group(0) == "again" and _RESUMING.search(norm[max(0, m.start() - 40):m.start()]):
             continue
         return True

@@ -12,8 +12,11 @@ The finding's span covers the *keyword* only ("saturation"), not the number, so 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from functools import cache
 
 from .findings import Finding
+from .literals import NORMALISED
 from .ruleset import RULESET, Reading
 
 _V = RULESET.vitals
@@ -33,14 +36,44 @@ _POWER = re.compile(rf"\bpower\b[^;.?!,]{{0,12}}?(?<![\d/])([0-{_POWER_MAX}])\s*
 def _prefix(pattern: str, text: str) -> str:
     """The match of `pattern` at the start of `text`; the patterns here allow zero length, so it always
     matches ("" when nothing does, for the type checker)."""
-    m = re.match(pattern, text)
+    m = _compiled(pattern).match(text)
     return m.group(0) if m else ""
 
 
-def _keyword(reading: Reading) -> str:
-    if reading.keyword is None:
+@cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """A window pattern compiled once (the windows are built with several lengths)."""
+    return re.compile(pattern)
+
+
+def _screened(pattern: str) -> re.Pattern[str]:
+    """A pattern searched over the whole normalised text, compiled once at import and registered with the
+    literal screen (literals.py): a reading whose keyword is absent costs one set look-up."""
+    return NORMALISED.add(re.compile(pattern))
+
+
+_KEYWORDS = {name: _screened(r.keyword) for name, r in _V.items() if r.keyword is not None}
+_OXYGEN_FROM_TO = _screened(r"\b(?:oxygen|o2)\b[^.;?!]{0,40}?\bfrom (\d+) ?(?:l|litres|liters)? "
+                            r"to (\d+) ?(?:l\b|litres|liters)")
+_BLOOD_LOSS = _screened(r"\b(?:drain|blood loss|lost|bled|blood|ebl)\b[^.;?!]{0,40}?\b(\d{3,4}) ?ml\b|"
+                        r"\b(\d{3,4}) ?ml\b[^.;?!]{0,25}?"
+                        r"\b(?:of blood|blood loss|from the drain|in the drain)\b")
+_BREATHS = _screened(r"\b(\d{1,2}) breaths?\b")
+_BP_PAIR = _screened(r"(?<![\d./])(\d{2,3})\s*/\s*(\d{2,3})(?![\d/])")
+_HAEMOGLOBIN = _screened(r"\bhemoglobin\b")
+_PAIN_SCORE = _screened(r"(?<![\d/])(\d{1,2})\s*(?:/|out of)\s*10\b")
+NORMALISED.add(_POWER)
+
+
+def _keyword(reading: Reading) -> re.Pattern[str]:
+    if reading.name not in _KEYWORDS:
         raise RuntimeError(f"rules/vitals.yaml: {reading.name} needs a keyword")  # the loader requires it
-    return reading.keyword
+    return _KEYWORDS[reading.name]
+
+
+def _finditer(pattern: re.Pattern[str], norm: str) -> Iterator[re.Match[str]]:
+    """Matches of a registered pattern in the normalised text; none without its literals."""
+    return NORMALISED.finditer(pattern, norm)
 
 
 def _range(reading: Reading) -> tuple[float, float]:
@@ -59,17 +92,22 @@ def _found(reading: Reading, measured: float, start: int, end: int, **shown: str
             for category, role, rule in band.findings]
 
 
+_NUMBER = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d)?)(?![\d/])")
+_LOW_DECADE = re.compile(r"\blow (\d)0s\b")
+_DECADE = re.compile(r"\b(\d{2,3})s\b")
+
+
 def _numbers(text: str, low: float, high: float) -> list[float]:
-    vals = [float(x) for x in re.findall(r"(?<![\d.])(\d{1,3}(?:\.\d)?)(?![\d/])", text)]
-    vals += [float(d) * 10 for d in re.findall(r"\blow (\d)0s\b", text)]
-    vals += [float(d) for d in re.findall(r"\b(\d{2,3})s\b", text)]
+    vals = [float(x) for x in _NUMBER.findall(text)]
+    vals += [float(d) * 10 for d in _LOW_DECADE.findall(text)] if "low " in text else []
+    vals += [float(d) for d in _DECADE.findall(text)]
     return [v for v in vals if low <= v <= high]
 
 
 def _spo2(norm: str) -> list[Finding]:
     reading = _V["spo2"]
     out = []
-    for m in re.finditer(_keyword(reading), norm):
+    for m in _finditer(_keyword(reading), norm):
         window = _prefix(_STOP + "{0,40}", norm[m.end():])
         window = _NEXT_VITAL.split(window)[0]
         rest = norm[m.end() + len(window):]
@@ -84,7 +122,7 @@ def _spo2(norm: str) -> list[Finding]:
 
 def _first_value(norm: str, reading: Reading, reach: int = 14) -> list[tuple[re.Match, float]]:
     out = []
-    for m in re.finditer(_keyword(reading), norm):
+    for m in _finditer(_keyword(reading), norm):
         window = _prefix(f"{_STOP}{{0,{reach}}}", norm[m.end():])
         vals = _numbers(window, *_range(reading))
         if vals:
@@ -104,9 +142,7 @@ def _simple(norm: str, name: str, reach: int = 14) -> list[Finding]:
 def _oxygen_escalation(norm: str) -> list[Finding]:
     """ "oxygen from 2 to 10 litres": needing a lot of oxygen, and rising, is hypoxia whatever the SpO2."""
     out = []
-    pattern = (r"\b(?:oxygen|o2)\b[^.;?!]{0,40}?\bfrom (\d+) ?(?:l|litres|liters)? "
-               r"to (\d+) ?(?:l\b|litres|liters)")
-    for m in re.finditer(pattern, norm):
+    for m in _finditer(_OXYGEN_FROM_TO, norm):
         before, after = float(m.group(1)), float(m.group(2))
         if after > before:
             out += _found(_V["oxygen_escalation"], after, *m.span(), before=f"{before:g}", after=f"{after:g}")
@@ -116,9 +152,7 @@ def _oxygen_escalation(norm: str) -> list[Finding]:
 def _blood_loss_volume(norm: str) -> list[Finding]:
     """ "800 mL from the drain in the last hour": a measured loss."""
     out = []
-    pattern = (r"\b(?:drain|blood loss|lost|bled|blood|ebl)\b[^.;?!]{0,40}?\b(\d{3,4}) ?ml\b|"
-               r"\b(\d{3,4}) ?ml\b[^.;?!]{0,25}?\b(?:of blood|blood loss|from the drain|in the drain)\b")
-    for m in re.finditer(pattern, norm):
+    for m in _finditer(_BLOOD_LOSS, norm):
         v = float(m.group(1) or m.group(2))
         out += _found(_V["blood_loss"], v, *m.span(), value=f"{v:g}")
     return out
@@ -127,7 +161,7 @@ def _blood_loss_volume(norm: str) -> list[Finding]:
 def _respiratory_rate(norm: str) -> list[Finding]:
     reading = _V["respiratory_rate"]
     found = _first_value(norm, reading)
-    found += [(m, float(m.group(1))) for m in re.finditer(r"\b(\d{1,2}) breaths?\b", norm)]
+    found += [(m, float(m.group(1))) for m in _finditer(_BREATHS, norm)]
     out = []
     for m, v in found:
         out += _found(reading, v, *m.span(), value=f"{v:g}")
@@ -137,12 +171,12 @@ def _respiratory_rate(norm: str) -> list[Finding]:
 def _blood_pressure(norm: str) -> list[Finding]:
     reading = _V["systolic_bp"]
     systolic = []
-    for m in re.finditer(_keyword(reading), norm):
+    for m in _finditer(_keyword(reading), norm):
         window = _prefix(_STOP + "{0,28}", norm[m.end():])
-        bp = re.search(r"(?<!\d)(\d{2,3})\s*(?:/\s*\d{2,3}|s\b)?", window)
+        bp = _compiled(r"(?<!\d)(\d{2,3})\s*(?:/\s*\d{2,3}|s\b)?").search(window)
         if bp:
             systolic.append((m.start(), m.end(), float(bp.group(1))))
-    for m in re.finditer(r"(?<![\d./])(\d{2,3})\s*/\s*(\d{2,3})(?![\d/])", norm):
+    for m in _finditer(_BP_PAIR, norm):
         sys_, dia = float(m.group(1)), float(m.group(2))
         if 50 <= sys_ <= 250 and 20 <= dia <= 150 and sys_ > dia:
             systolic.append((m.start(), m.end(), sys_))
@@ -155,7 +189,7 @@ def _blood_pressure(norm: str) -> list[Finding]:
 def _gcs(norm: str) -> list[Finding]:
     reading = _V["gcs"]
     out = []
-    for m in re.finditer(_keyword(reading), norm):
+    for m in _finditer(_keyword(reading), norm):
         window = _prefix(_STOP + "{0,30}", norm[m.end():])
         vals = _numbers(window, *_range(reading))
         if vals:
@@ -165,10 +199,10 @@ def _gcs(norm: str) -> list[Finding]:
 
 def _haemoglobin_drop(norm: str) -> list[Finding]:
     out = []
-    for m in re.finditer(r"\bhemoglobin\b", norm):
+    for m in _finditer(_HAEMOGLOBIN, norm):
         window = _prefix(r"[^;?!]{0,40}", norm[m.end():])
-        pair = re.search(r"(\d{2,3}(?:\.\d)?)\s*(?:to|then)\s*(\d{1,3}(?:\.\d)?)", window)
-        reverse = re.search(r"(\d{1,3}(?:\.\d)?)\s*(?:\w+\s+){0,2}?from\s*(\d{2,3}(?:\.\d)?)", window)
+        pair = _compiled(r"(\d{2,3}(?:\.\d)?)\s*(?:to|then)\s*(\d{1,3}(?:\.\d)?)").search(window)
+        reverse = _compiled(r"(\d{1,3}(?:\.\d)?)\s*(?:\w+\s+){0,2}?from\s*(\d{2,3}(?:\.\d)?)").search(window)
         if pair:
             before, after = float(pair.group(1)), float(pair.group(2))
         elif reverse:  # "Hb 60 from 110"
@@ -182,9 +216,9 @@ def _haemoglobin_drop(norm: str) -> list[Finding]:
 
 def _pain_and_power(norm: str) -> list[Finding]:
     out = []
-    for m in re.finditer(r"(?<![\d/])(\d{1,2})\s*(?:/|out of)\s*10\b", norm):
+    for m in _finditer(_PAIN_SCORE, norm):
         out += _found(_V["pain_score"], int(m.group(1)), *m.span(), value=m.group(1))
-    for m in _POWER.finditer(norm):
+    for m in _finditer(_POWER, norm):
         out += _found(_V["power"], int(m.group(1)), *m.span(), value=m.group(1))
     return out
 
