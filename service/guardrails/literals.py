@@ -34,9 +34,13 @@ from collections.abc import Iterable, Iterator
 from functools import cache, lru_cache
 from typing import Any
 
-# The standard library's parser and opcodes (private modules of `re`, stable across 3.11-3.13).
-_parser: Any = importlib.import_module("re._parser")
-_c: Any = importlib.import_module("re._constants")
+# The standard library's parser and opcodes (private modules of `re`, stable across 3.11-3.13). On a Python
+# without them nothing is proved and every pattern simply always runs: slower, never a different decision.
+try:
+    _parser: Any = importlib.import_module("re._parser")
+    _c: Any = importlib.import_module("re._constants")
+except ImportError:  # pragma: no cover - not on the Pythons this project runs on
+    _parser = _c = None
 
 Literals = frozenset[str]
 _LIMIT = 64  # strings tracked per exact alternative set (a product beyond that is given up, not wrong)
@@ -149,12 +153,14 @@ class _CaseInsensitive(Exception):
 def required_literals(pattern: str, flags: int = 0) -> Literals | None:
     """Strings one of which every match of `pattern` contains, or None when none can be proved (or only
     ones shorter than two characters)."""
+    if _parser is None:
+        return None
     parsed = _parser.parse(pattern, flags)
     if parsed.state.flags & _c.SRE_FLAG_IGNORECASE:
         return None
     try:
         exact, required = _sequence(parsed.data)
-    except _CaseInsensitive:
+    except (_CaseInsensitive, AttributeError):  # AttributeError: an opcode this Python's `re` lacks
         return None
     if exact and "" not in exact:
         whole = _minimal(exact)
