@@ -17,7 +17,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
@@ -26,7 +26,7 @@ import numpy as np
 from service.abstention import Evidence, unknown_specialised
 from service.abstention_features import BM25_DEPTH, SupportInputs, support_features
 from service.citations import AnswerSentence, passage, render, structured
-from service.composer import compose
+from service.composer import MAIN_CANDIDATES, compose
 from service.extractive import best_sentence_similarity
 from service.followup import (
     QueryText,
@@ -55,7 +55,7 @@ from service.models import (
 )
 from service.passage_choice import PassageChooser, shipped_chooser
 from service.question_kind import QuestionKind, question_kind
-from service.retrieval import Retrieval, StoreQueryFailed, retrieve
+from service.retrieval import Hit, Retrieval, StoreQueryFailed, retrieve
 from service.settings import Settings, get_settings
 from service.shared_vectors import encode_reusing, request_vectors
 
@@ -237,9 +237,28 @@ def compose_answer(
         except LLMFailed as exc:
             fallback_reason = exc.code
             log.warning("LLM answer replaced by the extractive one (%s): %s", exc.code, exc.detail)
+    retrieved = with_section_siblings(retrieved)
     sentences = extractive_sentences(retrieved)
     return Composed(retrieved, "extractive" if sentences else "abstain", sentences,
                     fallback_reason if llm is not None else None)
+
+
+def with_section_siblings(retrieved: Retrieved) -> Retrieved:
+    """The hits, followed by the other chunks of each main candidate's section that retrieval did not return
+    (score 0): a section longer than one chunk is stored as several passages, and the sentence after the one
+    that matched can sit in the next chunk. The composer only quotes them with their own section's main
+    passage (service/composer.py), and they are cited like any passage."""
+    snap, hits = retrieved.snapshot, retrieved.retrieval.hits
+    have = {h.row for h in hits}
+    extra: list[Hit] = []
+    for h in hits[:MAIN_CANDIDATES]:
+        for row in snap.section_rows(h.row):
+            if row not in have:
+                have.add(row)
+                extra.append(Hit(row, 0.0))
+    if not extra:
+        return retrieved
+    return replace(retrieved, retrieval=replace(retrieved.retrieval, hits=[*hits, *extra]))
 
 
 def _llm_sentences(

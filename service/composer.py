@@ -21,7 +21,11 @@ that matches the question best. So:
    or, when the whole passage fits the budget, all of it: the sentences beside the best-matching one are
    where the criteria, the figure or the caveat the question asked about tend to be ("TA279 recommends …
    only for patients who meet both criteria" scored above the two sentences that state the criteria; on
-   the tuning authors quoting the whole passage added 6 of 582 complete answers and lost none).
+   the tuning authors quoting the whole passage added 6 of 582 complete answers and lost none). When the
+   section goes on in further stored chunks (a section longer than one chunk; the service appends them to
+   the hits with score 0, service/answering.py `with_section_siblings`) and the whole section fits, the
+   rest of it is quoted too, each piece cited to its own chunk (7 more of 582; none lost). Such appended
+   chunks are never quoted on their own.
 4. Other passages add a unit only if it covers question words (facets) the answer does not have yet.
 
 Every piece is a verbatim substring of its passage and is cited by the caller.
@@ -289,18 +293,23 @@ def compose(
         used += unit.words
     if sum(u.words for u in units) <= WORD_BUDGET:  # the whole passage fits: quote it whole (step 3)
         chosen, used = list(units), sum(u.words for u in units)
+        siblings = set(snapshot.section_rows(hits[main].row))
+        section = [u for h, us in enumerate(per_hit) if hits[h].row in siblings for u in us if not u.said]
+        if section and used + sum(u.words for u in section) <= WORD_BUDGET:  # … and the rest of its section
+            chosen, used = chosen + section, used + sum(u.words for u in section)
     extras: list[Unit] = []
     if runner_up is not None and chooser is not None:
         second = _second_passage_unit(per_hit[runner_up], chosen, best, chooser.second_words)
         if second is not None:
             extras.append(second)
             used = sum(u.words for u in chosen) + second.words
-    chosen.sort(key=lambda u: u.position)
+    chosen.sort(key=lambda u: (hits[u.hit].row, u.position))
 
     covered = set().union(*(_unit_terms(snapshot, u) for u in chosen + extras))
     seen_texts = {u.text for u in chosen + extras}
     others = sorted(
-        (u for h, us in enumerate(per_hit) if h != main for u in us if not u.said and u not in extras),
+        (u for h, us in enumerate(per_hit) if h != main and hits[h].score > 0
+         for u in us if not u.said and u not in extras and u not in chosen),
         key=lambda u: -u.relevance,
     )
     for unit in others:

@@ -90,6 +90,23 @@ class Snapshot:
         start, end = self.sent_bounds[row]
         return range(int(start), int(end))
 
+    def section_rows(self, row: int, reach: int = 4) -> list[int]:
+        """The other stored chunks of `row`'s section, in document order: the chunks next to it in its
+        document (`doc_rows`, in document order) with the same section path, at most `reach` on each side —
+        a section longer than one chunk is stored as several passages."""
+        doc_rows = sorted(int(r) for r in self.doc_rows.get(self.doc_id(row), ()))
+        if row not in doc_rows:
+            return []
+        at, section = doc_rows.index(row), self.metas[row].get("section")
+        out = []
+        for step in (-1, 1):
+            i = at + step
+            while (0 <= i < len(doc_rows) and abs(i - at) <= reach
+                   and self.metas[doc_rows[i]].get("section") == section):
+                out.append(doc_rows[i])
+                i += step
+        return sorted(out)
+
 
 def load_snapshot(store: IndexStore, generation: str, corpus_version: str | None = None) -> Snapshot:
     """Open one generation's files (building them from Chroma first if this machine has none)."""

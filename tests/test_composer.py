@@ -146,3 +146,62 @@ def test_a_main_passage_that_fits_the_budget_is_quoted_whole_and_a_longer_one_is
     words = sum(len(p.text.split()) for p in pieces)
     assert pieces[0].text.startswith("Augmentation is indicated") and words <= 120
     assert not any(p.text.startswith("Unrelated sentence number 13") for p in pieces)
+
+
+def test_section_rows_are_the_chunks_next_to_it_with_the_same_section_path() -> None:
+    texts = ["A one.", "A two.", "B one.", "A again."]
+    snap = tiny_snapshot(texts, doc_ids=["d", "d", "d", "d"],
+                         metas=[{"section": "A"}, {"section": "A"}, {"section": "B"}, {"section": "A"}])
+    assert snap.section_rows(0) == [1]
+    assert snap.section_rows(1) == [0]  # row 3 shares the path but not the run: another place in the document
+    assert snap.section_rows(2) == []
+    other = tiny_snapshot(texts[:2], doc_ids=["d", "e"], metas=[{"section": "A"}, {"section": "A"}])
+    assert other.section_rows(0) == []  # the same path in another document is another section
+
+
+def test_the_rest_of_a_split_section_is_quoted_when_it_fits_and_never_on_its_own() -> None:
+    """A section stored as two chunks: its second chunk (not retrieved) is quoted after the first when the
+    whole section fits the budget, cited as its own passage; a sibling of a passage that is not the main one
+    adds nothing."""
+    first = "Hydrocortisone is started when the vasopressor need persists. The dose is 200 mg a day."
+    second = "It is continued until vasopressors are no longer required, then tapered."
+    unrelated = "Fluids are given as boluses of crystalloid."
+    eye = np.eye(8, dtype=np.float32)
+    snap = tiny_snapshot([first, second, unrelated], doc_ids=["d", "d", "e"],
+                         metas=[{"section": "Steroids"}, {"section": "Steroids"}, {"section": "Fluids"}],
+                         sent_vecs=eye[[0, 1, 2, 3]])
+    question = "when is hydrocortisone stopped?"
+    hits = [Hit(0, 1.0), Hit(2, 0.5), Hit(1, 0.0)]  # the sibling appended after the retrieved hits
+    pieces = compose(snap, hits, eye[0], question, question_kind(question))
+    assert [p.text for p in pieces][-1] == second and pieces[-1].hit == 2
+    long_first = first + " " + " ".join(f"Filler sentence {i} on the ward routine here." for i in range(14))
+    snap = tiny_snapshot([long_first, second, unrelated], doc_ids=["d", "d", "e"],
+                         metas=[{"section": "Steroids"}, {"section": "Steroids"}, {"section": "Fluids"}],
+                         sent_vecs=np.vstack([eye[[0, 1]], np.tile(eye[5], (14, 1)), eye[[2, 3]]]))
+    pieces = compose(snap, hits, eye[0], question, question_kind(question))
+    assert second not in [p.text for p in pieces]  # the main passage is over the budget: no sibling
+
+
+def test_with_section_siblings_appends_unretrieved_chunks_of_the_candidates_sections() -> None:
+    from service.answering import with_section_siblings
+
+    texts = ["A one.", "A two.", "B one."]
+    snap = tiny_snapshot(texts, doc_ids=["d", "d", "d"],
+                         metas=[{"section": "A"}, {"section": "A"}, {"section": "B"}])
+
+    from dataclasses import dataclass, field
+
+    @dataclass(frozen=True)
+    class Ret:  # the fields with_section_siblings reads and replaces
+        hits: list
+        bm25: list = field(default_factory=list)
+
+    @dataclass(frozen=True)
+    class Retrieved:
+        snapshot: object
+        retrieval: Ret
+
+    out = with_section_siblings(Retrieved(snap, Ret([Hit(0, 1.0), Hit(2, 0.4)])))
+    assert [(h.row, h.score) for h in out.retrieval.hits] == [(0, 1.0), (2, 0.4), (1, 0.0)]
+    same = Retrieved(snap, Ret([Hit(2, 1.0)]))
+    assert with_section_siblings(same) is same  # nothing to add: unchanged
