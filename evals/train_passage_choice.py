@@ -122,7 +122,7 @@ def all_facts(case: Case, chooser: PassageChooser | None) -> bool:
 
     if not case.sufficient:
         return False
-    sentences = extractive_sentences(case.retrieved, chooser)  # type: ignore[arg-type]
+    _, sentences = extractive_sentences(case.retrieved, chooser)  # type: ignore[arg-type]
     patterns = [f.pattern for f in case.item.key_facts]
     return bool(sentences) and count_found(patterns, " ".join(s.text for s in sentences)) == len(patterns)
 
@@ -138,7 +138,7 @@ def choice_accuracy(cases: list[Case], chooser: PassageChooser | None, depth: in
         if not labels.any() or labels.all():
             continue
         total += 1
-        sentences = extractive_sentences(case.retrieved, chooser)  # type: ignore[arg-type]
+        _, sentences = extractive_sentences(case.retrieved, chooser)  # type: ignore[arg-type]
         if sentences:
             chosen = sentences[0].hits[0]
             right += int(chosen in case.candidates and case.labels[case.candidates.index(chosen)] == 1)

@@ -237,8 +237,7 @@ def compose_answer(
         except LLMFailed as exc:
             fallback_reason = exc.code
             log.warning("LLM answer replaced by the extractive one (%s): %s", exc.code, exc.detail)
-    retrieved = with_section_siblings(retrieved)
-    sentences = extractive_sentences(retrieved)
+    retrieved, sentences = extractive_sentences(retrieved)
     return Composed(retrieved, "extractive" if sentences else "abstain", sentences,
                     fallback_reason if llm is not None else None)
 
@@ -310,15 +309,18 @@ def composer_question(retrieved: Retrieved) -> ComposerQuestion:
 
 def extractive_sentences(
     retrieved: Retrieved, chooser: PassageChooser | None | Literal["shipped"] = "shipped"
-) -> tuple[AnswerSentence, ...]:
-    """The quoted answer; the main passage chosen by the shipped learned chooser (service/passage_choice.py)
-    unless another (or None: the composer's rule) is given, as the training script's evaluation does."""
+) -> tuple[Retrieved, tuple[AnswerSentence, ...]]:
+    """The quoted answer, and the retrieval it cites into (the hits followed by their sections' other chunks,
+    `with_section_siblings`); the main passage chosen by the shipped learned chooser
+    (service/passage_choice.py) unless another (or None: the composer's rule) is given, as the training
+    script's evaluation does — so the trainer scores exactly the composition the service serves."""
+    retrieved = with_section_siblings(retrieved)
     asked = composer_question(retrieved)
     quoted = compose(retrieved.snapshot, retrieved.retrieval.hits, retrieved.query_vec, asked.focus,
                      asked.kind, own_words=asked.own_words, said=asked.said,
                      chooser=shipped_chooser() if chooser == "shipped" else chooser,
                      bm25=question_bm25(retrieved))
-    return tuple(AnswerSentence(q.text, (q.hit,)) for q in quoted)
+    return retrieved, tuple(AnswerSentence(q.text, (q.hit,)) for q in quoted)
 
 
 def question_bm25(retrieved: Retrieved) -> tuple[np.ndarray, np.ndarray] | None:

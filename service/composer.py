@@ -276,27 +276,29 @@ def compose(
         main = max(candidates, key=passage_value)
     units = [u for u in per_hit[main] if not u.said] or per_hit[main]
     best = max(units, key=lambda u: u.relevance)
-    while best.is_list and best.words > WORD_BUDGET and len(best.pieces) > 2:
-        best.pieces.pop()  # a very long list: its first items, within the budget
-    chosen = [best]
-    used = best.words
-    following = [u for u in units if u.position == best.position + 1]
-    rest = sorted((u for u in units if u is not best), key=lambda u: -u.relevance)
-    for unit in following + rest:
-        if unit in chosen:
-            continue
-        if unit not in following and unit.relevance < best.relevance - MAIN_MARGIN:
-            continue
-        if used + unit.words > WORD_BUDGET:
-            continue
-        chosen.append(unit)
-        used += unit.words
-    if sum(u.words for u in units) <= WORD_BUDGET:  # the whole passage fits: quote it whole (step 3)
-        chosen, used = list(units), sum(u.words for u in units)
+    used = sum(u.words for u in units)
+    if used <= WORD_BUDGET:  # the whole passage fits: quote it whole (step 3) …
+        chosen = list(units)
         siblings = set(snapshot.section_rows(hits[main].row))
         section = [u for h, us in enumerate(per_hit) if hits[h].row in siblings for u in us if not u.said]
         if section and used + sum(u.words for u in section) <= WORD_BUDGET:  # … and the rest of its section
             chosen, used = chosen + section, used + sum(u.words for u in section)
+    else:  # its relevant units: the best, the one after it, and those close to the best
+        while best.is_list and best.words > WORD_BUDGET and len(best.pieces) > 2:
+            best.pieces.pop()  # a very long list: its first items, within the budget
+        chosen = [best]
+        used = best.words
+        following = [u for u in units if u.position == best.position + 1]
+        rest = sorted((u for u in units if u is not best), key=lambda u: -u.relevance)
+        for unit in following + rest:
+            if unit in chosen:
+                continue
+            if unit not in following and unit.relevance < best.relevance - MAIN_MARGIN:
+                continue
+            if used + unit.words > WORD_BUDGET:
+                continue
+            chosen.append(unit)
+            used += unit.words
     extras: list[Unit] = []
     if runner_up is not None and chooser is not None:
         second = _second_passage_unit(per_hit[runner_up], chosen, best, chooser.second_words)
