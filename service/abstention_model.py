@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from service.abstention_features import FEATURES
+from service.linear_weights import read_weights, weights_json
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "abstention.json"
 FORMAT = 1
@@ -43,20 +44,14 @@ class AbstentionModel:
         return bool(self.probability(features) >= self.threshold)
 
     def to_json(self, **about: object) -> dict:
-        return {"format": FORMAT, "features": list(FEATURES), "mean": self.mean.tolist(),
-                "scale": self.scale.tolist(), "coef": self.coef.tolist(), "intercept": self.intercept,
-                "threshold": self.threshold, **about}  # fmt: skip
+        return {**weights_json(FORMAT, FEATURES, self.mean, self.scale, self.coef, self.intercept),
+                "threshold": self.threshold, **about}
 
     @classmethod
     def from_json(cls, data: dict) -> AbstentionModel:
         """Refuses weights of another format or feature list: a stale file must not silently mis-decide."""
-        if data.get("format") != FORMAT or tuple(data.get("features", ())) != FEATURES:
-            raise ValueError("abstention weights are of another format or feature list; retrain them with "
-                             "`python -m evals.train_abstention`")
-        mean, scale, coef = (np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "coef"))
-        if any(a.shape != (len(FEATURES),) for a in (mean, scale, coef)) or not np.all(scale > 0):
-            raise ValueError("abstention weights: mean, scale and coef need one value per feature, scale > 0")
-        return cls(mean, scale, coef, float(data["intercept"]), float(data["threshold"]))
+        weights = read_weights(data, FORMAT, FEATURES, "abstention", "python -m evals.train_abstention")
+        return cls(*weights, float(data["threshold"]))
 
 
 @lru_cache(maxsize=1)

@@ -35,6 +35,7 @@ from typing import Protocol
 import numpy as np
 
 from service.index import Snapshot
+from service.linear_weights import read_weights, weights_json
 from service.question_kind import QuestionKind, kind_bonus
 from service.retrieval import Hit
 from service.text import content_terms
@@ -139,21 +140,17 @@ class PassageChooser:
         return ((features - self.mean) / self.scale) @ self.coef + self.intercept
 
     def to_json(self, **about: object) -> dict:
-        return {"format": FORMAT, "features": list(FEATURES), "mean": self.mean.tolist(),
-                "scale": self.scale.tolist(), "coef": self.coef.tolist(), "intercept": self.intercept,
+        return {**weights_json(FORMAT, FEATURES, self.mean, self.scale, self.coef, self.intercept),
                 "candidates": self.candidates, "second_margin": self.second_margin,
-                "second_words": self.second_words, **about}  # fmt: skip
+                "second_words": self.second_words, **about}
 
     @classmethod
     def from_json(cls, data: dict) -> PassageChooser:
         """Refuses weights of another format or feature list (a stale file must not silently mis-rank)."""
-        if data.get("format") != FORMAT or tuple(data.get("features", ())) != FEATURES:
-            raise ValueError("passage-choice weights are of another format or feature list; retrain them "
-                             "with `python -m evals.train_passage_choice`")
-        return cls(np.asarray(data["mean"], dtype=np.float64), np.asarray(data["scale"], dtype=np.float64),
-                   np.asarray(data["coef"], dtype=np.float64), float(data["intercept"]),
-                   int(data["candidates"]), float(data.get("second_margin", 0.0)),
-                   int(data.get("second_words", 0)))  # fmt: skip
+        weights = read_weights(data, FORMAT, FEATURES, "passage-choice",
+                               "python -m evals.train_passage_choice")
+        return cls(*weights, int(data["candidates"]), float(data.get("second_margin", 0.0)),
+                   int(data.get("second_words", 0)))
 
 
 @lru_cache(maxsize=1)
