@@ -35,9 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     live = LiveIndex(settings)
     answerer = Answerer(settings, live)
     answerer.warm_up()
-    live.start()
-    while answerer.not_ready_reason():
-        time.sleep(0.1)
+    live.refresh()  # load the generation now, in this thread
+    reason = answerer.not_ready_reason()
+    if reason:
+        raise SystemExit(f"not ready: {reason} (run `make bench` first to build {store})")
     for q in qs[:20]:  # warm caches
         answerer.ask(AskRequest(question=q))
     timings: dict[bool, list[float]] = {True: [], False: []}
@@ -50,7 +51,6 @@ def main(argv: list[str] | None = None) -> int:
                 timings[reuse].append((time.perf_counter() - started) * 1000)
     finally:
         answering.encode_reusing = shared_vectors.encode_reusing
-        live.stop()
     for reuse, label in ((True, "screen vector reused (shipped)"), (False, "question embedded again")):
         v = timings[reuse]
         print(f"{label:32s} p50 {statistics.median(v):6.1f} ms  p95 {percentile(v, 95):6.1f} ms (n={len(v)})")

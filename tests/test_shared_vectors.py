@@ -4,7 +4,6 @@ the other way round."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -73,13 +72,9 @@ def answerer(corpus_store: Path):
     live = LiveIndex(settings)
     ans = Answerer(settings, live)
     ans.warm_up()
-    live.start()
-    deadline = time.monotonic() + 120
-    while ans.not_ready_reason() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    live.refresh()  # load the generation now, in this thread (no watcher to start and stop)
     assert ans.not_ready_reason() is None
-    yield ans
-    live.stop()
+    return ans
 
 
 QUESTIONS = [
