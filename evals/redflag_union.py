@@ -43,7 +43,8 @@ def loao_table() -> None:
     groups = set(V5_TRAIN_AUTHORS) | {f"ordinary-{a}" for a in V5_ORDINARY_TRAIN} | {
         "own", "training", "training-ordinary", "headings", "ordinary-own"}
     rows = [r for r in load_rows() if r.group in groups]
-    recipe = Recipe(6.0, 30.0, True, 0, 1e-3, 3.0, None, 0.0, ())  # v5's (and static's) recipe
+    recipe = Recipe(ordinary_weight=6.0, c=30.0, clause_pool=True, hidden=0, alpha=1e-3, author_weight=3.0,
+                    lookalike_weight=None, contrast_weight=0.0, gates=())  # v5's (and static's) recipe
     static_embedder, _ = load_static()
     scores = {name: loao(rows, V5_TRAIN_AUTHORS, Featuriser(emb), recipe, ordinary_authors=V5_ORDINARY_TRAIN)
               for name, emb in (("v5", get_embedder()), ("static", static_embedder))}
