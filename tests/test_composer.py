@@ -205,3 +205,31 @@ def test_with_section_siblings_appends_unretrieved_chunks_of_the_candidates_sect
     assert [(h.row, h.score) for h in out.retrieval.hits] == [(0, 1.0), (2, 0.4), (1, 0.0)]
     same = Retrieved(snap, Ret([Hit(2, 1.0)]))
     assert with_section_siblings(same) is same  # nothing to add: unchanged
+
+
+def test_sibling_sections_of_the_main_passage_add_their_best_sentence() -> None:
+    """A list split into one subsection per item: the answer quotes one sentence from each sibling among the
+    hits; a hit under another parent heading, or one far less relevant than the main passage, adds none."""
+    texts = [
+        "A progressive neurological deficit is a red flag that needs emergency imaging.",
+        "Respiratory distress suggesting cement embolism is a red flag.",
+        "Severe pain uncontrolled despite analgesia is a red flag.",
+        "Discharge is usually on the same day.",
+        "Unrelated wording about parking permits.",
+    ]
+    eye = np.eye(8, dtype=np.float32)
+    query = eye[0]
+    sent_vecs = np.vstack([eye[0], 0.9 * eye[0] + 0.1 * eye[1], 0.9 * eye[0] + 0.1 * eye[2], eye[0], eye[3]])
+    sections = ["Doc › Red Flags › Neuro", "Doc › Red Flags › Breathing", "Doc › Red Flags › Pain",
+                "Doc › Discharge", "Doc › Red Flags › Parking"]
+    snap = tiny_snapshot(texts, doc_ids=["d"] * 5, metas=[{"section": s} for s in sections],
+                         sent_vecs=sent_vecs)
+    question = "which red flags need emergency action?"
+    hits = [Hit(0, 1.0), Hit(1, 0.9), Hit(2, 0.8), Hit(3, 0.7), Hit(4, 0.6)]
+    text = " ".join(p.text for p in compose(snap, hits, query, question, question_kind(question)))
+    assert texts[0] in text and texts[1] in text and texts[2] in text
+    assert "parking" not in text  # a sibling, but nowhere near the main passage's relevance
+    other_doc = tiny_snapshot(texts, doc_ids=["d", "e", "e", "d", "d"],
+                              metas=[{"section": s} for s in sections], sent_vecs=sent_vecs)
+    text = " ".join(p.text for p in compose(other_doc, hits, query, question, question_kind(question)))
+    assert texts[0] in text and texts[1] not in text and texts[2] not in text  # same path, other doc
