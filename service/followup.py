@@ -49,13 +49,9 @@ ITEM_SPLIT = re.compile(r"\s*(?:,|;|\(|\)|\bor\b|\band\b|\bplus\b|/)\s*", re.IGN
 # An enumerated item is a name, not a clause: it does not start with a verb form or a function word.
 NOT_AN_ITEM = re.compile(
     r"^(?:followed|then|titrated|given|used|started|if|when|with|for|as|at|in|to|by|is|are|was|be|it|"
-    r"which|that|since|because|but|no|not|both|either|each|every|all)\b|^\w+ed\b",
+    r"which|that|since|because|but|no|not|both|either)\b|^\w+ed\b",
     re.IGNORECASE,
 )
-# An enumeration is one clause of the answer's first sentence: "X should be started; options include A, B and
-# C" or "Anabolic drugs: A or B …, or C …, each followed by D" — the lead-in before it is not an item.
-CLAUSE_SPLIT = re.compile(r"\s*[;:]\s*")
-ENUM_LEAD = re.compile(r"^[^,]*?\b(?:include|includes|including|such as|namely|are|were)\s+", re.IGNORECASE)
 ITEM_TAIL = re.compile(r"\s+(?:for|at|in|with|to|from|up|as|if|when|which|that|is|are|can|may|should)\b.*$",
                        re.IGNORECASE)
 
@@ -105,21 +101,12 @@ def listed_items(answer: str) -> list[str]:
     lines = [m.group(1).strip() for m in LIST_LINE.finditer(answer)]
     if len(lines) >= 2:
         return lines
-    best: list[str] = []
-    for clause in CLAUSE_SPLIT.split(answer_head(answer, 60).rstrip(".")):
-        items = _clause_items(ENUM_LEAD.sub("", clause, count=1))
-        if len(items) >= len(best):  # the clause that enumerates most; a later one on a tie
-            best = items
-    return best if len(best) >= 2 else []
-
-
-def _clause_items(clause: str) -> list[str]:
     items = []
-    for part in ITEM_SPLIT.split(clause):
+    for part in ITEM_SPLIT.split(answer_head(answer, 60).rstrip(".")):
         part = ITEM_TAIL.sub("", part.strip(" .:—-"))
         if part and not NOT_AN_ITEM.match(part) and len(part.split()) <= 5:
             items.append(part)
-    return items
+    return items if len(items) >= 2 else []
 
 
 def ordinal_item(question: str, answer: str) -> tuple[re.Match[str], str] | None:

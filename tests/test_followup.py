@@ -44,20 +44,6 @@ def test_listed_items_drop_clauses_and_qualifiers() -> None:
     assert listed_items("- aspirin\n- clopidogrel [2]") == ["aspirin", "clopidogrel"]
 
 
-def test_the_enumerating_clause_is_the_list_not_its_lead_in() -> None:
-    """A lead-in clause before ";" or ":" ("…should be started; options include …") is not an item, nor is a
-    trailing "each followed by …"."""
-    answer = ("Osteoporosis treatment should be started after vertebroplasty; options include "
-              "bisphosphonates, denosumab and teriparatide.")
-    assert listed_items(answer) == ["bisphosphonates", "denosumab", "teriparatide"]
-    assert ordinal_item("the second one - how is it given?", answer)[1] == "denosumab"  # type: ignore[index]
-    answer = ("Anabolic drugs: teriparatide or abaloparatide for up to 2 years, or romosozumab for up to "
-              "1 year, each followed by an antiresorptive.")
-    assert listed_items(answer) == ["teriparatide", "abaloparatide", "romosozumab"]
-    assert listed_items("The options are apixaban, rivaroxaban or warfarin.") == [
-        "apixaban", "rivaroxaban", "warfarin"]
-
-
 def test_pronoun_follow_up_names_the_previous_answers_entity() -> None:
     history = _history("what's the commonest cause of increased pain after VP?",
                        "A new compression fracture at an adjacent vertebral level. [1]")
