@@ -25,9 +25,9 @@ from evals.data import _redflag_item as data_redflag_item
 AUTHORS_DIR = DATASETS_DIR / "authors"
 # Answer authors nobody tuned the composer, abstention or retrieval on: the key-fact suite and its CI floor
 # use these by default. b1-b3 were tuning authors by the fourth answering round, b7 and b8 tuning authors
-# from the start (b10, an abstention-boundary batch, too); b4-b6, b9, b11-b15 and b17 are held out (b6
-# written after the fourth round began, b9 and b11 in the fourth session, b12-b14 in the fifth, b15 and b17
-# in the sixth).
+# from the start (b10, an abstention-boundary batch, too); b4-b6, b9 and b11-b17 are held out (b6
+# written after the fourth round began, b9 and b11 in the fourth session, b12-b14 in the fifth, b15-b17 in the
+# sixth).
 ANSWERS_HELD_OUT = (
     "b4-pharmacist-physio",
     "b5-ed-consultant-anp",
@@ -38,6 +38,7 @@ ANSWERS_HELD_OUT = (
     "b13-pharmacist-gp-trainee-followups",  # the same (a follow-up batch: 60 conversations in scope)
     "b14-ir-nurse-medstudent",  # the same
     "b15-pain-virtualward",  # written in the sixth session; first look recorded before any change
+    "b16-enp-anticoag-pharmacist",  # the same (first look after the sibling-section change)
     "b17-physio-carehome-gp",  # the same (first look after the sibling-section change; 30 out of scope)
 )
 MODEL_META = Path(__file__).resolve().parent.parent / "service" / "guardrails" / "model" / "redflag.json"
