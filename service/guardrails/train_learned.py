@@ -159,7 +159,8 @@ V8_TRAIN_AUTHORS = TRAIN_AUTHORS + (
 )
 V8_ORDINARY_TRAIN = ORDINARY_TRAIN + ("b10-hospital-night-anp-gp-partner",)
 V8_HELD_OUT = ("a4-nonnative-textspeak", "a5-registrar-pharmacist", "a6-ir-midwife-paeds",
-               "a17-crisis-custody", "a18-occhealth-expedition")
+               "a17-crisis-custody", "a18-occhealth-expedition",
+               "a19-neurosurg-telehealth", "a20-hca-rural-anp")  # a19, a20: written while v8 was trained
 V8_ORDINARY_HELD_OUT = (
     "b2-registrar-gp",
     "b3-gp-radiologist",
