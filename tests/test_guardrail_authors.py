@@ -20,7 +20,14 @@ import pytest
 from evals.authors import load_batches
 from service.guardrails import Guardrail
 from service.guardrails.learned import MODEL_DIR, LearnedModel, ModelError
-from service.guardrails.train_learned import HELD_OUT, ORDINARY_HELD_OUT, ORDINARY_TRAIN, TRAIN_AUTHORS
+from service.guardrails.train_learned import (
+    HELD_OUT,
+    ORDINARY_HELD_OUT,
+    ORDINARY_TRAIN,
+    SPLITS,
+    TRAIN_AUTHORS,
+    V5_RECIPE,
+)
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,9 +36,11 @@ ANSWER_BATCHES = {b.author: b for b in load_batches("answers")}
 V5_META = json.loads((MODEL_DIR / "redflag.json").read_text(encoding="utf-8"))
 # the meta of the learned layer the service loads by default (GQA_REDFLAG_MODEL): the floors are on it
 DEFAULT_MODEL = Settings.model_fields["redflag_model"].default
-META = json.loads({"v6": MODEL_DIR / "finetuned.json", "v7": MODEL_DIR / "v7" / "redflag.json"}
+META = json.loads({"v6": MODEL_DIR / "finetuned.json", "v7": MODEL_DIR / "v7" / "redflag.json",
+                   "v8": MODEL_DIR / "v8" / "redflag.json"}
                   .get(DEFAULT_MODEL, MODEL_DIR / "redflag.json").read_text(encoding="utf-8"))
 V7_META = json.loads((MODEL_DIR / "v7" / "redflag.json").read_text(encoding="utf-8"))
+V8_META = json.loads((MODEL_DIR / "v8" / "redflag.json").read_text(encoding="utf-8"))
 # The floors are on what the default model never trained on: every red-flag batch and every answers batch
 # missing from its `trained_on` (for v5: a4-a6, a10-a13 and b2-b8; a batch written later, such as a14 or b9,
 # joins by itself). train_learned's HELD_OUT is the trainer's split (v7's), which is not the default model's.
@@ -89,6 +98,23 @@ def test_the_split_is_the_one_the_model_was_trained_with() -> None:
     assert {f"ordinary-{a}" for a in ORDINARY_TRAIN} <= set(V7_META["trained_on"])
     assert not (set(HELD_OUT) | {f"ordinary-{a}" for a in ORDINARY_HELD_OUT}) & set(V7_META["trained_on"])
     assert len(BATCHES) >= 6 and sum(len(b.items) for b in BATCHES.values()) >= 1500
+
+
+def test_v8_is_v5s_recipe_on_its_recorded_split() -> None:
+    """v8's files record the trainer's v8 split (thirteen red-flag authors, b1, b7, b8, b10 ordinary) and v5's
+    recipe (look-alikes weigh as the author's emergencies); nothing it records as held out was trained on."""
+    split = SPLITS["v8"]
+    assert split.recipe == V5_RECIPE and len(split.authors) == 13
+    trained = set(V8_META["trained_on"])
+    assert set(split.authors) <= trained and {f"ordinary-{a}" for a in split.ordinary} <= trained
+    assert not set(V8_META["held_out"]) & trained
+    named = set(split.held_out) | {f"ordinary-{a}" for a in split.ordinary_held_out}
+    assert named <= set(V8_META["held_out"])
+    assert {a for a in trained if a[0] == "a" or a.startswith("ordinary-b")} == (
+        set(split.authors) | {f"ordinary-{a}" for a in split.ordinary})
+    for key in ("ordinary_weight", "author_weight", "C", "clause_pool", "hidden"):
+        assert V8_META[key] == V5_META[key], key
+    assert V8_META["lookalike_weight"] is None and V8_META["contrast_weight"] == 0.0 and not V8_META["gates"]
 
 
 @pytest.mark.parametrize("author", HELD)
@@ -193,18 +219,22 @@ def test_a_refused_model_falls_back_to_the_rules(monkeypatch, tmp_path: Path) ->
     assert g.check("sats 82% on 15L, RR 36, after the cement injection") is not None
 
 
-def test_v7_loads_checks_its_hash_and_names_itself_in_the_audit_line(tmp_path: Path) -> None:
-    """v7 (not the default) is selected by GQA_REDFLAG_MODEL=v7, from its own folder, hash checked."""
-    model = LearnedModel.load(MODEL_DIR / "v7")
-    assert model.version == V7_META["version"] and model.version.startswith(f"v7-{V7_META['trained']}+")
-    assert model.version != V5_META["version"]
+@pytest.mark.parametrize("name", ["v7", "v8"])
+def test_v7_and_v8_load_check_their_hash_and_name_themselves_in_audit(tmp_path: Path, name: str) -> None:
+    """v7 and v8 are selected by GQA_REDFLAG_MODEL=v7 / v8, each from its own folder, hash checked."""
+    meta = {"v7": V7_META, "v8": V8_META}[name]
+    model = LearnedModel.load(MODEL_DIR / name)
+    assert model.version == meta["version"] and model.version.startswith(f"{name}-{meta['trained']}+")
+    assert model.version != V5_META["version"] and V7_META["version"] != V8_META["version"]
     g = Guardrail.from_settings(Settings(store_dir=tmp_path, audit_log=tmp_path / "audit.jsonl",
-                                         guardrails_dir=ROOT / "corpus" / "guardrails", redflag_model="v7"))
-    assert g.learned is not None and g.learned.version == V7_META["version"]
-    assert g.screen("pt post VP now cannot lift either leg and numb between the legs") is not None
+                                         guardrails_dir=ROOT / "corpus" / "guardrails", redflag_model=name))
+    assert g.learned is not None and g.learned.version == meta["version"]
+    text = "pt post VP now cannot lift either leg and numb between the legs"
+    assert g.screen(text) is not None
+    assert g.learned.score(text) == g.learned.score(text)  # same text, same model file: same probability
     line = json.loads((tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()[-1])
-    assert V7_META["version"] in line["rule"]
-    shutil.copytree(MODEL_DIR / "v7", tmp_path / "m")
+    assert meta["version"] in line["rule"]
+    shutil.copytree(MODEL_DIR / name, tmp_path / "m")
     raw = bytearray((tmp_path / "m" / "redflag.npz").read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     (tmp_path / "m" / "redflag.npz").write_bytes(bytes(raw))

@@ -144,3 +144,25 @@ def test_thresholds_hold_recall_when_asked() -> None:
     assert scores.recall(scores.best()) == 0.99
     held = scores.best(min_recall=1.0)
     assert scores.recall(held) == 1.0 and held[1] == 0.03
+
+
+def test_the_v8_split_weighs_every_training_author_and_holds_out_later_batches() -> None:
+    """v8 trains on thirteen red-flag authors, each case at the author weight (v5's: look-alikes as
+    emergencies); a batch the split does not name (written later, e.g. a19) is held out, never trained on."""
+    from service.guardrails.train_learned import SPLITS, V5_RECIPE, Row, _in_training, held_out_groups
+
+    split = SPLITS["v8"]
+    rows = [Row("a12-spinal-ward-111", "sats 80 on air", None, True, "sepsis"),
+            Row("a12-spinal-ward-111", "what is the target sats in COPD?", None, False, None),
+            Row("ordinary-b10-hospital-night-anp-gp-partner", "apixaban dose?", None, False, None),
+            Row("a19-someone-new", "unread", None, True, None),
+            Row("ordinary-b15-someone-new", "unread", None, False, None),
+            Row("a4-nonnative-textspeak", "unread", None, True, None)]
+    train = [r for r in rows if _in_training(r, None, split.authors, split.ordinary)]
+    assert [r.group for r in train] == [rows[0].group, rows[1].group, rows[2].group]
+    recipe = V5_RECIPE
+    units = training_units(train, recipe.ordinary_weight, recipe.author_weight, recipe.lookalike_weight)
+    assert [w for *_, w in units] == [3.0, 3.0, 6.0]
+    held = held_out_groups(rows, split)
+    assert {"a19-someone-new", "ordinary-b15-someone-new", "a4-nonnative-textspeak"} <= set(held)
+    assert not set(held) & {r.group for r in train}

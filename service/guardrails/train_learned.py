@@ -1,9 +1,10 @@
 """Train the red-flag learned layer, choosing everything by leave-one-author-out within the training authors.
 
-    python -m service.guardrails.train_learned          # train v7 into model/v7/; LOAO + held-out totals
+    python -m service.guardrails.train_learned          # train v8 into model/v8/; LOAO + held-out totals
     python -m service.guardrails.train_learned --loao   # development: LOAO within the training authors only
-    python -m service.guardrails.train_learned --loao --lookalike-weight 3 --min-recall 0 --v5-data  # v5
-    python -m service.guardrails.train_learned --loao --lookalike-weight 3 --cache e.npz   # v5's recipe
+    python -m service.guardrails.train_learned --loao --min-recall 0 --v5-data  # v5's recipe, v5's data
+    python -m service.guardrails.train_learned --model v7   # v7 into model/v7/ (its split and recipe)
+    python -m service.guardrails.train_learned --model v7 --loao --lookalike-weight 3 --cache e.npz  # v5's
 
 What it learns from (all in the repo): the project's own labelled set (`evals/datasets/redflag.jsonl`), the
 red-flag batches of the TRAIN_AUTHORS (a1-a3, a9, a10, a11 in `evals/datasets/authors/redflag/`, a7 and a8
@@ -29,6 +30,13 @@ off: embedding copies gated on rule features (GATES), training-only contrast pai
 one-hidden-layer head (HIDDEN; too slow to compare by LOAO on the shared machine). v7 did not pass the
 held-out floors, so it ships in `model/v7/` beside the default v5 (`model/redflag.*`, trained by this
 script at commit ad74554 with v5's split).
+
+Model v8 (`--model v8`, the plain run's default; SPLITS): exactly v5's recipe (V5_RECIPE) on thirteen
+red-flag authors (v7's eight and a12-a16) and the ordinary questions of b1, b7, b8 and b10; LOAO over the
+thirteen, the four ordinary authors in rotation; thresholds the cheapest pair holding v5-recipe's LOAO
+recall on the same folds and data (the recipe is v5's, so that is its own cost-chosen pair). Held out:
+a4-a6, a17, a18, the ordinary questions of b2-b6, b9, b11-b14, and any batch written later
+(`held_out_groups`). Written to `model/v8/`.
 
 The thresholds (one where the rules saw a finding, one where they saw none) are the pair with the lowest
 expected cost on the left-out training authors and ordinary questions among those that hold recall
@@ -137,6 +145,37 @@ MIN_DF = 2
 HOLD_RECALL = 1006 / 1019
 NAME = "v7"  # the model's name in its version ("v7-2026-12-02+<hash>"), as v6's
 V7_DIR = MODEL_DIR / "v7"  # v7 did not pass the held-out floors, so it ships beside v5, not over it
+# Model v8 (issue 11; split and recipe fixed before any v8 run, not tuned): exactly v5's recipe (V5_RECIPE,
+# below: look-alikes weigh as the author's emergencies), trained on thirteen red-flag authors (v7's eight and
+# a12-a16) and the ordinary questions of b1, b7, b8 and b10. Held out: a4-a6, a17, a18, the ordinary
+# questions of b2-b6, b9 and b11-b14, and any batch written later (a19, a20 ...: never read; held out by
+# `held_out_groups`, which takes every batch the split does not train on).
+V8_TRAIN_AUTHORS = TRAIN_AUTHORS + (
+    "a12-spinal-ward-111",
+    "a13-liaison-dental-optom",
+    "a14-paramedic-online-form",
+    "a15-school-uni-sports",
+    "a16-palliative-renal",
+)
+V8_ORDINARY_TRAIN = ORDINARY_TRAIN + ("b10-hospital-night-anp-gp-partner",)
+V8_HELD_OUT = ("a4-nonnative-textspeak", "a5-registrar-pharmacist", "a6-ir-midwife-paeds",
+               "a17-crisis-custody", "a18-occhealth-expedition",
+               "a19-neurosurg-telehealth", "a20-hca-rural-anp")  # a19, a20: written while v8 was trained
+V8_ORDINARY_HELD_OUT = (
+    "b2-registrar-gp",
+    "b3-gp-radiologist",
+    "b4-pharmacist-physio",
+    "b5-ed-consultant-anp",
+    "b6-ortho-sho-practice-nurse",
+    "b9-medreg-fls-nurse",
+    "b11-rheum-nurse-paramedic-practitioner",
+    "b12-orthogeri-locum",
+    "b13-pharmacist-gp-trainee-followups",
+    "b14-ir-nurse-medstudent",
+)
+V8_DIR = MODEL_DIR / "v8"
+# an independent red-flag author's group ("a12-spinal-ward-111"): its cases weigh AUTHOR_WEIGHT in training
+RED_FLAG_AUTHOR = re.compile(r"^a\d+-")
 GRID = (0.01, 0.02, 0.03, 0.04) + tuple(round(float(x), 2) for x in np.arange(0.05, 0.96, 0.05))
 
 
@@ -215,7 +254,7 @@ def training_units(rows: list[Row], ordinary_weight: float | None = None,
     lw = aw if lookalike_weight is None else lookalike_weight  # an author's look-alike (label false) case
     cw = CONTRAST_WEIGHT if contrast_weight is None else contrast_weight
     for r in rows:
-        w = ow if _ordinary(r) else (lw if not r.label else aw) if r.group in TRAIN_AUTHORS else 1.0
+        w = ow if _ordinary(r) else (lw if not r.label else aw) if RED_FLAG_AUTHOR.match(r.group) else 1.0
         if r.group in CONTRAST_SETS:
             if not cw:
                 continue
@@ -401,6 +440,45 @@ class Recipe:
                    self.c, self.clause_pool, category, self.hidden, self.alpha, self.gates)
 
 
+# v5's recipe by field name (its meta has no look-alike weight: an author's look-alike weighed as its
+# emergencies); v8 is exactly this recipe on more data
+V5_RECIPE = Recipe(ordinary_weight=6.0, c=30.0, clause_pool=True, hidden=0, alpha=1e-3, author_weight=3.0,
+                   lookalike_weight=None, contrast_weight=0.0, gates=())
+
+
+@dataclass(frozen=True)
+class Split:
+    """A model the plain run trains (`--model`): its name, training and held-out groups, recipe, folder, and
+    the LOAO recall its thresholds hold (None: v5-recipe's on the same folds and data; choose_threshold)."""
+
+    name: str
+    authors: tuple[str, ...]
+    ordinary: tuple[str, ...]
+    held_out: tuple[str, ...]
+    ordinary_held_out: tuple[str, ...]
+    recipe: Recipe
+    out: Path
+    hold_recall: float | None
+
+
+SPLITS = {
+    "v7": Split("v7", TRAIN_AUTHORS, ORDINARY_TRAIN, HELD_OUT, ORDINARY_HELD_OUT, Recipe(), V7_DIR,
+                HOLD_RECALL),
+    "v8": Split("v8", V8_TRAIN_AUTHORS, V8_ORDINARY_TRAIN, V8_HELD_OUT, V8_ORDINARY_HELD_OUT, V5_RECIPE,
+                V8_DIR, None),
+}
+
+
+def held_out_groups(rows: list[Row], split: Split) -> tuple[str, ...]:
+    """The split's held-out groups, then any other red-flag author or answers author it does not train on
+    (a batch written after the split was fixed, e.g. a19: held out by construction, never read)."""
+    named = tuple(split.held_out) + tuple(f"ordinary-{a}" for a in split.ordinary_held_out)
+    batch = [r for r in rows if RED_FLAG_AUTHOR.match(r.group) or r.group.startswith("ordinary-b")]
+    later = sorted({r.group for r in batch
+                    if not _in_training(r, None, split.authors, split.ordinary) and r.group not in named})
+    return named + tuple(later)
+
+
 @dataclass
 class Loao:
     """Leave-one-author-out scores within the training authors: (group, scored) per left-out text."""
@@ -461,8 +539,8 @@ def loao(rows: list[Row], authors: tuple[str, ...], feats: Featuriser, recipe: R
     texts: list[str] = []
     for i, left_out in enumerate(authors):
         ordinary = f"ordinary-{ordinary_authors[i % len(ordinary_authors)]}"
-        train = [r for r in rows if _in_training(r, exclude=left_out) and r.group != ordinary
-                 and r.group not in exclude]
+        train = [r for r in rows if _in_training(r, left_out, authors, ordinary_authors)
+                 and r.group != ordinary and r.group not in exclude]
         model = recipe.fit(train, feats, (0.5, 0.5), {}, category=False)
         scored = [r for r in rows if r.group in (left_out, ordinary)]
         pooled += list(zip([r.group for r in scored], _scores(model, feats, scored), strict=True))
@@ -473,14 +551,23 @@ def loao(rows: list[Row], authors: tuple[str, ...], feats: Featuriser, recipe: R
 
 def choose_threshold(rows: list[Row], authors: tuple[str, ...], feats: Featuriser,
                      recipe: Recipe | None = None, exclude: frozenset[str] = frozenset(),
-                     min_recall: float = HOLD_RECALL) -> tuple[tuple[float, float], Loao]:
+                     min_recall: float | None = HOLD_RECALL,
+                     ordinary_authors: tuple[str, ...] = ORDINARY_TRAIN) -> tuple[tuple[float, float], Loao]:
     """Two thresholds chosen together on leave-one-author-out scores (`loao`): one for texts in which the
     rules saw some finding, one for texts in which they saw none (there the model alone speaks). The pair
     is the grid value with the lowest expected cost per message, pooled over folds, under TRAFFIC and
     COSTS: emergencies are rare but a miss is expensive; ordinary questions are most of the traffic, and
     each banner teaches clinicians to ignore the next. From v7 on, only pairs whose pooled recall is at
-    least `min_recall` (HOLD_RECALL: fewer banners, not fewer catches) are considered."""
-    scores = loao(rows, authors, feats, recipe, exclude=exclude)
+    least `min_recall` (HOLD_RECALL: fewer banners, not fewer catches) are considered. `min_recall` None
+    (v8): the pooled recall v5's recipe reaches on the same folds and data with its cost-chosen pair,
+    computed here (from the same scores when `recipe` is v5's, as for v8)."""
+    recipe = recipe or Recipe()
+    scores = loao(rows, authors, feats, recipe, ordinary_authors, exclude)
+    if min_recall is None:
+        v5 = (scores if recipe == V5_RECIPE
+              else loao(rows, authors, feats, V5_RECIPE, ordinary_authors, exclude))
+        min_recall = v5.recall(v5.best())
+        log.info("holding v5-recipe's recall on the same folds: %.4f", min_recall)
     best = scores.best(min_recall)
     fig = scores.figures(best)
     red, orda = fig["pooled-redflag"], fig["pooled-ordinary"]
@@ -490,13 +577,16 @@ def choose_threshold(rows: list[Row], authors: tuple[str, ...], feats: Featurise
     return best, scores
 
 
-def _in_training(row: Row, exclude: str | None = None) -> bool:
-    """Training data: everything except held-out authors (and `exclude`, for inner leave-one-out)."""
+def _in_training(row: Row, exclude: str | None = None, authors: tuple[str, ...] = TRAIN_AUTHORS,
+                 ordinary: tuple[str, ...] = ORDINARY_TRAIN) -> bool:
+    """Training data: everything except held-out authors (and `exclude`, for inner leave-one-out); the
+    red-flag and ordinary authors trained on are the split's (`authors`, `ordinary`; default v7's)."""
     if row.group == exclude:
         return False
     if row.group in ("own", "training", "training-ordinary", "headings", "ordinary-own") + CONTRAST_SETS:
         return True
-    return row.group in TRAIN_AUTHORS or row.group.removeprefix("ordinary-") in ORDINARY_TRAIN
+    return row.group in authors or (row.group.startswith("ordinary-")
+                                    and row.group.removeprefix("ordinary-") in ordinary)
 
 
 def save(model: LearnedModel, model_dir: Path = MODEL_DIR) -> dict:
@@ -540,35 +630,52 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loao", action="store_true",
                         help="development only: leave-one-author-out within the training authors, per "
                              "author; writes nothing; the held-out authors are dropped before any scoring")
-    parser.add_argument("--ordinary-weight", type=float, default=ORDINARY_WEIGHT)
-    parser.add_argument("--C", type=float, default=C)
+    parser.add_argument("--model", choices=sorted(SPLITS), default="v8",
+                        help="the split and recipe to train (default v8, into model/v8/; v7 into model/v7/); "
+                             "the options below default to that model's recipe")
+    parser.add_argument("--ordinary-weight", type=float)
+    parser.add_argument("--C", type=float)
     parser.add_argument("--no-clause-pool", action="store_true")
     parser.add_argument("--show-misses", action="store_true", help="with --loao: the missed emergencies")
     parser.add_argument("--show-alarms", action="store_true",
                         help="with --loao: the flagged look-alikes and ordinary questions (training groups)")
-    parser.add_argument("--hidden", type=int, default=HIDDEN)
-    parser.add_argument("--alpha", type=float, default=ALPHA)
-    parser.add_argument("--author-weight", type=float, default=AUTHOR_WEIGHT)
-    parser.add_argument("--lookalike-weight", type=float, default=LOOKALIKE_WEIGHT)
-    parser.add_argument("--gates", default=",".join(GATES),
+    parser.add_argument("--hidden", type=int)
+    parser.add_argument("--alpha", type=float)
+    parser.add_argument("--author-weight", type=float)
+    parser.add_argument("--lookalike-weight", type=float,
+                        help="an author's look-alike weight (0: the same as its emergencies, v5's and v8's)")
+    parser.add_argument("--gates",
                         help=f"comma-separated rule features gating a copy of the embedding, e.g. "
                              f"{','.join(CANDIDATE_GATES)}; empty: none")
-    parser.add_argument("--contrast-weight", type=float, default=CONTRAST_WEIGHT,
+    parser.add_argument("--contrast-weight", type=float,
                         help="training weight of the contrast pairs (CONTRAST_SETS); 0 leaves them out")
     parser.add_argument("--cache", type=Path, help="development: keep embeddings in this .npz between runs")
     parser.add_argument("--dry-run", action="store_true", help="report only; do not write model/")
     parser.add_argument("--no-held-out", action="store_true",
                         help="reproduce the files without scoring the held-out groups again (the weights and "
                              "version are the same; the meta then lacks the held-out figures)")
-    parser.add_argument("--out", type=Path, default=V7_DIR,
-                        help="where the plain run writes the model (default: model/v7/, v7's folder; the "
-                             "service's default model, v5, is model/redflag.*)")
-    parser.add_argument("--min-recall", type=float, default=HOLD_RECALL,
-                        help="thresholds: the cheapest pair with at least this LOAO recall (0: cost only)")
+    parser.add_argument("--out", type=Path,
+                        help="where the plain run writes the model (default: the model's folder, "
+                             "model/v8/ or model/v7/; the service's v5 is model/redflag.*)")
+    parser.add_argument("--min-recall", type=float,
+                        help="thresholds: the cheapest pair with at least this LOAO recall (0: cost only; "
+                             "default v7's HOLD_RECALL, for v8 v5-recipe's on the same folds)")
     parser.add_argument("--v5-data", action="store_true",
-                        help="with --loao: train the folds on v5's data only (no a10, a11, b7, b8 in "
-                             "training; still scored in their folds), to separate the gain from data")
+                        help="with --loao: train the folds on v5's data only (the model's other authors "
+                             "still scored in their folds, never trained on), to separate the gain from data")
     args = parser.parse_args(argv)
+    split = SPLITS[args.model]
+    base = split.recipe
+    lookalike = base.lookalike_weight if args.lookalike_weight is None else (args.lookalike_weight or None)
+    recipe = Recipe(base.ordinary_weight if args.ordinary_weight is None else args.ordinary_weight,
+                    base.c if args.C is None else args.C, base.clause_pool and not args.no_clause_pool,
+                    base.hidden if args.hidden is None else args.hidden,
+                    base.alpha if args.alpha is None else args.alpha,
+                    base.author_weight if args.author_weight is None else args.author_weight, lookalike,
+                    base.contrast_weight if args.contrast_weight is None else args.contrast_weight,
+                    base.gates if args.gates is None else tuple(g for g in args.gates.split(",") if g))
+    min_recall = split.hold_recall if args.min_recall is None else args.min_recall
+    out = split.out if args.out is None else args.out
     from config import prepare_process
     from ingest.embedding import get_embedder
 
@@ -577,17 +684,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     started = time.perf_counter()
     feats = Featuriser(get_embedder(), args.cache)
-    recipe = Recipe(args.ordinary_weight, args.C, not args.no_clause_pool, args.hidden, args.alpha,
-                    args.author_weight, args.lookalike_weight, args.contrast_weight,
-                    tuple(g for g in args.gates.split(",") if g))
     rows = load_rows()
     if args.loao:  # only training groups are kept: no held-out (or later, unread) row is computed on
-        rows = [r for r in rows if _in_training(r)]
-        v5_only = frozenset(set(TRAIN_AUTHORS) - set(V5_TRAIN_AUTHORS)
-                            | {f"ordinary-{a}" for a in set(ORDINARY_TRAIN) - set(V5_ORDINARY_TRAIN)})
-        threshold, scores = choose_threshold(rows, TRAIN_AUTHORS, feats, recipe,
-                                             v5_only if args.v5_data else frozenset(), args.min_recall)
-        print(f"recipe {recipe}; data {'v5' if args.v5_data else 'v7'}; thresholds chosen: {threshold}")
+        rows = [r for r in rows if _in_training(r, None, split.authors, split.ordinary)]
+        v5_only = frozenset(set(split.authors) - set(V5_TRAIN_AUTHORS)
+                            | {f"ordinary-{a}" for a in set(split.ordinary) - set(V5_ORDINARY_TRAIN)})
+        threshold, scores = choose_threshold(rows, split.authors, feats, recipe,
+                                             v5_only if args.v5_data else frozenset(), min_recall,
+                                             split.ordinary)
+        print(f"recipe {recipe}; data {'v5' if args.v5_data else split.name}; thresholds chosen: {threshold}")
         _print_loao(scores, threshold, "loao")
         if args.show_misses:  # training authors only: the held-out rows were dropped above
             for (group, sc), text in zip(scores.pooled, scores.texts, strict=True):
@@ -606,12 +711,15 @@ def main(argv: list[str] | None = None) -> int:
         feats.save_cache()
         print(f"{time.perf_counter() - started:.0f} s")
         return 0
-    threshold, scores = choose_threshold(rows, TRAIN_AUTHORS, feats, recipe, min_recall=args.min_recall)
-    train = [r for r in rows if _in_training(r)]
-    meta = {"trained": time.strftime("%Y-%m-%d"), "name": NAME,
+    # the folds see training groups only (as --loao): held-out rows are kept for the report at the end
+    train = [r for r in rows if _in_training(r, None, split.authors, split.ordinary)]
+    threshold, scores = choose_threshold(train, split.authors, feats, recipe, min_recall=min_recall,
+                                         ordinary_authors=split.ordinary)
+    held = held_out_groups(rows, split)
+    meta = {"trained": time.strftime("%Y-%m-%d"), "name": split.name,
             "trained_on": sorted({r.group for r in train
                                   if recipe.contrast_weight or r.group not in CONTRAST_SETS}),
-            "held_out": list(HELD_OUT) + [f"ordinary-{a}" for a in ORDINARY_HELD_OUT],
+            "held_out": list(held),
             "traffic": TRAFFIC, "costs": COSTS, "min_df": MIN_DF,
             "loao_figures": _print_loao(scores, threshold, "loao")}
     model = recipe.fit(train, feats, threshold, meta)
@@ -620,27 +728,29 @@ def main(argv: list[str] | None = None) -> int:
     # model it would replace (the one in MODEL_DIR now), so the two are compared on the same groups
     if not args.no_held_out:
         previous = LearnedModel.load(MODEL_DIR) if (MODEL_DIR / "redflag.json").exists() else None  # v5
-        report = held_out_report(model, feats, rows)
+        report = held_out_report(model, feats, rows, held)
         model.meta["held_out_figures"] = report
         if previous is not None:
             model.meta["held_out_figures_previous"] = {"version": previous.version,
-                                                       **held_out_report(previous, feats, rows)}
+                                                       **held_out_report(previous, feats, rows, held)}
         for group in report:
             before = model.meta.get("held_out_figures_previous", {}).get(group)
             print(f"held out {group:36s} new {_totals(report[group])}"
                   + (f"   previous {_totals(before)}" if before else ""))
     if not args.dry_run:
-        saved = save(model, args.out)
-        print(f"wrote {args.out}/redflag.npz ({saved['version']}), threshold {threshold}")
+        saved = save(model, out)
+        print(f"wrote {out}/redflag.npz ({saved['version']}), threshold {threshold}")
     feats.save_cache()
     print(f"{time.perf_counter() - started:.0f} s")
     return 0
 
 
-def held_out_report(model: LearnedModel, feats: Featuriser, rows: list[Row]) -> dict[str, dict]:
-    """Totals per held-out group (HELD_OUT, ORDINARY_HELD_OUT) and pooled, from the service's decision."""
+def held_out_report(model: LearnedModel, feats: Featuriser, rows: list[Row],
+                    groups: tuple[str, ...] | None = None) -> dict[str, dict]:
+    """Totals per held-out group (`groups`; default HELD_OUT, ORDINARY_HELD_OUT) and pooled, from the
+    service's decision."""
     report: dict[str, dict] = {}
-    for group in HELD_OUT + tuple(f"ordinary-{a}" for a in ORDINARY_HELD_OUT):
+    for group in groups or HELD_OUT + tuple(f"ordinary-{a}" for a in ORDINARY_HELD_OUT):
         report[group] = rates(model, feats, [r for r in rows if r.group == group])
         key = "pooled-ordinary" if group.startswith("ordinary-") else "pooled-redflag"
         pooled = report.setdefault(key, {"positives": 0, "negatives": 0, "caught": 0, "false_alarms": 0})
