@@ -161,6 +161,9 @@ V8_ORDINARY_TRAIN = ORDINARY_TRAIN + ("b10-hospital-night-anp-gp-partner",)
 V8_HELD_OUT = ("a4-nonnative-textspeak", "a5-registrar-pharmacist", "a6-ir-midwife-paeds",
                "a17-crisis-custody", "a18-occhealth-expedition",
                "a19-neurosurg-telehealth", "a20-hca-rural-anp")  # a19, a20: written while v8 was trained
+# a21, a22: being written when v9 was fixed
+V9_HELD_OUT = (*V8_HELD_OUT, "a21-stroke-nurse-pharmacy-helpline", "a22-care-navigator-cardio-reg")
+V9_HOLD_RECALL = 0.99  # the issue's recall target
 V8_ORDINARY_HELD_OUT = (
     "b2-registrar-gp",
     "b3-gp-radiologist",
@@ -174,6 +177,7 @@ V8_ORDINARY_HELD_OUT = (
     "b14-ir-nurse-medstudent",
 )
 V8_DIR = MODEL_DIR / "v8"
+V9_DIR = MODEL_DIR / "v9"
 # an independent red-flag author's group ("a12-spinal-ward-111"): its cases weigh AUTHOR_WEIGHT in training
 RED_FLAG_AUTHOR = re.compile(r"^a\d+-")
 GRID = (0.01, 0.02, 0.03, 0.04) + tuple(round(float(x), 2) for x in np.arange(0.05, 0.96, 0.05))
@@ -466,6 +470,11 @@ SPLITS = {
                 HOLD_RECALL),
     "v8": Split("v8", V8_TRAIN_AUTHORS, V8_ORDINARY_TRAIN, V8_HELD_OUT, V8_ORDINARY_HELD_OUT, V5_RECIPE,
                 V8_DIR, None),
+    # v9: v8's data and recipe; its thresholds are the cheapest pair whose LOAO recall reaches the issue's
+    # target, 0.99 — a bar fixed beforehand that does not move with the model's own data (v8's cost-chosen
+    # pair held only its own recall and lost six emergencies held out). Fixed before any v9 run.
+    "v9": Split("v9", V8_TRAIN_AUTHORS, V8_ORDINARY_TRAIN, V9_HELD_OUT, V8_ORDINARY_HELD_OUT, V5_RECIPE,
+                V9_DIR, V9_HOLD_RECALL),
 }
 
 
