@@ -63,11 +63,12 @@ def _latest_user_turn(history: Iterable[Any] | None) -> str | None:
 
 
 def _load_learned(settings, embedder) -> LearnedScreen | FinetunedScreen:
-    """The learned layer the settings name: v5 (the default: a linear model over the shared embedder's
-    vectors, `model/redflag.*`), v7 and v8 (the same kind of model trained on more authors, `model/v7/`,
-    `model/v8/`), static (v5's recipe over distilled static token vectors, `static_model.py`; measured,
-    not the default) or v6 (fine-tuned MiniLM, its own ONNX graph in the embedder's cache)."""
-    name = getattr(settings, "redflag_model", "v5")
+    """The learned layer the settings name: v9 (the default) — like v5, v7 and v8 a linear model over the
+    shared embedder's vectors, trained on more authors (`model/v9/`; v5 in `model/redflag.*`, v7 and v8 in
+    `model/v7/`, `model/v8/`) —, static (v5's recipe over distilled static token vectors,
+    `static_model.py`; measured, not the default) or v6 (fine-tuned MiniLM, its own ONNX graph in the
+    embedder's cache)."""
+    name = getattr(settings, "redflag_model", "v9")
     if name == "static":
         from .static_model import load_static_screen
 
@@ -79,7 +80,8 @@ def _load_learned(settings, embedder) -> LearnedScreen | FinetunedScreen:
             raise
         except Exception as exc:  # e.g. the graph export failed: refuse v6 alone, the exemplars still load
             raise ModelError(f"the v6 red-flag model could not be loaded: {exc}") from exc
-    return LearnedScreen(embedder, LearnedModel.load(MODEL_DIR / name if name in ("v7", "v8") else MODEL_DIR))
+    folder = MODEL_DIR / name if name in ("v7", "v8", "v9") else MODEL_DIR
+    return LearnedScreen(embedder, LearnedModel.load(folder))
 
 
 class Guardrail:
