@@ -166,3 +166,22 @@ def test_the_v8_split_weighs_every_training_author_and_holds_out_later_batches()
     held = held_out_groups(rows, split)
     assert {"a19-someone-new", "ordinary-b15-someone-new", "a4-nonnative-textspeak"} <= set(held)
     assert not set(held) & {r.group for r in train}
+
+
+def test_v9_is_v8s_data_and_recipe_with_thresholds_held_to_the_recall_target() -> None:
+    """v9 differs from v8 only in how thresholds are chosen: the cheapest pair holding LOAO recall 0.99 (the
+    issue's target), not v8's cost-chosen pair; its files record that split and its held-out authors, a21
+    and a22 (written after v9 was fixed) among them."""
+    import json
+
+    from service.guardrails.learned import MODEL_DIR
+    from service.guardrails.train_learned import SPLITS, V9_HOLD_RECALL
+
+    v8, v9 = SPLITS["v8"], SPLITS["v9"]
+    assert (v9.authors, v9.ordinary, v9.recipe) == (v8.authors, v8.ordinary, v8.recipe)
+    assert v9.hold_recall == V9_HOLD_RECALL == 0.99 and v8.hold_recall is None
+    meta = json.loads((MODEL_DIR / "v9" / "redflag.json").read_text(encoding="utf-8"))
+    assert {"a21-stroke-nurse-pharmacy-helpline", "a22-care-navigator-cardio-reg"} <= set(meta["held_out"])
+    assert not set(meta["held_out"]) & set(meta["trained_on"])
+    loao = meta["loao_figures"]["pooled-redflag"]
+    assert loao["caught"] / loao["positives"] >= V9_HOLD_RECALL
