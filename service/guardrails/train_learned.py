@@ -773,7 +773,8 @@ def _default_model() -> LearnedModel | None:
 
     name = Settings.model_fields["redflag_model"].default
     folder = MODEL_DIR / name if name in ("v7", "v8", "v9", "v10") else MODEL_DIR
-    return LearnedModel.load(folder) if name not in ("v6", "static") and (folder / "redflag.json").exists() else None
+    usable = name not in ("v6", "static") and (folder / "redflag.json").exists()
+    return LearnedModel.load(folder) if usable else None
 
 
 def held_out_report(model: LearnedModel, feats: Featuriser, rows: list[Row],
