@@ -42,9 +42,9 @@ ANSWERS_HELD_OUT = (
     "b17-physio-carehome-gp",  # the same (first look after the sibling-section change; 30 out of scope)
 )
 ROOT = Path(__file__).resolve().parent.parent
-# the default red-flag model's metadata (v9 since the sixth session; v5's is model/redflag.json): its
+# the default red-flag model's metadata (v10 since the sixth session; v5's is model/redflag.json): its
 # `held_out` list is what the red-flag suite scores by default
-MODEL_META = ROOT / "service" / "guardrails" / "model" / "v9" / "redflag.json"
+MODEL_META = ROOT / "service" / "guardrails" / "model" / "v10" / "redflag.json"
 HEADER = re.compile(r"^//\s*author:\s*(?P<author>[\w.-]+)(?P<rest>.*)$")
 DATE = re.compile(r"date:\s*(\d{4}-\d{2}-\d{2})")
 

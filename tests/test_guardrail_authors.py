@@ -37,11 +37,13 @@ V5_META = json.loads((MODEL_DIR / "redflag.json").read_text(encoding="utf-8"))
 # the meta of the learned layer the service loads by default (GQA_REDFLAG_MODEL): the floors are on it
 DEFAULT_MODEL = Settings.model_fields["redflag_model"].default
 META = json.loads({"v6": MODEL_DIR / "finetuned.json", "v7": MODEL_DIR / "v7" / "redflag.json",
-                   "v8": MODEL_DIR / "v8" / "redflag.json", "v9": MODEL_DIR / "v9" / "redflag.json"}
+                   "v8": MODEL_DIR / "v8" / "redflag.json", "v9": MODEL_DIR / "v9" / "redflag.json",
+                   "v10": MODEL_DIR / "v10" / "redflag.json"}
                   .get(DEFAULT_MODEL, MODEL_DIR / "redflag.json").read_text(encoding="utf-8"))
 V7_META = json.loads((MODEL_DIR / "v7" / "redflag.json").read_text(encoding="utf-8"))
 V8_META = json.loads((MODEL_DIR / "v8" / "redflag.json").read_text(encoding="utf-8"))
 V9_META = json.loads((MODEL_DIR / "v9" / "redflag.json").read_text(encoding="utf-8"))
+V10_META = json.loads((MODEL_DIR / "v10" / "redflag.json").read_text(encoding="utf-8"))
 # The floors are on what the default model never trained on: every red-flag batch and every answers batch
 # missing from its `trained_on` (for v5: a4-a6, a10-a13 and b2-b8; a batch written later, such as a14 or b9,
 # joins by itself). train_learned's HELD_OUT is the trainer's split (v7's), which is not the default model's.
@@ -63,8 +65,11 @@ ORDINARY_HELD = sorted(a for a in ANSWER_BATCHES if f"ordinary-{a}" not in META[
 # From the sixth session the default is v9 (v5's recipe on thirteen authors, thresholds held to LOAO recall
 # 0.99; docs/guardrails.md "Model v9"), scored once on a4-a6 and a17-a22 beside v5: recall 1127/1142 = 0.987
 # (v5 1119/1142), per author 0.968-1.000; false alarms 110/1108 (v5 128/1108), per author 0.048-0.160;
-# ordinary b2-b6, b9, b11-b17 57/1290 (v5 83/1290), at most 0.11 (b9). The floors below held for v5 and
-# hold for v9. Targets are higher: see the README.
+# ordinary b2-b6, b9, b11-b17 57/1290 (v5 83/1290), at most 0.11 (b9). Then v10 (v9's recipe and threshold
+# rule, a17-a20 added to training), scored once on a4-a6, a21-a24 beside v9: recall 882/892 for both, per
+# author 0.977-1.000; false alarms 92/858 (v9 107/858), per author 0.050-0.152; ordinary 55/1290 (v9 57/1290).
+# a23 and a24 (written after v10 was fixed), on arrival with v9: 0.992 / 0.992, 0.136 / 0.160. The floors
+# below held for v5 and v9 and hold for v10. Targets are higher: see the README.
 MIN_RECALL_EACH = 0.96
 MIN_RECALL_POOLED = 0.985
 MAX_FALSE_ALARMS_EACH = 0.20
@@ -225,14 +230,14 @@ def test_a_refused_model_falls_back_to_the_rules(monkeypatch, tmp_path: Path) ->
     assert g.check("sats 82% on 15L, RR 36, after the cement injection") is not None
 
 
-@pytest.mark.parametrize("name", ["v7", "v8", "v9"])
+@pytest.mark.parametrize("name", ["v7", "v8", "v9", "v10"])
 def test_v7_and_v8_load_check_their_hash_and_name_themselves_in_audit(tmp_path: Path, name: str) -> None:
     """v7 and v8 are selected by GQA_REDFLAG_MODEL=v7 / v8, each from its own folder, hash checked."""
-    meta = {"v7": V7_META, "v8": V8_META, "v9": V9_META}[name]
+    meta = {"v7": V7_META, "v8": V8_META, "v9": V9_META, "v10": V10_META}[name]
     model = LearnedModel.load(MODEL_DIR / name)
     assert model.version == meta["version"] and model.version.startswith(f"{name}-{meta['trained']}+")
     assert model.version != V5_META["version"] and V7_META["version"] != V8_META["version"]
-    assert V9_META["version"] != V8_META["version"]
+    assert len({V8_META["version"], V9_META["version"], V10_META["version"]}) == 3
     g = Guardrail.from_settings(Settings(store_dir=tmp_path, audit_log=tmp_path / "audit.jsonl",
                                          guardrails_dir=ROOT / "corpus" / "guardrails", redflag_model=name))
     assert g.learned is not None and g.learned.version == meta["version"]

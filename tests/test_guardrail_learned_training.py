@@ -185,3 +185,21 @@ def test_v9_is_v8s_data_and_recipe_with_thresholds_held_to_the_recall_target() -
     assert not set(meta["held_out"]) & set(meta["trained_on"])
     loao = meta["loao_figures"]["pooled-redflag"]
     assert loao["caught"] / loao["positives"] >= V9_HOLD_RECALL
+
+
+def test_v10_is_v9_with_four_more_training_authors_and_the_same_threshold_rule() -> None:
+    """v10 = v9's recipe and threshold rule on a17-a20 as well; its held-out authors (a23 and a24 among them,
+    written after it was fixed) are none of its training authors."""
+    import json
+
+    from service.guardrails.learned import MODEL_DIR
+    from service.guardrails.train_learned import SPLITS
+
+    v9, v10 = SPLITS["v9"], SPLITS["v10"]
+    assert set(v10.authors) - set(v9.authors) == {"a17-crisis-custody", "a18-occhealth-expedition",
+                                                   "a19-neurosurg-telehealth", "a20-hca-rural-anp"}
+    assert (v10.ordinary, v10.recipe, v10.hold_recall) == (v9.ordinary, v9.recipe, v9.hold_recall)
+    meta = json.loads((MODEL_DIR / "v10" / "redflag.json").read_text(encoding="utf-8"))
+    assert {"a23-physio-cmh-nurse", "a24-surgical-nurse-family"} <= set(meta["held_out"])
+    assert not set(meta["held_out"]) & set(meta["trained_on"])
+    assert "a17-crisis-custody" in meta["trained_on"]
