@@ -168,6 +168,14 @@ V9_HOLD_RECALL = 0.99  # the issue's recall target
 # a21, a22 (second looks: v9's decision used them) and a23, a24 (being written when v10 was fixed)
 V10_TRAIN_AUTHORS = V8_TRAIN_AUTHORS + ("a17-crisis-custody", "a18-occhealth-expedition",
                                         "a19-neurosurg-telehealth", "a20-hca-rural-anp")
+# v11 (fixed before any v11 run): v10's split with a21-a24 moved to training; held out a4-a6 and a25-a27
+# (being written when v11 was fixed)
+V11_TRAIN_AUTHORS = V10_TRAIN_AUTHORS + (
+    "a21-stroke-nurse-pharmacy-helpline", "a22-care-navigator-cardio-reg", "a23-physio-cmh-nurse",
+    "a24-surgical-nurse-family")
+V11_HELD_OUT = ("a4-nonnative-textspeak", "a5-registrar-pharmacist", "a6-ir-midwife-paeds",
+                "a25-health-visitor-chemo-helpline", "a26-call-handler-diabetes-nurse",
+                "a27-midwife-geriatrician")
 V10_HELD_OUT = ("a4-nonnative-textspeak", "a5-registrar-pharmacist", "a6-ir-midwife-paeds",
                 "a21-stroke-nurse-pharmacy-helpline", "a22-care-navigator-cardio-reg",
                 "a23-physio-cmh-nurse", "a24-surgical-nurse-family")
@@ -186,6 +194,7 @@ V8_ORDINARY_HELD_OUT = (
 V8_DIR = MODEL_DIR / "v8"
 V9_DIR = MODEL_DIR / "v9"
 V10_DIR = MODEL_DIR / "v10"
+V11_DIR = MODEL_DIR / "v11"
 # an independent red-flag author's group ("a12-spinal-ward-111"): its cases weigh AUTHOR_WEIGHT in training
 RED_FLAG_AUTHOR = re.compile(r"^a\d+-")
 GRID = (0.01, 0.02, 0.03, 0.04) + tuple(round(float(x), 2) for x in np.arange(0.05, 0.96, 0.05))
@@ -487,6 +496,9 @@ SPLITS = {
     # (docs/guardrails.md "Model v10") picks another; thresholds as v9's
     "v10": Split("v10", V10_TRAIN_AUTHORS, V8_ORDINARY_TRAIN, V10_HELD_OUT, V8_ORDINARY_HELD_OUT, V5_RECIPE,
                  V10_DIR, V9_HOLD_RECALL),
+    # v11: twenty-one training authors; v10's recipe and threshold rule, nothing else changed
+    "v11": Split("v11", V11_TRAIN_AUTHORS, V8_ORDINARY_TRAIN, V11_HELD_OUT, V8_ORDINARY_HELD_OUT, V5_RECIPE,
+                 V11_DIR, V9_HOLD_RECALL),
 }
 
 
@@ -772,7 +784,7 @@ def _default_model() -> LearnedModel | None:
     from service.settings import Settings
 
     name = Settings.model_fields["redflag_model"].default
-    folder = MODEL_DIR / name if name in ("v7", "v8", "v9", "v10") else MODEL_DIR
+    folder = MODEL_DIR / name if name in ("v7", "v8", "v9", "v10", "v11") else MODEL_DIR
     usable = name not in ("v6", "static") and (folder / "redflag.json").exists()
     return LearnedModel.load(folder) if usable else None
 
