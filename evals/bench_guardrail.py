@@ -85,6 +85,7 @@ def main() -> int:
     files = {"v5": MODEL_DIR / "redflag.json", "v6": MODEL_DIR / "finetuned.json",
              "v7": MODEL_DIR / "v7" / "redflag.json", "v8": MODEL_DIR / "v8" / "redflag.json",
              "v9": MODEL_DIR / "v9" / "redflag.json", "v10": MODEL_DIR / "v10" / "redflag.json",
+             "v11": MODEL_DIR / "v11" / "redflag.json",
              "static": MODEL_DIR / "static.json"}
     layers = {m: Guardrail.from_settings(settings.model_copy(update={"redflag_model": m}))
               for m, path in files.items() if path.exists()}
@@ -102,7 +103,7 @@ def main() -> int:
         print(f"{name:48s} wall p50 {w50:6.2f} ms p95 {w95:6.2f} ms | cpu p50 {c50:6.2f} ms p95 {c95:6.2f} ms"
               f" | p95 cpu / baseline {c95 / base[3]:.1f}x")
     by_model = dict(zip(layers, (rows[name] for name, _ in guards[1:]), strict=True))
-    for m in ("v7", "v8", "v9", "v10", "v6", "static"):
+    for m in ("v7", "v8", "v9", "v10", "v11", "v6", "static"):
         if m in by_model and "v5" in by_model:
             a, v5 = by_model[m], by_model["v5"]
             print(f"{m} / v5: wall p50 {a[0] / v5[0]:.2f}x, p95 {a[1] / v5[1]:.2f}x; "

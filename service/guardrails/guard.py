@@ -65,7 +65,7 @@ def _latest_user_turn(history: Iterable[Any] | None) -> str | None:
 def _load_learned(settings, embedder) -> LearnedScreen | FinetunedScreen:
     """The learned layer the settings name: v10 (the default) — like v5, v7, v8 and v9 a linear model over
     the shared embedder's vectors, trained on more authors (`model/v10/`; v5 in `model/redflag.*`, the others
-    in `model/v7/`, `model/v8/`, `model/v9/`) —, static (v5's recipe over distilled static token vectors,
+    in `model/v7/` … `model/v11/`) —, static (v5's recipe over distilled static token vectors,
     `static_model.py`; measured, not the default) or v6 (fine-tuned MiniLM, its own ONNX graph in the
     embedder's cache)."""
     name = getattr(settings, "redflag_model", "v10")
@@ -80,7 +80,7 @@ def _load_learned(settings, embedder) -> LearnedScreen | FinetunedScreen:
             raise
         except Exception as exc:  # e.g. the graph export failed: refuse v6 alone, the exemplars still load
             raise ModelError(f"the v6 red-flag model could not be loaded: {exc}") from exc
-    folder = MODEL_DIR / name if name in ("v7", "v8", "v9", "v10") else MODEL_DIR
+    folder = MODEL_DIR / name if name in ("v7", "v8", "v9", "v10", "v11") else MODEL_DIR
     return LearnedScreen(embedder, LearnedModel.load(folder))
 
 
