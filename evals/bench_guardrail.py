@@ -86,7 +86,7 @@ def main() -> int:
              "v7": MODEL_DIR / "v7" / "redflag.json", "v8": MODEL_DIR / "v8" / "redflag.json",
              "v9": MODEL_DIR / "v9" / "redflag.json", "v10": MODEL_DIR / "v10" / "redflag.json",
              "v11": MODEL_DIR / "v11" / "redflag.json",
-             "static": MODEL_DIR / "static.json"}
+             "static": MODEL_DIR / "static.json", "static11": MODEL_DIR / "static11" / "static.json"}
     layers = {m: Guardrail.from_settings(settings.model_copy(update={"redflag_model": m}))
               for m, path in files.items() if path.exists()}
     guards = [("rules (baseline)", rules)]
@@ -103,11 +103,12 @@ def main() -> int:
         print(f"{name:48s} wall p50 {w50:6.2f} ms p95 {w95:6.2f} ms | cpu p50 {c50:6.2f} ms p95 {c95:6.2f} ms"
               f" | p95 cpu / baseline {c95 / base[3]:.1f}x")
     by_model = dict(zip(layers, (rows[name] for name, _ in guards[1:]), strict=True))
-    for m in ("v7", "v8", "v9", "v10", "v11", "v6", "static"):
-        if m in by_model and "v5" in by_model:
-            a, v5 = by_model[m], by_model["v5"]
-            print(f"{m} / v5: wall p50 {a[0] / v5[0]:.2f}x, p95 {a[1] / v5[1]:.2f}x; "
-                  f"cpu p50 {a[2] / v5[2]:.2f}x, p95 {a[3] / v5[3]:.2f}x")
+    for m in ("v7", "v8", "v9", "v10", "v11", "v6", "static", "static11"):
+        for ref in ("v5", "v10") if m.startswith("static") else ("v5",):
+            if m in by_model and ref in by_model:
+                a, b = by_model[m], by_model[ref]
+                print(f"{m} / {ref}: wall p50 {a[0] / b[0]:.2f}x, p95 {a[1] / b[1]:.2f}x; "
+                      f"cpu p50 {a[2] / b[2]:.2f}x, p95 {a[3] / b[3]:.2f}x")
     labelled = [json.loads(line)["text"] for line in DATASET.read_text(encoding="utf-8").splitlines() if line]
     failed = 0
     for what, measured, target in targets(rules, service, labelled):

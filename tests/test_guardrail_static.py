@@ -148,3 +148,51 @@ def test_shipped_static_model_is_small_and_never_saw_a_held_out_author() -> None
     assert (MODEL_DIR / STATIC_NPZ).stat().st_size <= 8_500_000 and meta["dims"] <= 128
     assert not set(meta["trained_on"]) & set(HELD_OUT)
     assert all(f"ordinary-{a}" not in meta["trained_on"] for a in ORDINARY_HELD_OUT)
+
+
+# static11 (docs/guardrails.md "Model static11"): the same recipe over v11's training authors
+STATIC11_DIR = MODEL_DIR / "static11"
+SHIPPED11 = (STATIC11_DIR / STATIC_JSON).exists()
+
+
+@pytest.mark.skipif(not SHIPPED11, reason="no static11 model shipped")
+def test_shipped_static11_loads_by_name_decides_deterministically_and_audits_its_version(
+        tmp_path: Path) -> None:
+    meta = json.loads((STATIC11_DIR / STATIC_JSON).read_text(encoding="utf-8"))
+    settings = _settings(tmp_path).model_copy(update={"redflag_model": "static11"})
+    g = Guardrail.from_settings(settings)
+    assert meta["version"].startswith("static11+") and g.screen_version == f"learned:{meta['version']}"
+    text = "his wife says he's not making sense since lunch and his face looks lopsided"
+    assert g.learned.score(text) == g.learned.score(text)
+    assert (g.check(text) is None) == (g.check(text) is None)
+    assert g.screen("pt post VP now cannot lift either leg and numb between the legs") is not None
+    line = json.loads((tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    assert meta["version"] in line["rule"]
+
+
+@pytest.mark.skipif(not SHIPPED11, reason="no static11 model shipped")
+def test_shipped_static11_rewrites_to_the_same_bytes(tmp_path: Path) -> None:
+    """Saving the loaded static11 again gives its files byte for byte (no clock, fixed member order)."""
+    from service.guardrails import train_static
+
+    _, model = load_static(STATIC11_DIR)
+    with np.load(STATIC11_DIR / STATIC_NPZ, allow_pickle=False) as npz:
+        vectors, tok = npz["vectors"], npz["tokenizer"].tobytes().decode("utf-8")
+    train_static.save(model, vectors, tok, tmp_path, "static11")
+    for name in (STATIC_NPZ, STATIC_JSON):
+        assert (tmp_path / name).read_bytes() == (STATIC11_DIR / name).read_bytes(), name
+
+
+@pytest.mark.skipif(not SHIPPED11, reason="no static11 model shipped")
+def test_shipped_static11_trained_on_v11_and_never_saw_a_held_out_author() -> None:
+    from service.guardrails.train_learned import SPLITS
+
+    split = SPLITS["v11"]
+    meta = json.loads((STATIC11_DIR / STATIC_JSON).read_text(encoding="utf-8"))
+    assert meta["split"] == "v11" and meta["min_recall"] == split.hold_recall and meta["dims"] <= 128
+    assert (STATIC11_DIR / STATIC_NPZ).stat().st_size <= 8_500_000
+    assert set(split.authors) <= set(meta["trained_on"])
+    held = set(split.held_out) | {f"ordinary-{a}" for a in split.ordinary_held_out}
+    assert held <= set(meta["held_out"]) and not set(meta["held_out"]) & set(meta["trained_on"])
+    assert not any(g.startswith(("a25", "a26", "a27", "ordinary-b15", "ordinary-b16", "ordinary-b17"))
+                   for g in meta["trained_on"])

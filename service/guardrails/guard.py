@@ -66,13 +66,18 @@ def _load_learned(settings, embedder) -> LearnedScreen | FinetunedScreen:
     """The learned layer the settings name: v10 (the default) — like v5, v7, v8 and v9 a linear model over
     the shared embedder's vectors, trained on more authors (`model/v10/`; v5 in `model/redflag.*`, the others
     in `model/v7/` … `model/v11/`) —, static (v5's recipe over distilled static token vectors,
-    `static_model.py`; measured, not the default) or v6 (fine-tuned MiniLM, its own ONNX graph in the
-    embedder's cache)."""
+    `static_model.py`; measured, not the default; static11: the same over v11's training authors with
+    thresholds held to LOAO recall 0.99, `model/static11/`) or v6 (fine-tuned MiniLM, its own ONNX graph in
+    the embedder's cache)."""
     name = getattr(settings, "redflag_model", "v10")
     if name == "static":
         from .static_model import load_static_screen
 
         return load_static_screen()
+    if name == "static11":
+        from .static_model import load_static_screen
+
+        return load_static_screen(MODEL_DIR / "static11")
     if name == "v6":
         try:
             return FinetunedScreen(FinetunedModel.load(cache_dir=settings.cache_dir))
