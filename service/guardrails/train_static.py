@@ -305,9 +305,10 @@ def main(argv: list[str] | None = None) -> int:
     base = split.recipe if split else Recipe(ORDINARY_WEIGHT, C, True, 0, 1e-3, AUTHOR_WEIGHT)
 
     def recipe_for(c: float | None) -> Recipe:
-        changes = {k: v for k, v in (("c", c), ("ordinary_weight", args.ordinary_weight),
-                                     ("author_weight", args.author_weight)) if v is not None}
-        return replace(base, **changes)
+        return replace(base, c=base.c if c is None else c,
+                       ordinary_weight=(base.ordinary_weight if args.ordinary_weight is None
+                                        else args.ordinary_weight),
+                       author_weight=base.author_weight if args.author_weight is None else args.author_weight)
 
     cs: list[float | None] = list(args.C) if args.C else [None]
     from config import prepare_process
