@@ -41,10 +41,6 @@ ANSWERS_HELD_OUT = (
     "b16-enp-anticoag-pharmacist",  # the same (first look after the sibling-section change)
     "b17-physio-carehome-gp",  # the same (first look after the sibling-section change; 30 out of scope)
 )
-ROOT = Path(__file__).resolve().parent.parent
-# the default red-flag model's metadata (v10 since the sixth session; v5's is model/redflag.json): its
-# `held_out` list is what the red-flag suite scores by default
-MODEL_META = ROOT / "service" / "guardrails" / "model" / "v10" / "redflag.json"
 HEADER = re.compile(r"^//\s*author:\s*(?P<author>[\w.-]+)(?P<rest>.*)$")
 DATE = re.compile(r"date:\s*(\d{4}-\d{2}-\d{2})")
 
@@ -141,10 +137,14 @@ def load_batches(kind: str, root: Path = AUTHORS_DIR) -> list[AuthorBatch]:
 
 
 def redflag_held_out() -> tuple[str, ...]:
-    """The red-flag authors the shipped model was not trained on (recorded in its metadata)."""
+    """The red-flag authors the default model was not trained on (recorded in its metadata)."""
     import json
 
-    meta = json.loads(MODEL_META.read_text(encoding="utf-8"))
+    from service.guardrails.guard import model_meta_path
+    from service.settings import Settings
+
+    default = Settings.model_fields["redflag_model"].default
+    meta = json.loads(model_meta_path(default).read_text(encoding="utf-8"))
     return tuple(a for a in meta["held_out"] if not a.startswith("ordinary-"))
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from evals.authors import load_batches
 from service.guardrails import Guardrail
+from service.guardrails.guard import model_meta_path
 from service.guardrails.learned import MODEL_DIR, LearnedModel, ModelError
 from service.guardrails.train_learned import (
     HELD_OUT,
@@ -36,10 +37,7 @@ ANSWER_BATCHES = {b.author: b for b in load_batches("answers")}
 V5_META = json.loads((MODEL_DIR / "redflag.json").read_text(encoding="utf-8"))
 # the meta of the learned layer the service loads by default (GQA_REDFLAG_MODEL): the floors are on it
 DEFAULT_MODEL = Settings.model_fields["redflag_model"].default
-META = json.loads({"v6": MODEL_DIR / "finetuned.json", "v7": MODEL_DIR / "v7" / "redflag.json",
-                   "v8": MODEL_DIR / "v8" / "redflag.json", "v9": MODEL_DIR / "v9" / "redflag.json",
-                   "v10": MODEL_DIR / "v10" / "redflag.json"}
-                  .get(DEFAULT_MODEL, MODEL_DIR / "redflag.json").read_text(encoding="utf-8"))
+META = json.loads(model_meta_path(DEFAULT_MODEL).read_text(encoding="utf-8"))
 V7_META = json.loads((MODEL_DIR / "v7" / "redflag.json").read_text(encoding="utf-8"))
 V8_META = json.loads((MODEL_DIR / "v8" / "redflag.json").read_text(encoding="utf-8"))
 V9_META = json.loads((MODEL_DIR / "v9" / "redflag.json").read_text(encoding="utf-8"))

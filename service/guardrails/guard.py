@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from service.unicode_clean import clean_text
@@ -60,6 +61,18 @@ def _latest_user_turn(history: Iterable[Any] | None) -> str | None:
         if role == "user" and isinstance(content, str) and content.strip():
             latest = content
     return latest
+
+
+def model_meta_path(name: str) -> Path:
+    """The metadata file of the learned layer called `name` (its `trained_on` and `held_out` lists): the
+    tests' floors and the red-flag suite's default authors follow the default model's."""
+    if name == "v6":
+        return MODEL_DIR / "finetuned.json"
+    if name == "static":
+        return MODEL_DIR / "static.json"
+    if name.startswith("static"):
+        return MODEL_DIR / name / "static.json"
+    return MODEL_DIR / name / "redflag.json" if name != "v5" else MODEL_DIR / "redflag.json"
 
 
 def _load_learned(settings, embedder) -> LearnedScreen | FinetunedScreen:
