@@ -176,6 +176,11 @@ V11_TRAIN_AUTHORS = V10_TRAIN_AUTHORS + (
 V11_HELD_OUT = ("a4-nonnative-textspeak", "a5-registrar-pharmacist", "a6-ir-midwife-paeds",
                 "a25-health-visitor-chemo-helpline", "a26-call-handler-diabetes-nurse",
                 "a27-midwife-geriatrician")
+# v11r (static11r; fixed before any run, sixth session, after static11's two decisions): v11's split with the
+# thresholds held to LOAO recall 0.995; held out as v11 plus a28-a30 (seen) and a31-a33 (being written)
+V11R_HELD_OUT = (*V11_HELD_OUT, "a28-amu-np-community-pharmacist", "a29-student-gp-remote-relative",
+                 "a30-ir-recovery-hospice-dn", "a31-paramedic-practitioner-ooh-nurse",
+                 "a32-icu-outreach-sexual-health", "a33-rehab-physio-dialysis-patient")
 V10_HELD_OUT = ("a4-nonnative-textspeak", "a5-registrar-pharmacist", "a6-ir-midwife-paeds",
                 "a21-stroke-nurse-pharmacy-helpline", "a22-care-navigator-cardio-reg",
                 "a23-physio-cmh-nurse", "a24-surgical-nurse-family")
@@ -499,6 +504,9 @@ SPLITS = {
     # v11: twenty-one training authors; v10's recipe and threshold rule, nothing else changed
     "v11": Split("v11", V11_TRAIN_AUTHORS, V8_ORDINARY_TRAIN, V11_HELD_OUT, V8_ORDINARY_HELD_OUT, V5_RECIPE,
                  V11_DIR, V9_HOLD_RECALL),
+    # v11r: v11's data with thresholds held to LOAO recall 0.995 (for the static model static11r)
+    "v11r": Split("v11r", V11_TRAIN_AUTHORS, V8_ORDINARY_TRAIN, V11R_HELD_OUT, V8_ORDINARY_HELD_OUT,
+                  V5_RECIPE, MODEL_DIR / "v11r", 0.995),
 }
 
 
