@@ -86,7 +86,8 @@ def main() -> int:
              "v7": MODEL_DIR / "v7" / "redflag.json", "v8": MODEL_DIR / "v8" / "redflag.json",
              "v9": MODEL_DIR / "v9" / "redflag.json", "v10": MODEL_DIR / "v10" / "redflag.json",
              "v11": MODEL_DIR / "v11" / "redflag.json",
-             "static": MODEL_DIR / "static.json", "static11": MODEL_DIR / "static11" / "static.json"}
+             "static": MODEL_DIR / "static.json", "static11": MODEL_DIR / "static11" / "static.json",
+             "static11r": MODEL_DIR / "static11r" / "static.json"}
     layers = {m: Guardrail.from_settings(settings.model_copy(update={"redflag_model": m}))
               for m, path in files.items() if path.exists()}
     guards = [("rules (baseline)", rules)]
@@ -103,7 +104,7 @@ def main() -> int:
         print(f"{name:48s} wall p50 {w50:6.2f} ms p95 {w95:6.2f} ms | cpu p50 {c50:6.2f} ms p95 {c95:6.2f} ms"
               f" | p95 cpu / baseline {c95 / base[3]:.1f}x")
     by_model = dict(zip(layers, (rows[name] for name, _ in guards[1:]), strict=True))
-    for m in ("v7", "v8", "v9", "v10", "v11", "v6", "static", "static11"):
+    for m in ("v7", "v8", "v9", "v10", "v11", "v6", "static", "static11", "static11r"):
         for ref in ("v5", "v10") if m.startswith("static") else ("v5",):
             if m in by_model and ref in by_model:
                 a, b = by_model[m], by_model[ref]

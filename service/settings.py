@@ -42,7 +42,9 @@ class Settings(StoreSettings):
         default=None, description="red-flag audit log; default STORE_DIR/audit.jsonl"
     )
     audit_raw_text: bool = False
-    redflag_model: Literal["v5", "v6", "v7", "v8", "v9", "v10", "v11", "static", "static11"] = Field(
+    redflag_model: Literal[
+        "v5", "v6", "v7", "v8", "v9", "v10", "v11", "static", "static11", "static11r"
+    ] = Field(
         default="v10",
         description="the red-flag learned layer: v10 (the default: v5's recipe trained on seventeen authors, "
         "thresholds held to LOAO recall 0.99), v9 and v11 (the same on thirteen and twenty-one authors; "
@@ -51,7 +53,8 @@ class Settings(StoreSettings):
         "(MiniLM with its top layer fine-tuned), v7 (v5's model trained on eight authors; measured, not "
         "the default), v8 (v5's recipe on thirteen authors, cost-chosen thresholds) or static (v5's recipe "
         "over static token vectors distilled from MiniLM: a much faster check), static11 (the same over "
-        "v11's training authors, thresholds held to LOAO recall 0.99); see docs/guardrails.md",
+        "v11's training authors, thresholds held to LOAO recall 0.99; static11r the same weights held to "
+        "0.995); see docs/guardrails.md",
     )
 
     retrieval_k: int = Field(default=5, ge=1)

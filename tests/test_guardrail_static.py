@@ -150,18 +150,19 @@ def test_shipped_static_model_is_small_and_never_saw_a_held_out_author() -> None
     assert all(f"ordinary-{a}" not in meta["trained_on"] for a in ORDINARY_HELD_OUT)
 
 
-# static11 (docs/guardrails.md "Model static11"): the same recipe over v11's training authors
+# static11 (docs/guardrails.md "Model static11"): the same recipe over v11's training authors; static11r: the
+# same weights with thresholds held to LOAO recall 0.995
 STATIC11_DIR = MODEL_DIR / "static11"
 SHIPPED11 = (STATIC11_DIR / STATIC_JSON).exists()
 
 
-@pytest.mark.skipif(not SHIPPED11, reason="no static11 model shipped")
+@pytest.mark.parametrize("name", ["static11", "static11r"])
 def test_shipped_static11_loads_by_name_decides_deterministically_and_audits_its_version(
-        tmp_path: Path) -> None:
-    meta = json.loads((STATIC11_DIR / STATIC_JSON).read_text(encoding="utf-8"))
-    settings = _settings(tmp_path).model_copy(update={"redflag_model": "static11"})
+        tmp_path: Path, name: str) -> None:
+    meta = json.loads((MODEL_DIR / name / STATIC_JSON).read_text(encoding="utf-8"))
+    settings = _settings(tmp_path).model_copy(update={"redflag_model": name})
     g = Guardrail.from_settings(settings)
-    assert meta["version"].startswith("static11+") and g.screen_version == f"learned:{meta['version']}"
+    assert meta["version"].startswith(f"{name}+") and g.screen_version == f"learned:{meta['version']}"
     text = "his wife says he's not making sense since lunch and his face looks lopsided"
     assert g.learned.score(text) == g.learned.score(text)
     assert (g.check(text) is None) == (g.check(text) is None)
@@ -196,3 +197,16 @@ def test_shipped_static11_trained_on_v11_and_never_saw_a_held_out_author() -> No
     assert held <= set(meta["held_out"]) and not set(meta["held_out"]) & set(meta["trained_on"])
     assert not any(g.startswith(("a25", "a26", "a27", "ordinary-b15", "ordinary-b16", "ordinary-b17"))
                    for g in meta["trained_on"])
+
+
+def test_static11r_is_static11_with_thresholds_held_to_a_higher_recall() -> None:
+    """The same vectors and weights (identical npz); only the thresholds differ, chosen to hold LOAO recall
+    0.995 instead of 0.99, so they are no higher than static11's."""
+    r_dir = MODEL_DIR / "static11r"
+    assert (r_dir / STATIC_NPZ).read_bytes() == (STATIC11_DIR / STATIC_NPZ).read_bytes()
+    meta = json.loads((r_dir / STATIC_JSON).read_text(encoding="utf-8"))
+    base = json.loads((STATIC11_DIR / STATIC_JSON).read_text(encoding="utf-8"))
+    assert meta["split"] == "v11r" and meta["min_recall"] == 0.995 and base["min_recall"] == 0.99
+    assert meta["threshold"] <= base["threshold"]
+    assert meta["threshold_no_finding"] <= base["threshold_no_finding"]
+    assert meta["trained_on"] == base["trained_on"]

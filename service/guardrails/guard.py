@@ -87,10 +87,10 @@ def _load_learned(settings, embedder) -> LearnedScreen | FinetunedScreen:
         from .static_model import load_static_screen
 
         return load_static_screen()
-    if name == "static11":
+    if name in ("static11", "static11r"):
         from .static_model import load_static_screen
 
-        return load_static_screen(MODEL_DIR / "static11")
+        return load_static_screen(MODEL_DIR / name)
     if name == "v6":
         try:
             return FinetunedScreen(FinetunedModel.load(cache_dir=settings.cache_dir))
