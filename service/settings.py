@@ -45,16 +45,16 @@ class Settings(StoreSettings):
     redflag_model: Literal[
         "v5", "v6", "v7", "v8", "v9", "v10", "v11", "static", "static11", "static11r"
     ] = Field(
-        default="v10",
-        description="the red-flag learned layer: v10 (the default: v5's recipe trained on seventeen authors, "
-        "thresholds held to LOAO recall 0.99), v9 and v11 (the same on thirteen and twenty-one authors; "
-        "measured, not the default), v5 (linear model over "
-        "frozen MiniLM embeddings), v6 "
-        "(MiniLM with its top layer fine-tuned), v7 (v5's model trained on eight authors; measured, not "
-        "the default), v8 (v5's recipe on thirteen authors, cost-chosen thresholds) or static (v5's recipe "
-        "over static token vectors distilled from MiniLM: a much faster check), static11 (the same over "
-        "v11's training authors, thresholds held to LOAO recall 0.99; static11r the same weights held to "
-        "0.995); see docs/guardrails.md",
+        default="static11r",
+        description=(
+            "the red-flag learned layer: static11r (the default: v5's recipe over 64-dim static vectors "
+            "distilled from MiniLM, trained on twenty-one authors, thresholds held to LOAO recall 0.995; "
+            "a check in about 1.5 ms); static11 (the same weights at 0.99); static (the first such model); "
+            "v10 (v5's recipe over MiniLM clause embeddings, seventeen authors, recall held to 0.99); v9 and "
+            "v11 (the same on thirteen and twenty-one authors); v8 (thirteen authors, cost-chosen "
+            "thresholds); v7 (eight authors); v5 (six authors); v6 (MiniLM with its top layer fine-tuned); "
+            "see docs/guardrails.md"
+        ),
     )
 
     retrieval_k: int = Field(default=5, ge=1)

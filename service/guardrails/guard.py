@@ -76,13 +76,12 @@ def model_meta_path(name: str) -> Path:
 
 
 def _load_learned(settings, embedder) -> LearnedScreen | FinetunedScreen:
-    """The learned layer the settings name: v10 (the default) — like v5, v7, v8 and v9 a linear model over
-    the shared embedder's vectors, trained on more authors (`model/v10/`; v5 in `model/redflag.*`, the others
-    in `model/v7/` … `model/v11/`) —, static (v5's recipe over distilled static token vectors,
-    `static_model.py`; measured, not the default; static11: the same over v11's training authors with
-    thresholds held to LOAO recall 0.99, `model/static11/`) or v6 (fine-tuned MiniLM, its own ONNX graph in
-    the embedder's cache)."""
-    name = getattr(settings, "redflag_model", "v10")
+    """The learned layer the settings name: static11r (the default since the end of the sixth session:
+    v5's recipe over 64-dim static vectors distilled from MiniLM, trained on twenty-one authors, thresholds
+    held to LOAO recall 0.995, `model/static11r/`; static11 the same weights at 0.99, `static` the first
+    such model), v5, v7–v11 (linear models over the shared MiniLM embedder's vectors, `model/redflag.*`,
+    `model/v7/` … `model/v11/`) or v6 (fine-tuned MiniLM, its own ONNX graph in the embedder's cache)."""
+    name = getattr(settings, "redflag_model", "static11r")
     if name == "static":
         from .static_model import load_static_screen
 

@@ -793,7 +793,7 @@ def _default_model() -> LearnedModel | None:
 
     name = Settings.model_fields["redflag_model"].default
     folder = MODEL_DIR / name if name in ("v7", "v8", "v9", "v10", "v11") else MODEL_DIR
-    usable = name not in ("v6", "static", "static11") and (folder / "redflag.json").exists()
+    usable = name != "v6" and not name.startswith("static") and (folder / "redflag.json").exists()
     return LearnedModel.load(folder) if usable else None
 
 
