@@ -222,10 +222,12 @@ def test_a_refused_model_falls_back_to_the_rules(monkeypatch, tmp_path: Path) ->
     def refuse(*_a, **_k):
         raise ModelError("tampered")
 
+    from service.guardrails import static_model
     from service.guardrails.finetuned import FinetunedModel
 
     monkeypatch.setattr(LearnedModel, "load", classmethod(lambda cls, *a, **k: refuse()))
     monkeypatch.setattr(FinetunedModel, "load", classmethod(lambda cls, *a, **k: refuse()))
+    monkeypatch.setattr(static_model, "load_static", lambda *a, **k: refuse())
     g = Guardrail.from_settings(Settings(store_dir=tmp_path, audit_log=tmp_path / "audit.jsonl",
                                          guardrails_dir=ROOT / "corpus" / "guardrails"))
     assert g.learned is None and g.exemplars is not None and g.screen_version == "rules"

@@ -68,7 +68,9 @@ def test_the_memo_ends_with_the_request():
 
 @pytest.fixture(scope="module")
 def answerer(corpus_store: Path):
-    settings = Settings(store_dir=corpus_store, rate_limit_per_minute=0)
+    # a screen that embeds with MiniLM (v10), so there is a vector for retrieval to reuse; the default
+    # static11r screen embeds with its own static vectors (test_a_static_screen_leaves_one_minilm_pass)
+    settings = Settings(store_dir=corpus_store, rate_limit_per_minute=0, redflag_model="v10")
     live = LiveIndex(settings)
     ans = Answerer(settings, live)
     ans.warm_up()
@@ -109,3 +111,27 @@ def test_an_answered_question_is_embedded_once_with_the_same_answer(answerer, mo
         monkeypatch.setattr(answering, "encode_reusing", shared_vectors.encode_reusing)
         assert (with_memo.mode, with_memo.answer, with_memo.citations) == (
             without.mode, without.answer, without.citations)
+
+
+def test_a_static_screen_leaves_one_minilm_pass(corpus_store: Path, monkeypatch):
+    """With the default static screen (static11r) the question is still embedded by MiniLM exactly once, for
+    retrieval: the static vectors are keyed by their own embedder and never reach it."""
+    settings = Settings(store_dir=corpus_store, rate_limit_per_minute=0)
+    assert settings.redflag_model == "static11r"
+    live = LiveIndex(settings)
+    ans = Answerer(settings, live)
+    ans.warm_up()
+    live.refresh()
+    assert ans._guard is not None and ans._guard.learned is not None
+    assert ans._guard.learned.embedder is not ans._embedder
+    calls: list[list[str]] = []
+    real = type(ans._embedder).encode
+
+    def counting(self, texts):
+        calls.append(list(texts))
+        return real(self, texts)
+
+    monkeypatch.setattr(type(ans._embedder), "encode", counting)
+    q = QUESTIONS[0]
+    response, _ = ans.ask(AskRequest(question=q))
+    assert [t for batch in calls for t in batch].count(q) == 1 and response.red_flag is None
