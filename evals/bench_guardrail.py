@@ -13,11 +13,12 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import get_args
 
 from evals.authors import load_batches
 from service.guardrails import Guardrail, detector
+from service.guardrails.guard import model_meta_path
 from service.guardrails.guidance import load_guidance
-from service.guardrails.learned import MODEL_DIR
 from service.guardrails.literals import NORMALISED
 from service.settings import Settings
 
@@ -82,12 +83,7 @@ def main() -> int:
     settings = Settings(store_dir=tmp, audit_log=tmp / "audit.jsonl", guardrails_dir=guidance)
     service = Guardrail.from_settings(settings)
     # every shipped learned layer in one run (issue 11: v6, v7 and static against v5), the default included
-    files = {"v5": MODEL_DIR / "redflag.json", "v6": MODEL_DIR / "finetuned.json",
-             "v7": MODEL_DIR / "v7" / "redflag.json", "v8": MODEL_DIR / "v8" / "redflag.json",
-             "v9": MODEL_DIR / "v9" / "redflag.json", "v10": MODEL_DIR / "v10" / "redflag.json",
-             "v11": MODEL_DIR / "v11" / "redflag.json",
-             "static": MODEL_DIR / "static.json", "static11": MODEL_DIR / "static11" / "static.json",
-             "static11r": MODEL_DIR / "static11r" / "static.json"}
+    files = {m: model_meta_path(m) for m in get_args(Settings.model_fields["redflag_model"].annotation)}
     layers = {m: Guardrail.from_settings(settings.model_copy(update={"redflag_model": m}))
               for m, path in files.items() if path.exists()}
     guards = [("rules (baseline)", rules)]

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from service.guardrails import Guardrail
+from service.guardrails.guard import model_meta_path
 from service.guardrails.learned import MODEL_DIR, LearnedScreen, ModelError
 from service.guardrails.static_model import STATIC_JSON, STATIC_NPZ, StaticEmbedder, load_static
 from service.settings import Settings
@@ -120,24 +121,12 @@ def test_a_refused_static_model_falls_back_to_the_rules_and_exemplars(
 
     shutil.copytree(saved, tmp_path / "m")
     (tmp_path / "m" / STATIC_NPZ).write_bytes(b"not a model")
+    # the guard passes the model's folder (guard.model_folder); the tampered copy is loaded instead
     monkeypatch.setattr(static_model, "load_static_screen",
-                        lambda model_dir=tmp_path / "m": LearnedScreen(*load_static(model_dir)))
+                        lambda _folder=None: LearnedScreen(*load_static(tmp_path / "m")))
     g = Guardrail.from_settings(_settings(tmp_path))
     assert g.learned is None and g.exemplars is not None and g.screen_version == "rules"
     assert g.check("sats 82% on 15L, RR 36, after the cement injection") is not None
-
-
-@pytest.mark.skipif(not SHIPPED, reason="no static model shipped")
-def test_shipped_static_model_same_text_same_decision_and_audited_version(tmp_path: Path) -> None:
-    meta = json.loads((MODEL_DIR / STATIC_JSON).read_text(encoding="utf-8"))
-    g = Guardrail.from_settings(_settings(tmp_path))
-    assert g.screen_version == f"learned:{meta['version']}"
-    text = "his wife says he's not making sense since lunch and his face looks lopsided"
-    assert g.learned.score(text) == g.learned.score(text)
-    assert (g.check(text) is None) == (g.check(text) is None)
-    assert g.screen("pt post VP now cannot lift either leg and numb between the legs") is not None
-    line = json.loads((tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()[-1])
-    assert meta["version"] in line["rule"]
 
 
 @pytest.mark.skipif(not SHIPPED, reason="no static model shipped")
@@ -156,10 +145,10 @@ STATIC11_DIR = MODEL_DIR / "static11"
 SHIPPED11 = (STATIC11_DIR / STATIC_JSON).exists()
 
 
-@pytest.mark.parametrize("name", ["static11", "static11r"])
-def test_shipped_static11_loads_by_name_decides_deterministically_and_audits_its_version(
+@pytest.mark.parametrize("name", ["static", "static11", "static11r"])
+def test_shipped_static_models_load_by_name_decide_deterministically_and_audit_their_version(
         tmp_path: Path, name: str) -> None:
-    meta = json.loads((MODEL_DIR / name / STATIC_JSON).read_text(encoding="utf-8"))
+    meta = json.loads(model_meta_path(name).read_text(encoding="utf-8"))
     settings = _settings(tmp_path).model_copy(update={"redflag_model": name})
     g = Guardrail.from_settings(settings)
     assert meta["version"].startswith(f"{name}+") and g.screen_version == f"learned:{meta['version']}"

@@ -63,16 +63,18 @@ def _latest_user_turn(history: Iterable[Any] | None) -> str | None:
     return latest
 
 
+def model_folder(name: str) -> Path:
+    """Where the learned layer called `name` ships: v5, v6 and the first static model in `model/` itself,
+    every later one in its own `model/<name>/`."""
+    return MODEL_DIR if name in ("v5", "v6", "static") else MODEL_DIR / name
+
+
 def model_meta_path(name: str) -> Path:
     """The metadata file of the learned layer called `name` (its `trained_on` and `held_out` lists): the
     tests' floors and the red-flag suite's default authors follow the default model's."""
     if name == "v6":
         return MODEL_DIR / "finetuned.json"
-    if name == "static":
-        return MODEL_DIR / "static.json"
-    if name.startswith("static"):
-        return MODEL_DIR / name / "static.json"
-    return MODEL_DIR / name / "redflag.json" if name != "v5" else MODEL_DIR / "redflag.json"
+    return model_folder(name) / ("static.json" if name.startswith("static") else "redflag.json")
 
 
 def _load_learned(settings, embedder) -> LearnedScreen | FinetunedScreen:
@@ -82,14 +84,10 @@ def _load_learned(settings, embedder) -> LearnedScreen | FinetunedScreen:
     such model), v5, v7–v11 (linear models over the shared MiniLM embedder's vectors, `model/redflag.*`,
     `model/v7/` … `model/v11/`) or v6 (fine-tuned MiniLM, its own ONNX graph in the embedder's cache)."""
     name = getattr(settings, "redflag_model", "static11r")
-    if name == "static":
+    if name.startswith("static"):
         from .static_model import load_static_screen
 
-        return load_static_screen()
-    if name in ("static11", "static11r"):
-        from .static_model import load_static_screen
-
-        return load_static_screen(MODEL_DIR / name)
+        return load_static_screen(model_folder(name))
     if name == "v6":
         try:
             return FinetunedScreen(FinetunedModel.load(cache_dir=settings.cache_dir))
@@ -97,8 +95,7 @@ def _load_learned(settings, embedder) -> LearnedScreen | FinetunedScreen:
             raise
         except Exception as exc:  # e.g. the graph export failed: refuse v6 alone, the exemplars still load
             raise ModelError(f"the v6 red-flag model could not be loaded: {exc}") from exc
-    folder = MODEL_DIR / name if name in ("v7", "v8", "v9", "v10", "v11") else MODEL_DIR
-    return LearnedScreen(embedder, LearnedModel.load(folder))
+    return LearnedScreen(embedder, LearnedModel.load(model_folder(name)))
 
 
 class Guardrail:

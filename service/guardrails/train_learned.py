@@ -789,12 +789,12 @@ def main(argv: list[str] | None = None) -> int:
 def _default_model() -> LearnedModel | None:
     """The learned layer the service loads by default (`Settings.redflag_model`), when it is one of these
     linear models: what a new model is compared with, in the same run."""
+    from service.guardrails.guard import model_folder
     from service.settings import Settings
 
     name = Settings.model_fields["redflag_model"].default
-    folder = MODEL_DIR / name if name in ("v7", "v8", "v9", "v10", "v11") else MODEL_DIR
-    usable = name != "v6" and not name.startswith("static") and (folder / "redflag.json").exists()
-    return LearnedModel.load(folder) if usable else None
+    usable = name != "v6" and not name.startswith("static") and (model_folder(name) / "redflag.json").exists()
+    return LearnedModel.load(model_folder(name)) if usable else None
 
 
 def held_out_report(model: LearnedModel, feats: Featuriser, rows: list[Row],
