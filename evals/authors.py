@@ -25,9 +25,9 @@ from evals.data import _redflag_item as data_redflag_item
 AUTHORS_DIR = DATASETS_DIR / "authors"
 # Answer authors nobody tuned the composer, abstention or retrieval on: the key-fact suite and its CI floor
 # use these by default. b1-b3 were tuning authors by the fourth answering round, b7 and b8 tuning authors
-# from the start (b10, an abstention-boundary batch, too); b4-b6, b9 and b11-b17 are held out (b6
+# from the start (b10, an abstention-boundary batch, too); b4-b6, b9, b11-b17, b20 and b21 are held out (b6
 # written after the fourth round began, b9 and b11 in the fourth session, b12-b14 in the fifth, b15-b17 in the
-# sixth).
+# sixth, b20 and b21 in the seventh; b18 and b19, written then too, are tuning authors).
 ANSWERS_HELD_OUT = (
     "b4-pharmacist-physio",
     "b5-ed-consultant-anp",
@@ -40,6 +40,8 @@ ANSWERS_HELD_OUT = (
     "b15-pain-virtualward",  # written in the sixth session; first look recorded before any change
     "b16-enp-anticoag-pharmacist",  # the same (first look after the sibling-section change)
     "b17-physio-carehome-gp",  # the same (first look after the sibling-section change; 30 out of scope)
+    "b20-ir-consultant-practice-pharmacist",  # written in the seventh session; first look recorded on arrival
+    "b21-ward-sister-fy2",  # the same
 )
 HEADER = re.compile(r"^//\s*author:\s*(?P<author>[\w.-]+)(?P<rest>.*)$")
 DATE = re.compile(r"date:\s*(\d{4}-\d{2}-\d{2})")
