@@ -43,6 +43,19 @@ ANSWERS_HELD_OUT = (
     "b20-ir-consultant-practice-pharmacist",  # written in the seventh session; first look recorded on arrival
     "b21-ward-sister-fy2",  # the same
 )
+# Answer authors the composer's passage choice and the abstention decision are fitted on
+# (evals/train_passage_choice.py, evals/train_abstention.py), by leave-one-author-out among them: b1-b3, b7,
+# b8, b10 from the fourth answering round, b18 and b19 from the seventh session (written as tuning authors)
+ANSWERS_TUNING = (
+    "b1-ward-nurse-physio",
+    "b2-registrar-gp",
+    "b3-gp-radiologist",
+    "b7-icu-outreach-hospital-pharmacist",
+    "b8-fy1-physio-student",
+    "b10-hospital-night-anp-gp-partner",  # an abstention-boundary batch too
+    "b18-spinal-surgeon-community-matron",  # first look recorded on arrival
+    "b19-acute-physician-hca",  # the same
+)
 HEADER = re.compile(r"^//\s*author:\s*(?P<author>[\w.-]+)(?P<rest>.*)$")
 DATE = re.compile(r"date:\s*(\d{4}-\d{2}-\d{2})")
 

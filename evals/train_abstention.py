@@ -33,14 +33,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from evals.authors import KeyFactItem, load_batches
+from evals.authors import ANSWERS_TUNING, KeyFactItem, load_batches
 from evals.in_process import fit_standardised_logistic, retrieved_questions
 from service.abstention_features import FEATURES
 from service.abstention_model import WEIGHTS_PATH, AbstentionModel
 
-TUNING_AUTHORS = ("b1-ward-nurse-physio", "b2-registrar-gp", "b3-gp-radiologist",
-                  "b7-icu-outreach-hospital-pharmacist", "b8-fy1-physio-student",
-                  "b10-hospital-night-anp-gp-partner")  # fmt: skip
+TUNING_AUTHORS = ANSWERS_TUNING  # one list for both trainers (evals/authors.py)
 # the regression's inverse regularisation: chosen with the threshold by leave-one-author-out (nested inside
 # each reported fold), from this fixed grid
 C_GRID = (0.03, 0.1, 0.3, 1.0)

@@ -32,19 +32,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from evals.authors import KeyFactItem, load_batches
+from evals.authors import ANSWERS_TUNING, KeyFactItem, load_batches
 from evals.in_process import fit_standardised_listwise, retrieved_questions
 from evals.metrics.keyfacts import count_found
 from service.passage_choice import FEATURES, WEIGHTS_PATH, PassageChooser
 
-TUNING_AUTHORS = (
-    "b1-ward-nurse-physio",
-    "b2-registrar-gp",
-    "b3-gp-radiologist",
-    "b7-icu-outreach-hospital-pharmacist",
-    "b8-fy1-physio-student",
-    "b10-hospital-night-anp-gp-partner",  # a tuning author of the abstention decision too
-)
+TUNING_AUTHORS = ANSWERS_TUNING  # one list for both trainers (evals/authors.py)
 DEPTHS = (3, 5)  # candidate depths compared by the folds
 L2S = (10.0, 30.0, 100.0)  # the listwise fit's L2 strengths compared by the folds
 # the runner-up's best unit quoted too (service/composer.py): score margins (0: never) × its longest unit,
