@@ -124,3 +124,18 @@ def test_a_replica_without_the_files_builds_them_from_the_store(tmp_path: Path) 
     table = {"hash": "h", "source_root": "/r"}
     assert replica.doc_table("g000001") == store.doc_table("g000001")  # from the files; from the records
     assert store.doc_table("g000001")["a/one"] == {**table, "path": "/r/a/one.md"}
+
+
+def test_arrays_stay_memory_mapped_but_index_as_plain_arrays(tmp_path: Path) -> None:
+    # the pages are still read lazily from the file (a replica never loads a large corpus into memory), yet
+    # indexing does not run np.memmap's per-access Python hooks (the composer indexes these arrays often)
+    generation_files.write(records(), tmp_path / "g", "g000001", "src")
+    files = generation_files.open_files(tmp_path / "g", "g000001", "src")
+    assert files is not None
+    bounds = files.sent_bounds
+    assert type(bounds) is np.ndarray and not bounds.flags.writeable
+    base = bounds
+    while base is not None and not isinstance(base, np.memmap):
+        base = base.base
+    assert isinstance(base, np.memmap)
+    assert type(files.chunk_vecs[0]) is np.ndarray
