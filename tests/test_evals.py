@@ -480,3 +480,19 @@ def test_items_can_be_filtered_by_the_provenance_of_their_references() -> None:
     for bad in (["source_kind"], ["colour=red"], ["source_kind=blog"], ["review_status=approved"]):
         with pytest.raises(DatasetError):
             parse_filters(bad)
+
+
+def test_the_red_flag_suite_scores_every_batch_the_default_model_never_trained_on() -> None:
+    # a batch written after the default model (a34-a39 after static11r) joins the suite and its CI floor by
+    # itself, as in tests/test_guardrail_authors.py; nothing the model trained on is ever in it
+    from evals.authors import load_batches, redflag_held_out
+    from service.guardrails.guard import model_meta_path
+    from service.settings import Settings
+
+    meta = json.loads(model_meta_path(Settings.model_fields["redflag_model"].default).read_text())
+    held = redflag_held_out()
+    every = {b.author for b in load_batches("redflag")}
+    assert set(held) == every - set(meta["trained_on"])
+    assert len(held) == len(set(held))
+    assert [a for a in meta["held_out"] if not a.startswith("ordinary-")] == list(held[: len(
+        [a for a in meta["held_out"] if not a.startswith("ordinary-")])])
