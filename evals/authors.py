@@ -25,9 +25,10 @@ from evals.data import _redflag_item as data_redflag_item
 AUTHORS_DIR = DATASETS_DIR / "authors"
 # Answer authors nobody tuned the composer, abstention or retrieval on: the key-fact suite and its CI floor
 # use these by default. b1-b3 were tuning authors by the fourth answering round, b7 and b8 tuning authors
-# from the start (b10, an abstention-boundary batch, too); b4-b6, b9, b11-b17, b20 and b21 are held out (b6
+# from the start (b10, an abstention-boundary batch, too); b4-b6, b9, b11-b17, b20-b23 are held out (b6
 # written after the fourth round began, b9 and b11 in the fourth session, b12-b14 in the fifth, b15-b17 in the
-# sixth, b20 and b21 in the seventh; b18 and b19, written then too, are tuning authors).
+# sixth, b20 and b21 in the seventh, b22 and b23 in the eighth; b18, b19, b24 and b25, written then too, are
+# tuning authors).
 ANSWERS_HELD_OUT = (
     "b4-pharmacist-physio",
     "b5-ed-consultant-anp",
@@ -42,6 +43,8 @@ ANSWERS_HELD_OUT = (
     "b17-physio-carehome-gp",  # the same (first look after the sibling-section change; 30 out of scope)
     "b20-ir-consultant-practice-pharmacist",  # written in the seventh session; first look recorded on arrival
     "b21-ward-sister-fy2",  # the same
+    "b22-ed-charge-nurse-ortho-pa",  # written in the eighth session; first look recorded on arrival
+    "b23-gpwsi-msk-carehome-pharmacist",  # the same
 )
 # Answer authors the composer's passage choice and the abstention decision are fitted on
 # (evals/train_passage_choice.py, evals/train_abstention.py), by leave-one-author-out among them: b1-b3, b7,
@@ -55,6 +58,8 @@ ANSWERS_TUNING = (
     "b10-hospital-night-anp-gp-partner",  # an abstention-boundary batch too
     "b18-spinal-surgeon-community-matron",  # first look recorded on arrival
     "b19-acute-physician-hca",  # the same
+    "b24-radiographer-palliative-nurse",  # eighth session, written as a tuning author; first look on arrival
+    "b25-endocrinologist-rehab-ot",  # the same
 )
 HEADER = re.compile(r"^//\s*author:\s*(?P<author>[\w.-]+)(?P<rest>.*)$")
 DATE = re.compile(r"date:\s*(\d{4}-\d{2}-\d{2})")
