@@ -30,6 +30,10 @@ class StoreSettings(BaseSettings):
     embed_model: Path | None = Field(
         default=None, description="a local sentence-transformers model folder; unset = the bundled MiniLM"
     )
+    embed_adapter: bool = Field(
+        default=True,
+        description="swap the shipped dense adapter's layers into the bundled MiniLM (not with embed_model)",
+    )
     embed_backend: EmbedBackend = Field(
         default="onnx-int8", description="onnx-int8 (default), onnx (fp32) or torch"
     )

@@ -177,8 +177,10 @@ def model_fingerprint(model_dir: Path, salt: bytes, files: tuple[str, ...]) -> s
 
 
 def _model_fingerprint(model_dir: Path) -> str:
+    # adapter.json exists only in a materialised adapted model (dense_adapter.py): the base's fingerprint is
+    # unchanged, an adapted model's differs (its weights file has the base's size)
     return model_fingerprint(model_dir, b"export-v2:embedding+tokens",
-                             ("config.json", "modules.json", "tokenizer.json"))
+                             ("config.json", "modules.json", "tokenizer.json", "adapter.json"))
 
 
 def export_onnx(model_dir: Path, target: Path) -> Path:
@@ -375,4 +377,22 @@ def get_embedder(settings: StoreSettings | None = None) -> Embedder:
     embed with the same model and backend as ingest and the service.
     """
     settings = settings or get_store_settings()
-    return _load(resolve_model_dir(settings.embed_model), settings.embed_backend, settings.cache_dir)
+    return _load(model_dir_for(settings), settings.embed_backend, settings.cache_dir)
+
+
+def get_base_embedder(settings: StoreSettings | None = None) -> Embedder:
+    """The bundled MiniLM as shipped, whatever GQA_EMBED_ADAPTER says: for the red-flag models and exemplars,
+    which were fitted on its vectors (a guardrail decision must not move with the answering's retriever)."""
+    settings = settings or get_store_settings()
+    return get_embedder(settings.model_copy(update={"embed_adapter": False}))
+
+
+def model_dir_for(settings: StoreSettings) -> Path:
+    """The model folder `settings` name: a given folder as it is; the bundled MiniLM with the shipped dense
+    adapter swapped in (`dense_adapter.py`) unless GQA_EMBED_ADAPTER=0."""
+    model_dir = resolve_model_dir(settings.embed_model)
+    if settings.embed_model or not settings.embed_adapter:
+        return model_dir
+    from ingest.dense_adapter import materialise
+
+    return materialise(model_dir, settings.cache_dir)

@@ -174,7 +174,7 @@ def superseded(live_files: GenerationFiles, doc_ids: list[str]) -> list[tuple[st
 
 def embedder_label(settings: StoreSettings) -> str:
     """Which model and backend made the vectors, as the manifest records it (see `EmbedderLabel`)."""
-    return str(EmbedderLabel.of(settings.embed_model, settings.embed_backend))
+    return str(EmbedderLabel.for_settings(settings))
 
 
 def corpus_version(docs_hashes: dict[str, str]) -> str:

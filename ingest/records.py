@@ -252,6 +252,16 @@ class EmbedderLabel:
         return cls(resolve_model_dir(model).name, backend)
 
     @classmethod
+    def for_settings(cls, settings) -> EmbedderLabel:
+        """The label of the model `settings` name, the shipped dense adapter included (see
+        `embedding.model_dir_for`), without loading or materialising anything."""
+        if settings.embed_model or not settings.embed_adapter:
+            return cls.of(settings.embed_model, settings.embed_backend)
+        from ingest.dense_adapter import adapted_name
+
+        return cls(adapted_name(), settings.embed_backend)
+
+    @classmethod
     def parse(cls, text: str) -> EmbedderLabel:
         model, _, backend = text.partition(":")
         return cls(model, backend)

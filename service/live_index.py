@@ -138,7 +138,7 @@ class LiveIndex:
         """
         if not recorded:
             return None
-        ours = EmbedderLabel.of(self.settings.embed_model, self.settings.embed_backend)
+        ours = EmbedderLabel.for_settings(self.settings)
         if not EmbedderLabel.parse(recorded).same_model(ours):
             return (
                 f"the index was embedded with {recorded} but this service embeds queries with {ours}; "

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from config import prepare_process
-    from ingest.embedding import get_embedder
+    from ingest.embedding import get_base_embedder
     from service.settings import PROJECT_ROOT
 
     prepare_process()
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     holdout = [c for c in cases if c["split"] == "holdout"]
     guidance = load_guidance(PROJECT_ROOT / "corpus" / "guardrails")
     rules_only = Guardrail(guidance)
-    matcher = ExemplarMatcher(get_embedder(), load_exemplars(), THRESHOLD, MARGIN)
+    matcher = ExemplarMatcher(get_base_embedder(), load_exemplars(), THRESHOLD, MARGIN)
     proposed = propose_threshold(matcher, rules_only, calibration)
     pos_sims = [matcher.scores(c["text"])[1] for c in calibration if c["label"]]
     print(f"exemplar threshold in use {THRESHOLD}, margin {MARGIN}; proposed from calibration: {proposed}")

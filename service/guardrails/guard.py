@@ -127,9 +127,11 @@ class Guardrail:
         matcher = learned = None
         if use_exemplars or use_learned:
             try:
-                from ingest.embedding import get_embedder
+                from ingest.embedding import get_base_embedder
 
-                embedder = get_embedder(settings)
+                # the MiniLM as shipped, never the answering's dense adapter: the models and exemplars here
+                # were fitted on its vectors (and a red-flag decision must not move with retrieval's model)
+                embedder = get_base_embedder(settings)
                 if use_learned:
                     try:
                         learned = _load_learned(settings, embedder)

@@ -312,11 +312,11 @@ def held_out_totals(model: FinetunedModel, rows: list[Row]) -> dict[str, dict]:
 
 def _baseline_v5(rows: list[Row], fold_authors: tuple[tuple[str, ...], ...], out: Path | None) -> int:
     """v5's recipe (`train_learned.Recipe()`) scored in the given folds, thresholds by the same cost model."""
-    from ingest.embedding import get_embedder
+    from ingest.embedding import get_base_embedder
 
     from . import train_learned as tl
 
-    feats = tl.Featuriser(get_embedder())
+    feats = tl.Featuriser(get_base_embedder())
     pooled: list[tuple[str, Scored]] = []
     ordinary = {f"ordinary-{a}" for a in ORDINARY_TRAIN}
     for left_out in fold_authors:

@@ -735,13 +735,13 @@ def main(argv: list[str] | None = None) -> int:
     min_recall = split.hold_recall if args.min_recall is None else args.min_recall
     out = split.out if args.out is None else args.out
     from config import prepare_process
-    from ingest.embedding import get_embedder
+    from ingest.embedding import get_base_embedder
 
     prepare_process()
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     started = time.perf_counter()
-    feats = Featuriser(get_embedder(), args.cache)
+    feats = Featuriser(get_base_embedder(), args.cache)
     rows = load_rows()
     if args.loao:  # only training groups are kept: no held-out (or later, unread) row is computed on
         rows = [r for r in rows if _in_training(r, None, split.authors, split.ordinary)]

@@ -234,13 +234,13 @@ def loao_report(dims: int, recipe: Recipe, cache: Path | None, split: Split | No
 def held_out_report() -> None:
     """Once, for the final models: held-out totals of static and of the shipped v5 in the same run (per
     author and pooled; no text and no per-item result is printed)."""
-    from ingest.embedding import get_embedder
+    from ingest.embedding import get_base_embedder
 
     embedder, static = load_static()
     v5 = LearnedModel.load()
     rows = [r for r in load_rows()
             if r.group in HELD_OUT or r.group.removeprefix("ordinary-") in ORDINARY_HELD_OUT]
-    models = (("static", static, Featuriser(embedder)), ("v5", v5, Featuriser(get_embedder())))
+    models = (("static", static, Featuriser(embedder)), ("v5", v5, Featuriser(get_base_embedder())))
     for name, model, feats in models:
         pooled = {"positives": 0, "caught": 0, "negatives": 0, "false_alarms": 0}
         ordinary = {"negatives": 0, "false_alarms": 0}
