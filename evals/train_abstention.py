@@ -30,6 +30,7 @@ import argparse
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -59,7 +60,26 @@ class Case:
     rule_answers: bool
 
 
-def tuning_items() -> dict[str, list[KeyFactItem]]:
+def save_cases(cases: list[Case], path: Path) -> None:
+    """The collected signals as JSON (cross-fitting: collected in one checkout, fitted in another)."""
+    rows = [{"author": c.author, "id": c.id, "corpus": c.corpus, "in_scope": c.in_scope,
+             "features": [float(x) for x in c.features], "rule_answers": c.rule_answers} for c in cases]
+    path.write_text(json.dumps({"features": list(FEATURES), "cases": rows}) + "\n", encoding="utf-8")
+
+
+def load_cases(paths: list[Path]) -> list[Case]:
+    """Cases saved by `save_cases`, refused when their signals are not today's FEATURES."""
+    cases: list[Case] = []
+    for path in paths:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data["features"] != list(FEATURES):
+            raise SystemExit(f"{path}: saved with other signals than service/abstention_features.FEATURES")
+        cases += [Case(r["author"], r["id"], r["corpus"], r["in_scope"], np.asarray(r["features"]),
+                       r["rule_answers"]) for r in data["cases"]]
+    return cases
+
+
+def tuning_items(authors: tuple[str, ...] = TUNING_AUTHORS) -> dict[str, list[KeyFactItem]]:
     """The tuning authors' questions by corpus ("shipped" / "open-medicine"), routed as evals.keyfacts; the
     out-of-scope questions of an author who wrote over both corpora are asked of both.
 
@@ -69,7 +89,7 @@ def tuning_items() -> dict[str, list[KeyFactItem]]:
     near-domain case the decision most needs to see is the one asked of the shipped corpus."""
     from evals.keyfacts import corpus_plan
 
-    batches = [b for b in load_batches("answers") if b.author in TUNING_AUTHORS]
+    batches = [b for b in load_batches("answers") if b.author in authors]
     plan = corpus_plan(batches, keep=lambda item: item.expected_mode in ("answer", "abstain"))
     both = [b for b in batches if "shipped" in b.about and "open-medicine" in b.about]
     routed = {name: {i.id for i in items} for name, items in plan.items()}
@@ -176,9 +196,25 @@ def totals(folds: dict[str, dict], which: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="report the folds, do not write the weights")
+    parser.add_argument("--authors", nargs="+", help="collect these tuning authors only (with --cases-out)")
+    parser.add_argument("--cases-out", type=Path, help="save the collected signals here and stop")
+    parser.add_argument("--cases", type=Path, nargs="+",
+                        help="fit on signals saved by --cases-out (cross-fitted) instead of collecting them")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    cases = collect(tuning_items())
+    if args.cases:
+        cases = load_cases(args.cases)
+        unknown = sorted({c.author for c in cases} - set(TUNING_AUTHORS))
+        if unknown:
+            raise SystemExit(f"saved cases of authors that are not tuning authors: {unknown}")
+    else:
+        chosen = tuple(a for a in TUNING_AUTHORS
+                       if not args.authors or any(a.startswith(f"{p}-") for p in args.authors))
+        cases = collect(tuning_items(chosen))
+    if args.cases_out:
+        save_cases(cases, args.cases_out)
+        print(f"saved {len(cases)} cases to {args.cases_out}")
+        return 0
     authors = [a for a in TUNING_AUTHORS if any(c.author == a for c in cases)]
     folds = leave_one_author_out(cases, authors)
     print(f"{'held out':38s} {'C':>5s} {'threshold':>9s}  learned FA / in, OOS abstained / OOS   |   rule")
@@ -196,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"shipped C {c}, threshold {threshold:.4f}; weights: " + ", ".join(
         f"{n} {w:+.2f}" for n, w in zip(FEATURES, model.coef, strict=True)))
     if not args.dry_run:
-        about = {"trained_on": authors, "C": c, "C_grid": list(C_GRID),
+        about = {"trained_on": authors, "C": c,
+                 "signals": "cross-fitted (saved cases)" if args.cases else "collected",
+                 "C_grid": list(C_GRID),
                  "cost": {"false_abstention": COST_FALSE_ABSTENTION,
                           "answered_out_of_scope": COST_ANSWERED_OUT_OF_SCOPE},
                  "leave_one_author_out": folds, "loao_totals": summary, "questions": len(cases)}

@@ -188,3 +188,19 @@ def test_fitting_is_deterministic() -> None:
     np.testing.assert_array_equal(one.coef, two.coef)
     assert one.intercept == two.intercept
     assert train_abstention.choose(cases) == train_abstention.choose(cases)
+
+
+def test_saved_cases_round_trip_and_other_signals_are_refused(tmp_path) -> None:
+    """Cross-fitting saves signals in one checkout (another dense adapter) and fits them in another."""
+    cases = toy_cases()
+    path = tmp_path / "cases.json"
+    train_abstention.save_cases(cases, path)
+    again = train_abstention.load_cases([path])
+    assert [(c.author, c.id, c.in_scope, c.rule_answers) for c in again] == \
+        [(c.author, c.id, c.in_scope, c.rule_answers) for c in cases]
+    np.testing.assert_allclose(np.stack([c.features for c in again]), np.stack([c.features for c in cases]))
+    data = json.loads(path.read_text())
+    data["features"] = data["features"][:-1]
+    path.write_text(json.dumps(data))
+    with pytest.raises(SystemExit, match="other signals"):
+        train_abstention.load_cases([path])
