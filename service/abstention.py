@@ -26,6 +26,7 @@ rule above decides, as before.
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -111,15 +112,28 @@ class Vocabulary:
         return i < len(self.ordered) and self.ordered[i].startswith(word)
 
 
+# A capitalised word after a title or "pt"/"patient" is a person's name ("Mrs Zebrasentinel 84y asks how
+# often cement leaks"): a rare surname looks to the checks below like an unknown drug and would refuse it.
+_NAMED = re.compile(r"\b(?i:mr|mrs|ms|miss|mx|dr|prof|pt|patient)\.?\s+([A-Z][a-z'\u2019-]+)")
+
+
+def person_names(question: str) -> frozenset[str]:
+    """Lower-cased words the question uses as a person's name (after a title, "pt" or "patient")."""
+    return frozenset(w for name in _NAMED.findall(question) for w in words(name))
+
+
 def unknown_specialised(question: str, vocab: Vocabulary, pieces: Callable[[str], int]) -> tuple[str, ...]:
-    """The question's specialised words the corpus never uses (hyphenated words are judged by their parts)."""
+    """The question's specialised words the corpus never uses (hyphenated words are judged by their parts;
+    a person's name is not one)."""
     shorthand = lexicon()
+    names = person_names(question)
     found: list[str] = []
     for token in dict.fromkeys(words(question)):
         for word in token.split("-"):
             if (
                 len(word) < SPECIALISED_MIN_LETTERS
                 or word in STOPWORDS
+                or word in names
                 or word in shorthand
                 or any(c.isdigit() for c in word)
                 or vocab.knows(word)

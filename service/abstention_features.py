@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from service.abstention import SUPPORT_MIN, SUPPORT_WITH_UNKNOWN, Evidence
+from service.abstention import SUPPORT_MIN, SUPPORT_WITH_UNKNOWN, Evidence, person_names
 from service.index import Snapshot
 from service.lexicon import lexicon
 from service.question_kind import QuestionKind, question_kind
@@ -97,8 +97,10 @@ def unknown_plain(question: str, snapshot: Snapshot) -> list[str]:
     if vocab is None:
         return []
     shorthand = lexicon()
+    names = person_names(question)
     return [w for w in dict.fromkeys(words(question)) if len(w) >= 4 and w not in STOPWORDS
-            and w not in shorthand and not any(c.isdigit() for c in w) and not vocab.knows(w)]
+            and w not in shorthand and w not in names and not any(c.isdigit() for c in w)
+            and not vocab.knows(w)]
 
 
 def passage_terms(snapshot: Snapshot, row: int) -> set[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from service.abstention import Evidence, Vocabulary, unknown_specialised
+from service.abstention import Evidence, Vocabulary, person_names, unknown_specialised
 from service.citations import AnswerSentence, structured
 from service.composer import compose, passage_units
 from service.index import Snapshot
@@ -81,6 +81,19 @@ def test_unknown_specialised_words_need_a_strong_match() -> None:
     assert not Evidence(0.6, 0.6, ("ibandronate",)).sufficient
     assert Evidence(0.6, 0.6).sufficient
     assert not Evidence(0.4, 0.4).sufficient
+
+
+def test_a_patients_name_is_not_an_unknown_specialised_word() -> None:
+    """A rare surname after a title or "pt" reads like an unknown drug and would refuse an in-scope question;
+    the same word without that cue still counts."""
+    vocab = Vocabulary.build(["Cement leakage after vertebroplasty is common."])
+    def many(word: str) -> int:
+        return 5 if word == "zebrasentinel" else 1
+    assert unknown_specialised("Mrs Zebrasentinel asks how often cement leaks?", vocab, many) == ()
+    assert unknown_specialised("how often does cement leak? pt Zebrasentinel", vocab, many) == ()
+    assert unknown_specialised("Zebrasentinel after vertebroplasty?", vocab, many) == ("zebrasentinel",)
+    assert person_names("Dr Oracle page says bed rest; Pt Jones") == {"oracle", "jones"}
+    assert person_names("the patient has new pain") == frozenset()
 
 
 def test_structured_sentences_carry_their_citation_numbers() -> None:

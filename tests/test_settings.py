@@ -160,6 +160,7 @@ def test_cache_dir_setting_is_where_the_onnx_model_is_read(clean_env, tmp_path) 
     planted.write_bytes(b"not an onnx graph")
     clean_env.setenv("GQA_CACHE_DIR", str(tmp_path))
     clean_env.setenv("GQA_EMBED_BACKEND", "onnx")
+    clean_env.setenv("GQA_EMBED_ADAPTER", "0")  # the base model's graph is the one planted
     with pytest.raises(Exception, match=str(planted)):
         get_embedder(load_settings(StoreSettings))
 

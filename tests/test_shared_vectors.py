@@ -87,24 +87,28 @@ QUESTIONS = [
 ]
 
 
-def test_an_answered_question_is_embedded_once_with_the_same_answer(answerer, monkeypatch):
+def test_a_minilm_screen_never_hands_its_vectors_to_the_adapted_retriever(answerer, monkeypatch):
+    """With the dense adapter on (the default), a MiniLM screen (v10) embeds with the base model and retrieval
+    with the adapted one: the memo is keyed by embedder, so retrieval embeds the question itself, exactly
+    once, and the answers are those without the memo."""
     guard = answerer._guard
-    assert guard is not None and guard.learned is not None, "the default screen has a learned layer"
-    shared = answerer._embedder
-    assert guard.learned.embedder is shared, "screen and retrieval use one embedder"
-    calls: list[list[str]] = []
-    real = type(shared).encode
+    assert guard is not None and guard.learned is not None, "the v10 screen has a learned layer"
+    retriever = answerer._embedder
+    assert guard.learned.embedder is not retriever, "the screen keeps the base MiniLM"
+    assert guard.learned.embedder.name != retriever.name
+    calls: list[tuple[int, list[str]]] = []
+    real = type(retriever).encode
 
     def counting(self, texts):
-        calls.append(list(texts))
+        calls.append((id(self), list(texts)))
         return real(self, texts)
 
-    monkeypatch.setattr(type(shared), "encode", counting)
+    monkeypatch.setattr(type(retriever), "encode", counting)
     for q in QUESTIONS:
         calls.clear()
         with_memo, _ = answerer.ask(AskRequest(question=q))
-        embedded = [t for batch in calls for t in batch]
-        assert embedded.count(q) == 1, (q, calls)
+        by_retriever = [t for who, batch in calls if who == id(retriever) for t in batch]
+        assert by_retriever.count(q) == 1, (q, calls)
         assert with_memo.red_flag is None
         monkeypatch.setattr(answering, "encode_reusing", lambda emb, texts: emb.encode(list(texts)))
         without, _ = answerer.ask(AskRequest(question=q))
