@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import random
 import time
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +38,7 @@ from evals.authors import ANSWERS_TUNING, KeyFactItem, load_batches
 from evals.keyfacts import corpus_dir, corpus_of
 from evals.metrics.retrieval import section_matches
 from ingest.dense_adapter import ADAPTER_DIR, ADAPTER_JSON, ADAPTER_NPZ, FORMAT, base_fingerprint
+from service.guardrails.weights_file import npz_bytes
 
 LAYERS = 2
 EPOCHS = 3
@@ -209,15 +208,9 @@ def adapter_arrays(model, layers: int) -> dict[str, np.ndarray]:
 
 
 def write(arrays: dict[str, np.ndarray], meta: dict, out: Path = ADAPTER_DIR) -> dict:
-    """npz with fixed timestamps (same arrays, same bytes) + json with its sha256."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
-        for key in sorted(arrays):
-            one = io.BytesIO()
-            np.save(one, arrays[key], allow_pickle=False)
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            zf.writestr(info, one.getvalue())
-    raw = buf.getvalue()
+    """npz with fixed timestamps (same arrays, same bytes: the red-flag models' writer) + json with its
+    sha256."""
+    raw = npz_bytes(arrays)
     out.mkdir(parents=True, exist_ok=True)
     (out / ADAPTER_NPZ).write_bytes(raw)
     meta = {**meta, "format": FORMAT, "sha256": hashlib.sha256(raw).hexdigest()}
