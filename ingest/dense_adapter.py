@@ -19,6 +19,7 @@ change every vector).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -57,11 +58,15 @@ def read_adapter(adapter_dir: Path = ADAPTER_DIR) -> tuple[dict[str, np.ndarray]
         raise AdapterError(f"{adapter_dir / ADAPTER_JSON}: format {meta.get('format')!r}, expected {FORMAT}")
     if hashlib.sha256(raw).hexdigest() != meta.get("sha256"):
         raise AdapterError(f"{adapter_dir / ADAPTER_NPZ} does not match the sha256 in {ADAPTER_JSON}")
-    import io
-
     with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
     return arrays, meta
+
+
+def in_use(settings) -> bool:
+    """Does `settings` (config.StoreSettings) embed with the adapter? Only over the bundled MiniLM it was
+    trained on, and unless GQA_EMBED_ADAPTER=0. The one place the label and the loaded model decide it."""
+    return not settings.embed_model and bool(settings.embed_adapter)
 
 
 def adapted_name(adapter_dir: Path = ADAPTER_DIR) -> str:
@@ -75,13 +80,16 @@ def adapted_name(adapter_dir: Path = ADAPTER_DIR) -> str:
 
 
 def materialise(base_dir: Path, cache_dir: Path, adapter_dir: Path = ADAPTER_DIR) -> Path:
-    """A model folder with the adapter's layers in place of the base's, made once per adapter (atomic)."""
+    """A model folder with the adapter's layers in place of the base's, made once per adapter (atomic).
+
+    A folder made before is returned without reading the npz again: it was made from weights that matched the
+    sha256 its name carries, and a changed json names another folder (and so is checked)."""
     from safetensors.numpy import load_file, save_file
 
-    arrays, meta = read_adapter(adapter_dir)
     target = cache_dir / "models" / adapted_name(adapter_dir)
-    if (target / MARKER).exists():
+    if (target / MARKER).exists():  # made before from the weights whose hash names it: nothing to read
         return target
+    arrays, meta = read_adapter(adapter_dir)
     if base_fingerprint(base_dir) != meta.get("base_fingerprint"):
         raise AdapterError(f"the dense adapter in {adapter_dir} was trained on another base model than "
                            f"{base_dir} (fingerprint {meta.get('base_fingerprint')!r})")

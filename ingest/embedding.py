@@ -390,9 +390,7 @@ def get_base_embedder(settings: StoreSettings | None = None) -> Embedder:
 def model_dir_for(settings: StoreSettings) -> Path:
     """The model folder `settings` name: a given folder as it is; the bundled MiniLM with the shipped dense
     adapter swapped in (`dense_adapter.py`) unless GQA_EMBED_ADAPTER=0."""
-    model_dir = resolve_model_dir(settings.embed_model)
-    if settings.embed_model or not settings.embed_adapter:
-        return model_dir
-    from ingest.dense_adapter import materialise
+    from ingest.dense_adapter import in_use, materialise
 
-    return materialise(model_dir, settings.cache_dir)
+    model_dir = resolve_model_dir(settings.embed_model)
+    return materialise(model_dir, settings.cache_dir) if in_use(settings) else model_dir

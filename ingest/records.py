@@ -255,10 +255,10 @@ class EmbedderLabel:
     def for_settings(cls, settings) -> EmbedderLabel:
         """The label of the model `settings` name, the shipped dense adapter included (see
         `embedding.model_dir_for`), without loading or materialising anything."""
-        if settings.embed_model or not settings.embed_adapter:
-            return cls.of(settings.embed_model, settings.embed_backend)
-        from ingest.dense_adapter import adapted_name
+        from ingest.dense_adapter import adapted_name, in_use
 
+        if not in_use(settings):
+            return cls.of(settings.embed_model, settings.embed_backend)
         return cls(adapted_name(), settings.embed_backend)
 
     @classmethod
