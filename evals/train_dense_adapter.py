@@ -234,13 +234,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.authors:
         tuning = tuple(a for a in tuning if any(a.startswith(f"{p}-") for p in args.authors))
     if args.loao:
+        # the comparison is the same in every fold: the base model ranks every tuning question once
+        everyone = examples(tuning)
+        base_ranks = dense_ranks(base_model(), everyone, corpora)
         for left in args.only or tuning:
             left = next(a for a in tuning if a.startswith(left))
-            test = examples((left,))
+            test = [ex for ex in everyone if ex.author == left]
             t0 = time.time()
             model = train(pairs_of(examples(tuple(a for a in tuning if a != left)), corpora),
                           args.layers, args.epochs, args.lr)
-            print(f"{left:40s} base    {summary(dense_ranks(base_model(), test, corpora))}", flush=True)
+            base_left = [r for ex, r in zip(everyone, base_ranks, strict=True) if ex.author == left]
+            print(f"{left:40s} base    {summary(base_left)}", flush=True)
             print(f"{left:40s} adapted {summary(dense_ranks(model, test, corpora))}  "
                   f"({time.time() - t0:.0f} s)", flush=True)
         return 0
