@@ -156,6 +156,14 @@ def load_batches(kind: str, root: Path = AUTHORS_DIR) -> list[AuthorBatch]:
     return batches
 
 
+def named(authors: tuple[str, ...], short: list[str] | None) -> tuple[str, ...]:
+    """The `authors` a command line names by their short ids ("b1 b24"), in `authors`' order; all of them when
+    none are named. Whole ids only: "b1" is b1-…, never b10-…."""
+    if not short:
+        return authors
+    return tuple(a for a in authors if any(a.startswith(f"{s}-") or a == s for s in short))
+
+
 def redflag_held_out() -> tuple[str, ...]:
     """Every red-flag author batch the default model was not trained on: the held-out authors recorded in its
     metadata, then any batch written after it (a34-a39 came after static11r), as the guardrail tests count

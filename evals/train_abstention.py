@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evals.authors import ANSWERS_TUNING, KeyFactItem, load_batches
+from evals.authors import ANSWERS_TUNING, KeyFactItem, load_batches, named
 from evals.in_process import fit_standardised_logistic, retrieved_questions
 from service.abstention_features import FEATURES
 from service.abstention_model import WEIGHTS_PATH, AbstentionModel
@@ -208,9 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise SystemExit(f"saved cases of authors that are not tuning authors: {unknown}")
     else:
-        chosen = tuple(a for a in TUNING_AUTHORS
-                       if not args.authors or any(a.startswith(f"{p}-") for p in args.authors))
-        cases = collect(tuning_items(chosen))
+        cases = collect(tuning_items(named(TUNING_AUTHORS, args.authors)))
     if args.cases_out:
         save_cases(cases, args.cases_out)
         print(f"saved {len(cases)} cases to {args.cases_out}")

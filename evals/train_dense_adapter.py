@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evals.authors import ANSWERS_TUNING, KeyFactItem, load_batches
+from evals.authors import ANSWERS_TUNING, KeyFactItem, load_batches, named
 from evals.keyfacts import corpus_dir, corpus_of
 from evals.metrics.retrieval import section_matches
 from ingest.dense_adapter import ADAPTER_DIR, ADAPTER_JSON, ADAPTER_NPZ, FORMAT, base_fingerprint
@@ -230,15 +230,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="development: train on these tuning authors only (a cross-fitting half)")
     args = parser.parse_args(argv)
     corpora = {name: passages(name) for name in ("shipped", "open-medicine")}
-    tuning = tuple(ANSWERS_TUNING)
-    if args.authors:
-        tuning = tuple(a for a in tuning if any(a.startswith(f"{p}-") for p in args.authors))
+    tuning = named(tuple(ANSWERS_TUNING), args.authors)
     if args.loao:
         # the comparison is the same in every fold: the base model ranks every tuning question once
         everyone = examples(tuning)
         base_ranks = dense_ranks(base_model(), everyone, corpora)
-        for left in args.only or tuning:
-            left = next(a for a in tuning if a.startswith(left))
+        for left in named(tuning, args.only):
             test = [ex for ex in everyone if ex.author == left]
             t0 = time.time()
             model = train(pairs_of(examples(tuple(a for a in tuning if a != left)), corpora),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evals.authors import AuthorBatch, KeyFactItem
+from evals.authors import AuthorBatch, KeyFactItem, named
 from evals.data import Context
 from evals.keyfacts import asked_twice
 from evals.metrics.keyfacts import KeyFactRecord, keyfact_metrics
@@ -58,3 +58,10 @@ def test_only_both_corpora_authors_unreferenced_out_of_scope_questions_are_asked
     both = batch("corpus: shipped and open-medicine", [oos, seed_oos, inscope])
     only_open = batch("corpus: open-medicine", [KeyFactItem("p", "x?", expected_mode="abstain")])
     assert [i.id for i in asked_twice([both, only_open])] == ["o"]
+
+
+def test_authors_named_by_short_id_are_whole_ids_in_the_lists_order() -> None:
+    authors = ("b1-ward-nurse", "b10-night-anp", "b24-radiographer")
+    assert named(authors, ["b24", "b1"]) == ("b1-ward-nurse", "b24-radiographer")  # never b10 for b1
+    assert named(authors, ["b10-night-anp"]) == ("b10-night-anp",)
+    assert named(authors, None) == named(authors, []) == authors
