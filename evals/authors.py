@@ -164,6 +164,20 @@ def named(authors: tuple[str, ...], short: list[str] | None) -> tuple[str, ...]:
     return tuple(a for a in authors if any(a.startswith(f"{s}-") or a == s for s in short))
 
 
+def command_line_authors(kind: str, names: str | None) -> set[str] | None:
+    """A command's `--authors` (comma-separated, whole names or short ids such as "b1") as the batches'
+    author names; None when not given. A name that matches no batch is an error, not an empty run: the
+    benchmark once recorded an empty result for "b1,b2" written as short ids."""
+    if not names:
+        return None
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    every = tuple(b.author for b in load_batches(kind))
+    unknown = [n for n in wanted if not named(every, [n])]
+    if unknown:
+        raise SystemExit(f"no {kind} author batch named {', '.join(unknown)}")
+    return set(named(every, wanted))
+
+
 def redflag_held_out() -> tuple[str, ...]:
     """Every red-flag author batch the default model was not trained on: the held-out authors recorded in its
     metadata, then any batch written after it (a34-a39 came after static11r), as the guardrail tests count

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from evals.authors import AuthorBatch, KeyFactItem, load_batches
+from evals.authors import AuthorBatch, KeyFactItem, command_line_authors, load_batches
 from evals.client import ServiceClient
 from evals.metrics.keyfacts import KeyFactRecord, count_found, keyfact_metrics, words
 from evals.redflag_authors import write_record
@@ -146,11 +146,11 @@ def run(authors: set[str] | None = None) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--authors", help="comma-separated author names (default: all)")
+    parser.add_argument("--authors", help="author names or short ids, e.g. b1,b24 (default: all)")
     parser.add_argument("--record", help="write the figures to evals/first_look/NAME.json")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    result = run(set(args.authors.split(",")) if args.authors else None)
+    result = run(command_line_authors("answers", args.authors))
     for author, m in result["authors"].items():
         fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))  # noqa: E731
         print(f"{author:24s} all-facts {fmt(m['all_facts'])} (n={m['n_in_scope']})"

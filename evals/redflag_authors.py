@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from evals.authors import load_batches
+from evals.authors import command_line_authors, load_batches
 from evals.data import DATASETS_DIR, load_qa
 
 FIRST_LOOK_DIR = Path(__file__).resolve().parent / "first_look"
@@ -97,11 +97,11 @@ def _commit() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--authors", help="comma-separated author names (default: all)")
+    parser.add_argument("--authors", help="author names or short ids, e.g. a1,a25 (default: all)")
     parser.add_argument("--record", help="write the figures to evals/first_look/NAME.json")
     parser.add_argument("--show", action="store_true", help="print every miss and false alarm")
     args = parser.parse_args(argv)
-    only = set(args.authors.split(",")) if args.authors else None
+    only = command_line_authors("redflag", args.authors)
     started = time.perf_counter()
     result = score(build_guard(), only)
     for author, row in result["authors"].items():

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evals.authors import AuthorBatch, KeyFactItem, named
+import pytest
+
+from evals.authors import AuthorBatch, KeyFactItem, command_line_authors, named
 from evals.data import Context
 from evals.keyfacts import asked_twice
 from evals.metrics.keyfacts import KeyFactRecord, keyfact_metrics
@@ -65,3 +67,12 @@ def test_authors_named_by_short_id_are_whole_ids_in_the_lists_order() -> None:
     assert named(authors, ["b24", "b1"]) == ("b1-ward-nurse", "b24-radiographer")  # never b10 for b1
     assert named(authors, ["b10-night-anp"]) == ("b10-night-anp",)
     assert named(authors, None) == named(authors, []) == authors
+
+
+def test_command_line_authors_take_short_ids_and_refuse_a_name_no_batch_has() -> None:
+    assert command_line_authors("answers", None) is None
+    assert command_line_authors("answers", "b1,b24") == {"b1-ward-nurse-physio",
+                                                         "b24-radiographer-palliative-nurse"}
+    assert command_line_authors("redflag", "a1") == {"a1-ed-nurse"}
+    with pytest.raises(SystemExit, match="b99"):
+        command_line_authors("answers", "b1,b99")
