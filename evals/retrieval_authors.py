@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from evals.authors import KeyFactItem, load_batches
+from evals.authors import KeyFactItem, command_line_authors, load_batches
 from evals.client import ServiceClient
 from evals.keyfacts import corpus_plan, on_each_corpus
 from evals.metrics.retrieval import mean_metrics, rank_metrics
@@ -87,11 +87,11 @@ def run(authors: set[str] | None = None) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--authors", help="comma-separated author names (default: all)")
+    parser.add_argument("--authors", help="author names or short ids, e.g. b1,b24 (default: all)")
     parser.add_argument("--record", help="write the figures to evals/first_look/NAME.json")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    result = run(set(args.authors.split(",")) if args.authors else None)
+    result = run(command_line_authors("answers", args.authors))
     for author, s in result["authors"].items():
         cells = "  ".join(f"{m} h@1 {s[m]['hit@1']:.3f} mrr {s[m]['mrr']:.3f}" for m in MODES if m in s)
         below = s.get("hybrid_below_best_single")
