@@ -45,10 +45,13 @@ ANSWERS_HELD_OUT = (
     "b21-ward-sister-fy2",  # the same
     "b22-ed-charge-nurse-ortho-pa",  # written in the eighth session; first look recorded on arrival
     "b23-gpwsi-msk-carehome-pharmacist",  # the same
+    "b26-resp-nurse-hah-geriatrician",  # written in the ninth session; first look recorded on arrival
+    "b27-ortho-pharmacist-stroke-nurse",  # the same
 )
 # Answer authors the composer's passage choice and the abstention decision are fitted on
 # (evals/train_passage_choice.py, evals/train_abstention.py), by leave-one-author-out among them: b1-b3, b7,
-# b8, b10 from the fourth answering round, b18 and b19 from the seventh session (written as tuning authors)
+# b8, b10 from the fourth answering round, b18 and b19 from the seventh session, b24 and b25 from the eighth, b28
+# and b29 from the ninth (each written as a tuning author)
 ANSWERS_TUNING = (
     "b1-ward-nurse-physio",
     "b2-registrar-gp",
@@ -60,6 +63,8 @@ ANSWERS_TUNING = (
     "b19-acute-physician-hca",  # the same
     "b24-radiographer-palliative-nurse",  # eighth session, written as a tuning author; first look on arrival
     "b25-endocrinologist-rehab-ot",  # the same
+    "b28-preop-anaesthetist-community-physio",  # ninth session, written as a tuning author; first look on arrival
+    "b29-renal-registrar-district-nurse",  # the same
 )
 HEADER = re.compile(r"^//\s*author:\s*(?P<author>[\w.-]+)(?P<rest>.*)$")
 DATE = re.compile(r"date:\s*(\d{4}-\d{2}-\d{2})")
