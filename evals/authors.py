@@ -50,8 +50,8 @@ ANSWERS_HELD_OUT = (
 )
 # Answer authors the composer's passage choice and the abstention decision are fitted on
 # (evals/train_passage_choice.py, evals/train_abstention.py), by leave-one-author-out among them: b1-b3, b7,
-# b8, b10 from the fourth answering round, b18 and b19 from the seventh session, b24 and b25 from the eighth, b28
-# and b29 from the ninth (each written as a tuning author)
+# b8, b10 from the fourth answering round, b18 and b19 from the seventh session, b24 and b25 from the
+# eighth, b28 and b29 from the ninth (each written as a tuning author)
 ANSWERS_TUNING = (
     "b1-ward-nurse-physio",
     "b2-registrar-gp",
@@ -63,7 +63,8 @@ ANSWERS_TUNING = (
     "b19-acute-physician-hca",  # the same
     "b24-radiographer-palliative-nurse",  # eighth session, written as a tuning author; first look on arrival
     "b25-endocrinologist-rehab-ot",  # the same
-    "b28-preop-anaesthetist-community-physio",  # ninth session, written as a tuning author; first look on arrival
+    "b28-preop-anaesthetist-community-physio",  # ninth session, written as a tuning author; first look
+    # on arrival
     "b29-renal-registrar-district-nurse",  # the same
 )
 HEADER = re.compile(r"^//\s*author:\s*(?P<author>[\w.-]+)(?P<rest>.*)$")
