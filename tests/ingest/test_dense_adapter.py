@@ -92,3 +92,16 @@ def test_the_label_names_the_shipped_adapter_or_the_base(tmp_path):
     # the label and the folder the embedder loads agree, so ingest re-embeds when the adapter changes
     assert model_dir_for(on).name == EmbedderLabel.for_settings(on).model
     assert model_dir_for(off) == default_model_dir()
+
+
+def test_the_cross_fitting_halves_split_the_tuning_authors_and_no_one_else() -> None:
+    """Each tuning author in exactly one half, and no held-out author in either: a half-trained model must
+    never have seen the questions it ranks, and never a held-out author's."""
+    from evals.authors import ANSWERS_HELD_OUT, ANSWERS_TUNING, named
+    from evals.train_dense_adapter import HALVES
+
+    first, second = (set(named(ANSWERS_TUNING, list(half))) for half in HALVES)
+    assert len(first) == len(HALVES[0]) and len(second) == len(HALVES[1])
+    assert not first & second
+    assert first | second == set(ANSWERS_TUNING)
+    assert not (first | second) & set(ANSWERS_HELD_OUT)
