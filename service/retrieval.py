@@ -37,10 +37,11 @@ Mode = Literal["hybrid", "dense", "bm25"]
 # With the dense adapter (ingest/dense_adapter.py) a cross-fitted sweep on the tuning authors favoured 1.3-3;
 # tried at 1.3 (eighth session) and reverted: the abstention refitted at that weight refused an in-scope
 # question over a one-document corpus (tests/e2e/test_widget_hostile_content.py), and from 2 up hybrid fell
-# below dense alone on the project's retrieval set. Ninth session, with the three-layer adapter: at 0.85 hybrid
-# fell below dense alone on that set (MRR 0.938 vs 0.966) and on 12 of 17 held-out authors; 2.0 puts it ahead
-# there (0.971) and, cross-fitted on the twelve tuning authors, lifts section hit@1 0.757 -> 0.808 with answers
-# 780 -> 784/1092 (the abstention refitted at 2.0 on cross-fitted signals). docs/answering.md, "ninth session".
+# below dense alone on the project's retrieval set. Ninth session, with the three-layer adapter: at 0.85
+# hybrid fell below dense alone on that set (MRR 0.938 vs 0.966) and on 12 of 17 held-out authors; 2.0 puts
+# it ahead there (0.971) and, cross-fitted on the twelve tuning authors, lifts section hit@1 0.757 -> 0.808
+# with answers 780 -> 784/1092 (the abstention refitted at 2.0 on cross-fitted signals). docs/answering.md,
+# "ninth session".
 RRF_K = 10
 DENSE_WEIGHT = 2.0
 EXACT_SEARCH_MAX = 50_000  # passages; beyond this the exact matrix product costs more than Chroma's HNSW
