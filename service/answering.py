@@ -245,13 +245,15 @@ def compose_answer(
 def with_section_siblings(retrieved: Retrieved) -> Retrieved:
     """The hits, followed by the other chunks of each main candidate's section that retrieval did not return
     (score 0): a section longer than one chunk is stored as several passages, and the sentence after the one
-    that matched can sit in the next chunk. The composer only quotes them with their own section's main
+    that matched can sit in the next chunk; likewise the subsection that holds the items of a lead-in a
+    candidate ends with (`Snapshot.continuation_row`). The composer only quotes them with their own main
     passage (service/composer.py), and they are cited like any passage."""
     snap, hits = retrieved.snapshot, retrieved.retrieval.hits
     have = {h.row for h in hits}
     extra: list[Hit] = []
     for h in hits[:MAIN_CANDIDATES]:
-        for row in snap.section_rows(h.row):
+        continuation = snap.continuation_row(h.row)
+        for row in [*snap.section_rows(h.row), *([continuation] if continuation is not None else [])]:
             if row not in have:
                 have.add(row)
                 extra.append(Hit(row, 0.0))

@@ -25,7 +25,8 @@ that matches the question best. So:
    section goes on in further stored chunks (a section longer than one chunk; the service appends them to
    the hits with score 0, service/answering.py `with_section_siblings`) and the whole section fits, the
    rest of it is quoted too, each piece cited to its own chunk (7 more of 582; none lost). Such appended
-   chunks are never quoted on their own.
+   chunks are never quoted on their own. When the quoted passage ends with a lead-in (":") whose items
+   are stored as the next chunk, under a subheading of its own, those items follow it within the budget.
 4. A top hit from a sibling section of the main passage's (same document, same parent heading) adds its
    best unit when that is within SIBLING_MARGIN of the main passage's best and the answer still has room:
    guidelines split a list (the red flags after vertebroplasty, the options for a drug, the criteria) into
@@ -138,7 +139,10 @@ def passage_units(snapshot: Snapshot, hit_index: int, row: int) -> list[Unit]:
             body = line[item.end():].strip()
             if len(body.split()) >= 3:
                 units.append(Unit(hit_index, [body], [], position=len(units)))
-    return [u for u in units if not (u.is_list and len(u.pieces) == 1)]  # a lead-in whose items are gone
+    # a lead-in whose items are gone, unless they are the next chunk's (`_continuation_units` adds them)
+    continued = snapshot.continuation_row(row) is not None
+    return [u for u in units if not (u.is_list and len(u.pieces) == 1)
+            or (continued and u is units[-1] and u.text.rstrip().endswith(":"))]
 
 
 def _idf_weights(snapshot: Snapshot, terms: list[str]) -> dict[str, float]:
@@ -279,6 +283,30 @@ def _sibling_units(snapshot: Snapshot, hits: list[Hit], per_hit: list[list[Unit]
     return out
 
 
+def _continuation_units(snapshot: Snapshot, hits: list[Hit], per_hit: list[list[Unit]], main: int,
+                        chosen: list[Unit], room: int) -> list[Unit]:
+    """The items of a lead-in the main passage ends with, when the answer quotes that lead-in and they are
+    stored in the next chunk (`Snapshot.continuation_row`; service/answering.py appends it to the hits): in
+    document order, as many as fit in `room` words. A lead-in without its items answers nothing: when none
+    fits, a lead-in quoted alone is taken out of `chosen`."""
+    units = per_hit[main]
+    if not units or units[-1] not in chosen or not units[-1].text.rstrip().endswith(":"):
+        return []
+    row = snapshot.continuation_row(hits[main].row)
+    at = next((h for h, hit in enumerate(hits) if hit.row == row), None)
+    if row is None or at is None:
+        return []
+    out: list[Unit] = []
+    for unit in per_hit[at]:
+        if unit in chosen or unit.words > room:
+            break
+        out.append(unit)
+        room -= unit.words
+    if not out and len(units[-1].pieces) == 1 and len(chosen) > 1:
+        chosen.remove(units[-1])  # no room for its items: the lead-in alone says nothing
+    return out
+
+
 def compose(
     snapshot: Snapshot,
     hits: list[Hit],
@@ -343,6 +371,8 @@ def compose(
                 continue
             chosen.append(unit)
             used += unit.words
+    chosen += _continuation_units(snapshot, hits, per_hit, main, chosen, WORD_BUDGET - used)
+    used = sum(u.words for u in chosen)
     extras: list[Unit] = []
     if runner_up is not None and chooser is not None:
         second = _second_passage_unit(per_hit[runner_up], chosen, best, chooser.second_words)

@@ -107,6 +107,21 @@ class Snapshot:
                 i += step
         return sorted(out)
 
+    def continuation_row(self, row: int) -> int | None:
+        """The chunk that finishes `row`'s last sentence, or None: when a chunk ends with a lead-in (":") and
+        the next chunk of its document is a subsection of its section, the items the lead-in announces are
+        there ("… meets all of the following clinical stability criteria:" then the criteria's table under
+        its own heading). Chunking is heading-aware, so such a list is stored apart from its lead-in."""
+        if not self.texts[row].rstrip().endswith(":"):
+            return None
+        doc_rows = sorted(int(r) for r in self.doc_rows.get(self.doc_id(row), ()))
+        if row not in doc_rows or doc_rows.index(row) + 1 == len(doc_rows):
+            return None
+        following = doc_rows[doc_rows.index(row) + 1]
+        section = str(self.metas[row].get("section", ""))
+        below = str(self.metas[following].get("section", ""))
+        return following if below.startswith(section + " › ") else None
+
 
 def load_snapshot(store: IndexStore, generation: str, corpus_version: str | None = None) -> Snapshot:
     """Open one generation's files (building them from Chroma first if this machine has none)."""

@@ -220,6 +220,49 @@ def test_with_section_siblings_appends_unretrieved_chunks_of_the_candidates_sect
     assert with_section_siblings(same) is same  # nothing to add: unchanged
 
 
+def test_a_lead_in_whose_items_are_the_next_chunk_is_quoted_with_them() -> None:
+    """A section ending "… meets all of the following criteria:" whose table sits under its own subheading
+    (so in the next chunk): the answer quotes the lead-in and then the items, each cited to its own chunk;
+    a lead-in followed by an unrelated section, or by a subsection of another section, gets nothing."""
+    from dataclasses import dataclass, field
+
+    from service.answering import with_section_siblings
+
+    lead = ("Antibiotics are continued for at least 5 days. "
+            "Antibiotics may be stopped when the patient meets all of the following stability criteria:")
+    table = "Parameter: Temperature; Threshold: below 37.8 C. Parameter: Heart rate; Threshold: below 100."
+    other = "Fluids are given as boluses of crystalloid."
+    eye = np.eye(8, dtype=np.float32)
+    metas = [{"section": "CAP › Duration"}, {"section": "CAP › Duration › Stability Criteria"},
+             {"section": "Fluids"}]
+    snap = tiny_snapshot([lead, table, other], doc_ids=["d", "d", "e"], metas=metas,
+                         sent_vecs=eye[[0, 1, 2, 3, 4]])
+    assert snap.continuation_row(0) == 1 and snap.continuation_row(1) is None
+
+    @dataclass(frozen=True)
+    class Ret:  # the fields with_section_siblings reads and replaces
+        hits: list
+        bm25: list = field(default_factory=list)
+
+    @dataclass(frozen=True)
+    class Retrieved:
+        snapshot: object
+        retrieval: Ret
+
+    hits = with_section_siblings(Retrieved(snap, Ret([Hit(0, 1.0), Hit(2, 0.5)]))).retrieval.hits
+    assert [(h.row, h.score) for h in hits] == [(0, 1.0), (2, 0.5), (1, 0.0)]
+    question = "when can antibiotics for pneumonia be stopped?"
+    pieces = compose(snap, hits, eye[1], question, question_kind(question))
+    texts = [p.text for p in pieces]
+    assert texts[1].endswith("stability criteria:") and pieces[1].hit == 0
+    assert texts[2:4] == ["Parameter: Temperature; Threshold: below 37.8 C.",
+                          "Parameter: Heart rate; Threshold: below 100."]
+    assert {p.hit for p in pieces[2:4]} == {2}
+    elsewhere = tiny_snapshot([lead, table], doc_ids=["d", "d"],
+                              metas=[{"section": "CAP › Duration"}, {"section": "Sepsis › Stability Criteria"}])
+    assert elsewhere.continuation_row(0) is None  # the next chunk is not under the lead-in's heading
+
+
 def test_sibling_sections_of_the_main_passage_add_their_best_sentence() -> None:
     """A list split into one subsection per item: the answer quotes one sentence from each sibling among the
     hits; a hit under another parent heading, or one far less relevant than the main passage, adds none."""
