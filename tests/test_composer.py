@@ -11,7 +11,7 @@ import numpy as np
 
 from service.abstention import Evidence, Vocabulary, person_names, unknown_specialised
 from service.citations import AnswerSentence, structured
-from service.composer import compose, passage_units
+from service.composer import WORD_BUDGET, compose, passage_units
 from service.index import Snapshot
 from service.lexicon import expand_query
 from service.question_kind import QuestionKind, kind_bonus, question_kind
@@ -152,13 +152,14 @@ def test_a_main_passage_that_fits_the_budget_is_quoted_whole_and_a_longer_one_is
     snap = tiny_snapshot([short], sent_vecs=eye[[0, 1, 2]])
     pieces = compose(snap, [Hit(0, 1.0)], eye[0], question, question_kind(question))
     assert " ".join(p.text for p in pieces) == short
-    filler = " ".join(f"Unrelated sentence number {i} about ward logistics and rotas." for i in range(14))
+    n = WORD_BUDGET // 8  # eight-word fillers: with the short passage, over the budget
+    filler = " ".join(f"Unrelated sentence number {i} about ward logistics and rotas." for i in range(n))
     long = f"{short} {filler}"
-    snap = tiny_snapshot([long], sent_vecs=np.vstack([eye[[0, 1, 2]], np.tile(eye[5], (14, 1))]))
+    snap = tiny_snapshot([long], sent_vecs=np.vstack([eye[[0, 1, 2]], np.tile(eye[5], (n, 1))]))
     pieces = compose(snap, [Hit(0, 1.0)], eye[0], question, question_kind(question))
     words = sum(len(p.text.split()) for p in pieces)
-    assert pieces[0].text.startswith("Augmentation is indicated") and words <= 120
-    assert not any(p.text.startswith("Unrelated sentence number 13") for p in pieces)
+    assert pieces[0].text.startswith("Augmentation is indicated") and words <= WORD_BUDGET
+    assert not any(p.text.startswith(f"Unrelated sentence number {n - 1}") for p in pieces)
 
 
 def test_section_rows_are_the_chunks_next_to_it_with_the_same_section_path() -> None:
@@ -187,10 +188,11 @@ def test_the_rest_of_a_split_section_is_quoted_when_it_fits_and_never_on_its_own
     hits = [Hit(0, 1.0), Hit(2, 0.5), Hit(1, 0.0)]  # the sibling appended after the retrieved hits
     pieces = compose(snap, hits, eye[0], question, question_kind(question))
     assert [p.text for p in pieces][-1] == second and pieces[-1].hit == 2
-    long_first = first + " " + " ".join(f"Filler sentence {i} on the ward routine here." for i in range(14))
+    n = WORD_BUDGET // 8  # eight-word fillers: the first chunk alone is over the budget
+    long_first = first + " " + " ".join(f"Filler sentence {i} on the ward routine here." for i in range(n))
     snap = tiny_snapshot([long_first, second, unrelated], doc_ids=["d", "d", "e"],
                          metas=[{"section": "Steroids"}, {"section": "Steroids"}, {"section": "Fluids"}],
-                         sent_vecs=np.vstack([eye[[0, 1]], np.tile(eye[5], (14, 1)), eye[[2, 3]]]))
+                         sent_vecs=np.vstack([eye[[0, 1]], np.tile(eye[5], (n, 1)), eye[[2, 3]]]))
     pieces = compose(snap, hits, eye[0], question, question_kind(question))
     assert second not in [p.text for p in pieces]  # the main passage is over the budget: no sibling
 
@@ -258,8 +260,8 @@ def test_a_lead_in_whose_items_are_the_next_chunk_is_quoted_with_them() -> None:
     assert texts[2:4] == ["Parameter: Temperature; Threshold: below 37.8 C.",
                           "Parameter: Heart rate; Threshold: below 100."]
     assert {p.hit for p in pieces[2:4]} == {2}
-    elsewhere = tiny_snapshot([lead, table], doc_ids=["d", "d"],
-                              metas=[{"section": "CAP › Duration"}, {"section": "Sepsis › Stability Criteria"}])
+    elsewhere = tiny_snapshot([lead, table], doc_ids=["d", "d"], metas=[{"section": "CAP › Duration"},
+                                                                         {"section": "Sepsis › Criteria"}])
     assert elsewhere.continuation_row(0) is None  # the next chunk is not under the lead-in's heading
 
 

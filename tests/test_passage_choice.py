@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from evals.train_passage_choice import Case, fit
-from service.composer import candidate_features, compose, scored_units
+from service.composer import WORD_BUDGET, candidate_features, compose, scored_units
 from service.passage_choice import FEATURES, PassageChooser, shipped_chooser
 from service.question_kind import question_kind
 from service.retrieval import Hit
@@ -150,16 +150,16 @@ def test_the_runner_up_is_quoted_only_when_the_chooser_can_hardly_tell_them_apar
 
 def test_room_is_made_for_the_runner_up_by_dropping_the_main_passages_weakest_units() -> None:
     long_main = " ".join(f"Walking after a vertebral fracture is advised on day {n} of the stay."
-                         for n in range(11))
+                         for n in range(WORD_BUDGET // 12 + 1))  # 13 words each: over the budget
     snapshot = tiny_snapshot([long_main, PASSAGES[1]])
     hits = [Hit(0, 1.0), Hit(1, 0.9)]
     question = "walking after a vertebral fracture"
     kind = question_kind(question)
     query = np.zeros(8, np.float32)
     alone = compose(snapshot, hits, query, question, kind, chooser=_chooser("rank", 1.0))
-    assert {p.hit for p in alone} == {0} and sum(len(p.text.split()) for p in alone) > 120 - 13
+    assert {p.hit for p in alone} == {0} and sum(len(p.text.split()) for p in alone) > WORD_BUDGET - 13
     both = compose(snapshot, hits, query, question, kind,
                    chooser=dataclasses.replace(_chooser("rank", 1.0), second_margin=1.0, second_words=60))
     assert both[-1].hit == 1 and both[-1].text == PASSAGES[1]
-    assert sum(len(p.text.split()) for p in both) <= 120
+    assert sum(len(p.text.split()) for p in both) <= WORD_BUDGET
     assert len([p for p in both if p.hit == 0]) < len(alone)
