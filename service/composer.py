@@ -295,8 +295,8 @@ def _continuation_units(snapshot: Snapshot, hits: list[Hit], per_hit: list[list[
     if not units or units[-1] not in chosen or not units[-1].text.rstrip().endswith(":"):
         return []
     row = snapshot.continuation_row(hits[main].row)
-    at = next((h for h, hit in enumerate(hits) if hit.row == row), None)
-    if row is None or at is None:
+    at = None if row is None else next((h for h, hit in enumerate(hits) if hit.row == row), None)
+    if at is None:
         return []
     out: list[Unit] = []
     for unit in per_hit[at]:

@@ -7,6 +7,8 @@ unknown specialised words) is checked in milliseconds.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from service.abstention import Evidence, Vocabulary, person_names, unknown_specialised
@@ -197,28 +199,29 @@ def test_the_rest_of_a_split_section_is_quoted_when_it_fits_and_never_on_its_own
     assert second not in [p.text for p in pieces]  # the main passage is over the budget: no sibling
 
 
+@dataclass(frozen=True)
+class _Retrieval:
+    """The fields of a retrieval that with_section_siblings reads and replaces."""
+
+    hits: list
+    bm25: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Retrieved:
+    snapshot: object
+    retrieval: _Retrieval
+
+
 def test_with_section_siblings_appends_unretrieved_chunks_of_the_candidates_sections() -> None:
     from service.answering import with_section_siblings
 
     texts = ["A one.", "A two.", "B one."]
     snap = tiny_snapshot(texts, doc_ids=["d", "d", "d"],
                          metas=[{"section": "A"}, {"section": "A"}, {"section": "B"}])
-
-    from dataclasses import dataclass, field
-
-    @dataclass(frozen=True)
-    class Ret:  # the fields with_section_siblings reads and replaces
-        hits: list
-        bm25: list = field(default_factory=list)
-
-    @dataclass(frozen=True)
-    class Retrieved:
-        snapshot: object
-        retrieval: Ret
-
-    out = with_section_siblings(Retrieved(snap, Ret([Hit(0, 1.0), Hit(2, 0.4)])))
+    out = with_section_siblings(_Retrieved(snap, _Retrieval([Hit(0, 1.0), Hit(2, 0.4)])))
     assert [(h.row, h.score) for h in out.retrieval.hits] == [(0, 1.0), (2, 0.4), (1, 0.0)]
-    same = Retrieved(snap, Ret([Hit(2, 1.0)]))
+    same = _Retrieved(snap, _Retrieval([Hit(2, 1.0)]))
     assert with_section_siblings(same) is same  # nothing to add: unchanged
 
 
@@ -226,8 +229,6 @@ def test_a_lead_in_whose_items_are_the_next_chunk_is_quoted_with_them() -> None:
     """A section ending "… meets all of the following criteria:" whose table sits under its own subheading
     (so in the next chunk): the answer quotes the lead-in and then the items, each cited to its own chunk;
     a lead-in followed by an unrelated section, or by a subsection of another section, gets nothing."""
-    from dataclasses import dataclass, field
-
     from service.answering import with_section_siblings
 
     lead = ("Antibiotics are continued for at least 5 days. "
@@ -240,18 +241,7 @@ def test_a_lead_in_whose_items_are_the_next_chunk_is_quoted_with_them() -> None:
     snap = tiny_snapshot([lead, table, other], doc_ids=["d", "d", "e"], metas=metas,
                          sent_vecs=eye[[0, 1, 2, 3, 4]])
     assert snap.continuation_row(0) == 1 and snap.continuation_row(1) is None
-
-    @dataclass(frozen=True)
-    class Ret:  # the fields with_section_siblings reads and replaces
-        hits: list
-        bm25: list = field(default_factory=list)
-
-    @dataclass(frozen=True)
-    class Retrieved:
-        snapshot: object
-        retrieval: Ret
-
-    hits = with_section_siblings(Retrieved(snap, Ret([Hit(0, 1.0), Hit(2, 0.5)]))).retrieval.hits
+    hits = with_section_siblings(_Retrieved(snap, _Retrieval([Hit(0, 1.0), Hit(2, 0.5)]))).retrieval.hits
     assert [(h.row, h.score) for h in hits] == [(0, 1.0), (2, 0.5), (1, 0.0)]
     question = "when can antibiotics for pneumonia be stopped?"
     pieces = compose(snap, hits, eye[1], question, question_kind(question))
