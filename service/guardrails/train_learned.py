@@ -210,6 +210,26 @@ V8_ORDINARY_HELD_OUT = (
     "b13-pharmacist-gp-trainee-followups",
     "b14-ir-nurse-medstudent",
 )
+# v13 (static13; fixed before any run, eleventh session): static11r's red-flag training authors, recipe
+# (v5's), vectors (the same 64-dim distillation) and threshold rule (cheapest pair at LOAO recall >= 0.995),
+# with the ordinary questions of ten more answers *tuning* authors (b18, b19, b24, b25, b28-b33) beside b1,
+# b7, b8 and b10: the banners on ordinary questions are the guardrail's largest error by count. Answers'
+# held-out authors stay out of it, so issue 13's held-out banner counts stay a held-out figure. Held out:
+# static11r's eighteen (a4-a6, a25-a39) and the ordinary questions of b2-b6, b9, b11-b17, b20-b23, b26,
+# b27, b34.
+V13_ORDINARY_TRAIN = V12_ORDINARY_TRAIN + (
+    "b24-radiographer-palliative-nurse", "b25-endocrinologist-rehab-ot",
+    "b28-preop-anaesthetist-community-physio", "b29-renal-registrar-district-nurse",
+    "b30-ed-registrar-triage-nurse", "b31-cardiology-reg-diabetes-nurse", "b32-id-pharmacist-ward-hca",
+    "b33-liaison-psych-nurse-obstetric-sho")
+V13_HELD_OUT = (*V11R_HELD_OUT, "a34-ortho-fracture-clinic-nurse", "a35-ed-triage-reg-interpreter",
+                "a36-maternity-paeds-helpline", "a37-prison-nurse-homeless-outreach",
+                "a38-oncology-ns-transplant-coordinator", "a39-cardiac-rehab-spouse-carer")
+V13_ORDINARY_HELD_OUT = (*V8_ORDINARY_HELD_OUT, "b15-pain-virtualward", "b16-enp-anticoag-pharmacist",
+                         "b17-physio-carehome-gp", "b20-ir-consultant-practice-pharmacist",
+                         "b21-ward-sister-fy2", "b22-ed-charge-nurse-ortho-pa",
+                         "b23-gpwsi-msk-carehome-pharmacist", "b26-resp-nurse-hah-geriatrician",
+                         "b27-ortho-pharmacist-stroke-nurse", "b34-stroke-reg-gp-locum-esl")
 V8_DIR = MODEL_DIR / "v8"
 V9_DIR = MODEL_DIR / "v9"
 V10_DIR = MODEL_DIR / "v10"
@@ -524,6 +544,9 @@ SPLITS = {
     # v12: twenty-seven training authors and six ordinary authors; v11r's recipe and threshold rule
     "v12": Split("v12", V12_TRAIN_AUTHORS, V12_ORDINARY_TRAIN, V12_HELD_OUT, V8_ORDINARY_HELD_OUT,
                  V5_RECIPE, MODEL_DIR / "v12", 0.995),
+    # v13: static11r's twenty-one red-flag authors and recipe, fourteen ordinary authors (static13)
+    "v13": Split("v13", V11_TRAIN_AUTHORS, V13_ORDINARY_TRAIN, V13_HELD_OUT, V13_ORDINARY_HELD_OUT,
+                 V5_RECIPE, MODEL_DIR / "v13", 0.995),
 }
 
 
