@@ -48,11 +48,13 @@ ANSWERS_HELD_OUT = (
     "b26-resp-nurse-hah-geriatrician",  # written in the ninth session; first look recorded on arrival
     "b27-ortho-pharmacist-stroke-nurse",  # the same
     "b34-stroke-reg-gp-locum-esl",  # tenth session, registered before it was written; first look on arrival
+    "b37-fls-np-fy-textspeak",  # eleventh session, the same
 )
 # Answer authors the composer's passage choice and the abstention decision are fitted on
 # (evals/train_passage_choice.py, evals/train_abstention.py), by leave-one-author-out among them: b1-b3, b7,
 # b8, b10 from the fourth answering round, b18 and b19 from the seventh session, b24 and b25 from the
-# eighth, b28 and b29 from the ninth, b30-b33 from the tenth (each written as a tuning author)
+# eighth, b28 and b29 from the ninth, b30-b33 from the tenth, b35 and b36 from the eleventh (each written as a
+# tuning author)
 ANSWERS_TUNING = (
     "b1-ward-nurse-physio",
     "b2-registrar-gp",
@@ -71,6 +73,8 @@ ANSWERS_TUNING = (
     "b31-cardiology-reg-diabetes-nurse",  # the same
     "b32-id-pharmacist-ward-hca",  # the same
     "b33-liaison-psych-nurse-obstetric-sho",  # the same
+    "b35-community-ortho-physio-carehome-manager",  # eleventh session, registered before written; first look
+    "b36-acute-med-spr-anticoag-pharmacist",  # the same
 )
 HEADER = re.compile(r"^//\s*author:\s*(?P<author>[\w.-]+)(?P<rest>.*)$")
 DATE = re.compile(r"date:\s*(\d{4}-\d{2}-\d{2})")
