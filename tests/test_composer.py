@@ -7,8 +7,6 @@ unknown specialised words) is checked in milliseconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from service.abstention import Evidence, Vocabulary, person_names, unknown_specialised
@@ -17,7 +15,7 @@ from service.composer import WORD_BUDGET, compose, passage_units
 from service.index import Snapshot
 from service.lexicon import expand_query
 from service.question_kind import QuestionKind, kind_bonus, question_kind
-from service.retrieval import Hit
+from service.retrieval import Hit, Retrieval
 from tests.support.snapshots import tiny_snapshot
 
 PASSAGES = [
@@ -199,18 +197,13 @@ def test_the_rest_of_a_split_section_is_quoted_when_it_fits_and_never_on_its_own
     assert second not in [p.text for p in pieces]  # the main passage is over the budget: no sibling
 
 
-@dataclass(frozen=True)
-class _Retrieval:
-    """The fields of a retrieval that with_section_siblings reads and replaces."""
+def _retrieved(snap: Snapshot, hits: list[Hit]):
+    """A retrieval of `hits` from `snap`, in the service's own types (with_section_siblings reads the
+    snapshot and the hits, and replaces the hits)."""
+    from service.answering import QueryPlan, Retrieved
 
-    hits: list
-    bm25: list = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class _Retrieved:
-    snapshot: object
-    retrieval: _Retrieval
+    plan = QueryPlan("q", (), None, (), "q")
+    return Retrieved(plan, snap, (), np.zeros(8, np.float32), Retrieval(hits, [], [], 0))
 
 
 def test_with_section_siblings_appends_unretrieved_chunks_of_the_candidates_sections() -> None:
@@ -219,9 +212,9 @@ def test_with_section_siblings_appends_unretrieved_chunks_of_the_candidates_sect
     texts = ["A one.", "A two.", "B one."]
     snap = tiny_snapshot(texts, doc_ids=["d", "d", "d"],
                          metas=[{"section": "A"}, {"section": "A"}, {"section": "B"}])
-    out = with_section_siblings(_Retrieved(snap, _Retrieval([Hit(0, 1.0), Hit(2, 0.4)])))
+    out = with_section_siblings(_retrieved(snap, [Hit(0, 1.0), Hit(2, 0.4)]))
     assert [(h.row, h.score) for h in out.retrieval.hits] == [(0, 1.0), (2, 0.4), (1, 0.0)]
-    same = _Retrieved(snap, _Retrieval([Hit(2, 1.0)]))
+    same = _retrieved(snap, [Hit(2, 1.0)])
     assert with_section_siblings(same) is same  # nothing to add: unchanged
 
 
@@ -241,7 +234,7 @@ def test_a_lead_in_whose_items_are_the_next_chunk_is_quoted_with_them() -> None:
     snap = tiny_snapshot([lead, table, other], doc_ids=["d", "d", "e"], metas=metas,
                          sent_vecs=eye[[0, 1, 2, 3, 4]])
     assert snap.continuation_row(0) == 1 and snap.continuation_row(1) is None
-    hits = with_section_siblings(_Retrieved(snap, _Retrieval([Hit(0, 1.0), Hit(2, 0.5)]))).retrieval.hits
+    hits = with_section_siblings(_retrieved(snap, [Hit(0, 1.0), Hit(2, 0.5)])).retrieval.hits
     assert [(h.row, h.score) for h in hits] == [(0, 1.0), (2, 0.5), (1, 0.0)]
     question = "when can antibiotics for pneumonia be stopped?"
     pieces = compose(snap, hits, eye[1], question, question_kind(question))
