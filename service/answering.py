@@ -202,13 +202,15 @@ def judge_support(retrieved: Retrieved, wordpieces: Callable[[str], int]) -> Jud
     sims = retrieved.retrieval.top_dense[: len(retrieved.queries) if leaning else 1]
     vocabulary = retrieved.snapshot.vocabulary
     passage_sim = max(sims, default=0.0)
-    sentence_sim = best_sentence_similarity(retrieved.snapshot, retrieved.retrieval.hits, retrieved.query_vec)
-    unknown = unknown_specialised(question, vocabulary, wordpieces) if vocabulary else ()
     retrieval = retrieved.retrieval
+    # the plain fused hits: the abstention decision was fitted on them, before the learned re-ranking
+    support_hits = retrieval.support_hits
+    sentence_sim = best_sentence_similarity(retrieved.snapshot, support_hits, retrieved.query_vec)
+    unknown = unknown_specialised(question, vocabulary, wordpieces) if vocabulary else ()
     # retrieval's BM25 list for the question as asked is the one the signals read, when ranked as deep
     bm25 = retrieval.bm25[0] if retrieval.bm25 and retrieval.depth == BM25_DEPTH else None
     signals = support_features(SupportInputs(
-        retrieved.snapshot, retrieval.hits, question, retrieved.queries[0].text,
+        retrieved.snapshot, support_hits, question, retrieved.queries[0].text,
         retrieved.query_vec, passage_sim, sentence_sim, unknown, leaning, bm25), wordpieces)
     return Judged(retrieved, Evidence(passage_sim, sentence_sim, unknown, tuple(float(v) for v in signals)))
 

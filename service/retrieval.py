@@ -17,7 +17,7 @@ Documents without provenance fields (other corpora) are left as they are.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,6 +26,7 @@ import numpy as np
 from ingest.store import split_record_id
 from service.followup import QueryText
 from service.index import Snapshot
+from service.rerank import Reranker, candidate_features, shipped_reranker
 from service.text import content_terms
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -68,6 +69,14 @@ class Retrieval:
     # read the first query's list instead of scoring the question a second time
     bm25: list[tuple[np.ndarray, np.ndarray]]
     depth: int
+    # the plain fused top-k before the learned re-ranking (None: not re-ranked, `hits` are the fused ones);
+    # the abstention signals read these, the order and set their decision was fitted on
+    fused_hits: list[Hit] | None = None
+
+    @property
+    def support_hits(self) -> list[Hit]:
+        """The hits the abstention signals read: the plain fused top-k."""
+        return self.hits if self.fused_hits is None else self.fused_hits
 
     @property
     def top_bm25(self) -> list[float]:
@@ -159,13 +168,14 @@ def preferred_rows(snapshot: Snapshot, article_id: str | None) -> tuple[set[str]
     return own, cited
 
 
-def fuse(
-    snapshot: Snapshot,
-    lists: Sequence[tuple[np.ndarray, float]],
-    article_id: str | None,
-    k: int,
-) -> list[Hit]:
-    """Weighted reciprocal rank fusion of ranked row lists, then the article preference, top `k`."""
+Reorder = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def fused_candidates(
+    snapshot: Snapshot, lists: Sequence[tuple[np.ndarray, float]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, scores) of weighted reciprocal rank fusion, best first, before any preference; a score is
+    scaled so that rank 1 in every list would be 1.0."""
     fused = np.zeros(snapshot.size, dtype=np.float64)
     best_possible = 0.0
     for rows, weight in lists:
@@ -173,9 +183,30 @@ def fuse(
             fused[rows] += weight / (RRF_K + 1.0 + np.arange(len(rows)))
         best_possible += weight / (RRF_K + 1.0)
     candidates = np.flatnonzero(fused)
+    scores = fused[candidates] / (best_possible or 1.0)
+    by_score = np.argsort(-scores, kind="stable")
+    return candidates[by_score], scores[by_score]
+
+
+def fuse(
+    snapshot: Snapshot,
+    lists: Sequence[tuple[np.ndarray, float]],
+    article_id: str | None,
+    k: int,
+    reorder: Reorder | None = None,
+) -> list[Hit]:
+    """Weighted reciprocal rank fusion of ranked row lists, then the article preference, top `k`.
+
+    `reorder` (the learned re-ranking, service/rerank.py) is given the candidates best fused first with their
+    fused scores and returns a new order of the first few; each keeps the score of the rank it moves to, so
+    scores still fall with rank and keep the fused scale the answering signals were fitted on, and the
+    article and review-status preferences apply afterwards exactly as without it."""
+    candidates, scores = fused_candidates(snapshot, lists)
     if not len(candidates):
         return []
-    scores = fused[candidates] / (best_possible or 1.0)
+    if reorder is not None:
+        order = reorder(candidates, scores)
+        candidates = np.concatenate([candidates[: len(order)][order], candidates[len(order):]])
     own, cited = preferred_rows(snapshot, article_id)
     # the article being read is never demoted for its review status: the clinician is reading it, and its
     # status is shown with every citation of it
@@ -191,18 +222,11 @@ def fuse(
     return [Hit(int(candidates[i]), float(scores[i])) for i in order]
 
 
-def retrieve(
-    snapshot: Snapshot,
-    queries: Sequence[QueryText],
-    vectors: np.ndarray,
-    *,
-    k: int,
-    depth: int,
-    mode: Mode = "hybrid",
-    article_id: str | None = None,
-) -> Retrieval:
-    """Top-`k` passages for the query texts (with their vectors, one row each), best first."""
-    depth = max(depth, k)
+def ranked_lists(
+    snapshot: Snapshot, queries: Sequence[QueryText], vectors: np.ndarray, depth: int, mode: Mode
+) -> tuple[list[tuple[np.ndarray, float]], list[float], list[tuple[np.ndarray, np.ndarray]]]:
+    """(the weighted ranked lists fusion reads, best cosine per query text, BM25's (rows, scores) per query
+    text) for the mode's retrievers, `depth` deep."""
     lists: list[tuple[np.ndarray, float]] = []
     top_dense: list[float] = []
     bm25: list[tuple[np.ndarray, np.ndarray]] = []
@@ -215,4 +239,42 @@ def retrieve(
             rows, scores = bm25_ranked(snapshot, query.text, depth)
             lists.append((rows, query.weight))
             bm25.append((rows, scores))
-    return Retrieval(fuse(snapshot, lists, article_id, k), top_dense, bm25, depth)
+    return lists, top_dense, bm25
+
+
+def rerank_features(snapshot: Snapshot, queries: Sequence[QueryText], vectors: np.ndarray,
+                    bm25: Sequence[tuple[np.ndarray, np.ndarray]], candidates: np.ndarray,
+                    scores: np.ndarray) -> np.ndarray:
+    """The re-ranking features (service/rerank.py) of these fused candidates (best first, with scores)."""
+    return candidate_features(snapshot, candidates, scores, vectors, [q.weight for q in queries], bm25,
+                              queries[0].text)
+
+
+def retrieve(
+    snapshot: Snapshot,
+    queries: Sequence[QueryText],
+    vectors: np.ndarray,
+    *,
+    k: int,
+    depth: int,
+    mode: Mode = "hybrid",
+    article_id: str | None = None,
+    reranker: Reranker | None | Literal["shipped"] = "shipped",
+) -> Retrieval:
+    """Top-`k` passages for the query texts (with their vectors, one row each), best first. Hybrid results
+    are re-ranked by the learned scorer (service/rerank.py; `reranker` None: the plain fused order)."""
+    depth = max(depth, k)
+    lists, top_dense, bm25 = ranked_lists(snapshot, queries, vectors, depth, mode)
+    model = shipped_reranker() if reranker == "shipped" else reranker
+    reorder: Reorder | None = None
+    if mode == "hybrid" and isinstance(model, Reranker):
+        chosen = model
+
+        def reorder(candidates: np.ndarray, scores: np.ndarray) -> np.ndarray:
+            n = min(len(candidates), chosen.depth)
+            return chosen.order(rerank_features(snapshot, queries, vectors, bm25, candidates[:n], scores[:n]))
+
+    if reorder is None:
+        return Retrieval(fuse(snapshot, lists, article_id, k), top_dense, bm25, depth)
+    return Retrieval(fuse(snapshot, lists, article_id, k, reorder), top_dense, bm25, depth,
+                     fused_hits=fuse(snapshot, lists, article_id, k))

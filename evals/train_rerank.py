@@ -1,0 +1,201 @@
+"""Train hybrid retrieval's learned re-ranking (service/rerank.py) on the tuning authors' reference sections.
+
+`python -m evals.train_rerank` ingests the corpora the tuning authors' questions use (the evals' cached
+stores, evals/server.py), plans and retrieves every in-scope question with reference sections exactly as
+the service does (follow-up query texts, shorthand expansion, the same embedder, the same ranked lists and
+reciprocal rank fusion), and takes the fused candidates' features (`service.retrieval.rerank_features`, the
+function the service calls) with a label: is the candidate inside one of the question's reference sections
+(the section level of evals/retrieval_authors.py)? Then:
+
+* leave-one-author-out over TUNING_AUTHORS: fit on the others; on the left-out author, section hit@1 and
+  MRR@10 of the re-ranked list against the fused order and against dense retrieval alone. Every setting
+  (how many candidates are re-ranked, the L2 strength) is judged by these folds only;
+* the shipped weights: the setting with the most left-out questions right at rank 1 (then MRR), fitted on
+  all tuning authors, written to service/data/rerank.json with the fold figures.
+
+The learner is the passage chooser's listwise fit (evals/in_process.py): per question, a softmax over its
+candidates against a uniform target over the relevant ones, L2-regularised, L-BFGS-B from zero — no
+randomness, so the same command writes a byte-identical file. Only the tuning authors' questions are read:
+the held-out authors' items are dropped by name (evals/authors.py) before anything is computed or kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from evals.authors import ANSWERS_TUNING, KeyFactItem, load_batches
+from evals.in_process import fit_standardised_listwise
+from evals.metrics.retrieval import relevant_unit
+from service.rerank import WEIGHTS_PATH, Reranker
+
+TUNING_AUTHORS = ANSWERS_TUNING  # one list for every trainer (evals/authors.py)
+DEPTHS = (10, 20, 30)  # how many fused candidates are re-ranked, compared by the folds
+L2S = (1.0, 10.0, 100.0)  # the listwise fit's L2 strengths, compared by the folds
+MRR_DEPTH = 10
+
+
+@dataclass
+class Case:
+    """One in-scope question: its fused candidates' features per depth and their relevance."""
+
+    author: str
+    features: dict[int, np.ndarray]  # depth -> (candidates, FEATURES)
+    labels: np.ndarray  # per candidate at the deepest depth: inside a reference section
+    dense_first: bool  # dense retrieval alone puts a reference section first
+
+
+def collect(items_by_corpus: dict[str, list[KeyFactItem]]) -> list[Case]:
+    """Every question through the service's own retrieval inputs over a store of its corpus."""
+    from evals.keyfacts import corpus_dir
+    from evals.server import default_store, ingest
+    from ingest.embedding import get_embedder
+    from service.answering import plan_queries
+    from service.followup import QueryText
+    from service.lexicon import expand_query
+    from service.live_index import LiveIndex
+    from service.models import Turn
+    from service.retrieval import fused_candidates, ranked_lists, rerank_features
+    from service.settings import Settings
+    from service.shared_vectors import encode_reusing
+
+    cases: list[Case] = []
+    for name, items in items_by_corpus.items():
+        if not items:
+            continue
+        corpus = corpus_dir(name)
+        store = default_store(corpus)
+        ingest(corpus, store)
+        settings = Settings(store_dir=store)
+        live = LiveIndex(settings)
+        live.refresh()
+        embedder = get_embedder(settings)
+        snapshot = live.current()
+        depth = max(settings.candidate_depth, max(DEPTHS))
+
+        def relevant(row: int, item: KeyFactItem, snapshot=snapshot) -> bool:
+            meta = snapshot.metas[int(row)]
+            passage = {"doc_id": meta.get("doc_id"), "section": meta.get("section")}
+            return relevant_unit(passage, item.reference_contexts, "section") is not None
+
+        for item in items:
+            plan = plan_queries(item.question, [Turn(**t) for t in item.history or []], None)
+            queries = [QueryText(expand_query(q.text, snapshot.uses_term), q.weight) for q in plan.queries]
+            vectors = encode_reusing(embedder, [q.text for q in queries])
+            lists, _, bm25 = ranked_lists(snapshot, queries, vectors, settings.candidate_depth, "hybrid")
+            rows, scores = fused_candidates(snapshot, lists)
+            rows, scores = rows[:depth], scores[:depth]
+            dense_lists, _, _ = ranked_lists(snapshot, queries, vectors, settings.candidate_depth, "dense")
+            dense_rows, _ = fused_candidates(snapshot, dense_lists)
+            feats = {d: rerank_features(snapshot, queries, vectors, bm25, rows[:d], scores[:d])
+                     for d in DEPTHS}
+            cases.append(Case(item.author, feats, np.array([relevant(r, item) for r in rows], dtype=float),
+                              bool(len(dense_rows)) and relevant(dense_rows[0], item)))
+    return cases
+
+
+def _first_relevant(labels: np.ndarray) -> int | None:
+    hits = np.flatnonzero(labels[:MRR_DEPTH])
+    return int(hits[0]) if len(hits) else None
+
+
+def _fit(cases: list[Case], depth: int, l2: float) -> Reranker:
+    groups_x, groups_y = [], []
+    for c in cases:
+        y = c.labels[: len(c.features[depth])]
+        if 0 < y.sum() < len(y):  # a question with no (or only) relevant candidates cannot teach an order
+            groups_x.append(c.features[depth])
+            groups_y.append(y)
+    mean, scale, coef = fit_standardised_listwise(groups_x, groups_y, l2)
+    return Reranker(mean, scale, coef, depth)
+
+
+def _reranked(model: Reranker, case: Case) -> np.ndarray:
+    """The case's labels in the re-ranked order (re-ranked head, fused tail)."""
+    head = case.features[model.depth]
+    order = model.order(head) if len(head) else np.zeros(0, dtype=int)
+    return np.concatenate([case.labels[: len(head)][order], case.labels[len(head):]])
+
+
+def score(cases: list[Case], model: Reranker | None) -> dict[str, float]:
+    """Questions with a reference section at rank 1, and the sum of reciprocal ranks within MRR_DEPTH."""
+    hit = rr = 0.0
+    for c in cases:
+        labels = c.labels if model is None else _reranked(model, c)
+        first = _first_relevant(labels)
+        hit += first == 0
+        rr += 0.0 if first is None else 1.0 / (first + 1)
+    return {"n": len(cases), "hit@1": hit, "rr": rr}
+
+
+def loao(cases: list[Case], depth: int, l2: float) -> dict[str, dict]:
+    """Per left-out author: fused, re-ranked and dense-alone section hit@1 (counts) and MRR."""
+    out = {}
+    for author in TUNING_AUTHORS:
+        test = [c for c in cases if c.author == author]
+        if not test:
+            continue
+        model = _fit([c for c in cases if c.author != author], depth, l2)
+        fused, ranked = score(test, None), score(test, model)
+        out[author] = {"n": len(test), "fused_hit1": int(fused["hit@1"]),
+                       "reranked_hit1": int(ranked["hit@1"]),
+                       "dense_hit1": sum(c.dense_first for c in test),
+                       "fused_mrr": round(fused["rr"] / len(test), 4),
+                       "reranked_mrr": round(ranked["rr"] / len(test), 4)}
+    return out
+
+
+def totals(folds: dict[str, dict]) -> dict[str, float]:
+    n = sum(f["n"] for f in folds.values())
+    counts = ("fused_hit1", "reranked_hit1", "dense_hit1")
+    return {"n": n, **{k: sum(f[k] for f in folds.values()) for k in counts},
+            "reranked_mrr": round(sum(f["reranked_mrr"] * f["n"] for f in folds.values()) / n, 4),
+            "fused_mrr": round(sum(f["fused_mrr"] * f["n"] for f in folds.values()) / n, 4),
+            "authors_below_dense": sum(f["reranked_hit1"] < f["dense_hit1"] for f in folds.values()),
+            "authors_below_fused": sum(f["reranked_hit1"] < f["fused_hit1"] for f in folds.values())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dry-run", action="store_true", help="print the folds; write nothing")
+    args = parser.parse_args(argv)
+    from config import prepare_process
+    from evals.keyfacts import corpus_plan
+
+    prepare_process()
+    started = time.perf_counter()
+    batches = [b for b in load_batches("answers") if b.author in TUNING_AUTHORS]
+    plan = corpus_plan(batches, lambda i: i.expected_mode == "answer" and bool(i.reference_contexts))
+    cases = collect(plan)
+    print(f"{len(cases)} questions from {len(batches)} tuning authors "
+          f"({time.perf_counter() - started:.0f} s)")
+    results = {}
+    for depth in DEPTHS:
+        for l2 in L2S:
+            folds = loao(cases, depth, l2)
+            results[(depth, l2)] = (folds, totals(folds))
+            t = results[(depth, l2)][1]
+            print(f"depth {depth:2d} L2 {l2:5g}: hit@1 fused {t['fused_hit1']}/{t['n']} -> re-ranked "
+                  f"{t['reranked_hit1']} (dense alone {t['dense_hit1']}), MRR {t['fused_mrr']:.3f} -> "
+                  f"{t['reranked_mrr']:.3f}, authors below dense {t['authors_below_dense']}, below fused "
+                  f"{t['authors_below_fused']}")
+    best = max(results, key=lambda k: (results[k][1]["reranked_hit1"], results[k][1]["reranked_mrr"],
+                                       -k[0], k[1]))
+    folds, tot = results[best]
+    print(f"chosen: depth {best[0]}, L2 {best[1]:g}")
+    if args.dry_run:
+        return 0
+    model = _fit(cases, *best)
+    about = {"trained_on": sorted({c.author for c in cases}), "l2": best[1], "learner": "listwise softmax",
+             "leave_one_author_out": folds, "loao_totals": tot, "questions": len(cases)}
+    WEIGHTS_PATH.write_text(json.dumps(model.to_json(**about), indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {WEIGHTS_PATH} ({time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

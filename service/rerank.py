@@ -1,0 +1,133 @@
+"""Learned re-ranking of the fused candidates: which of hybrid retrieval's top passages comes first.
+
+Why: reciprocal rank fusion keeps only each retriever's ranks, so a passage dense retrieval finds clearly
+closer than anything else counts no more than one it finds barely ahead, and one fixed dense weight cannot
+suit every author's phrasing (held out, hybrid fell below dense alone on 8 of 19 authors at 2.0; lay
+paraphrases defeat BM25, exact drug names and numbers defeat dense). A linear scorer over the candidates'
+own signals — the scores behind the ranks, not only the ranks — is fitted listwise on the tuning authors'
+questions (a candidate is a positive when it lies in one of the question's reference sections) and chosen
+by leave-one-author-out (`python -m evals.train_rerank`, which writes `service/data/rerank.json` with its
+fold figures). The service needs only numpy to apply it; without the weights file hybrid retrieval keeps
+the plain fused order.
+
+Features of one candidate (FEATURES, in this order), each comparable across the candidates of a question:
+its fused score and 1 / (1 + fused rank); its cosine to the first query text and to the weighted mix of the
+query texts (a follow-up's history texts included), and the mix's gap to the best candidate's; its BM25
+score for the first query text and for the weighted query texts (÷ the best candidate's), whether any BM25
+list holds it; the share of the first query text's content words in its document title and section path;
+how many of the top ten candidates share its section and its document (÷ ten); log(1 + its words); and its
+rank by the mixed cosine and by the mixed BM25 score.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from service.index import Snapshot
+from service.linear_weights import read_weights, weights_json
+from service.text import content_terms
+
+WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "rerank.json"
+FORMAT = 1
+FEATURES = ("fused", "rank", "dense_first", "dense_mix", "dense_gap", "bm25_first", "bm25_mix",
+            "heading_overlap", "same_section", "same_doc", "log_words", "dense_rank", "bm25_rank",
+            "bm25_any")  # fmt: skip
+NEIGHBOURS = 10  # the top candidates whose sections and documents are counted
+
+
+def _rank_reciprocal(values: np.ndarray) -> np.ndarray:
+    """1 / (1 + rank) of each value, the largest ranked 0 (ties keep their order)."""
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[np.argsort(-values, kind="stable")] = np.arange(len(values))
+    return 1.0 / (1.0 + ranks)
+
+
+def candidate_features(
+    snapshot: Snapshot,
+    rows: Sequence[int] | np.ndarray,
+    fused: Sequence[float] | np.ndarray,
+    vectors: np.ndarray,
+    weights: Sequence[float],
+    bm25: Sequence[tuple[np.ndarray, np.ndarray]],
+    first_query: str,
+) -> np.ndarray:
+    """(len(rows), len(FEATURES)) float64 for the candidates `rows` (best fused first) with their fused
+    scores; `vectors` are the query texts' vectors (one row per query text, `weights` theirs) and `bm25`
+    BM25's ranked (rows, scores) per query text (empty in dense mode)."""
+    n = len(rows)
+    if n == 0:
+        return np.zeros((0, len(FEATURES)))
+    idx = np.asarray(rows, dtype=np.int64)
+    w = np.asarray(weights, dtype=np.float64)[:, None]
+    dense = np.asarray(vectors, dtype=np.float32) @ snapshot.chunk_vecs[idx].T  # (query texts, candidates)
+    dense = dense.astype(np.float64)
+    dense_mix = (dense * w).sum(0) / float(w.sum() or 1.0)
+    lexical = np.zeros((max(1, len(bm25)), n))
+    for i, (brows, bscores) in enumerate(bm25):
+        at = dict(zip(brows.tolist(), bscores.tolist(), strict=True))
+        lexical[i] = [at.get(int(r), 0.0) for r in idx]
+    first = lexical[0] / (lexical[0].max() or 1.0)
+    mix = (lexical * w[: len(lexical)]).sum(0) if bm25 else lexical[0]
+    mix = mix / (mix.max() or 1.0)
+    terms = set(content_terms(first_query))
+    metas = [snapshot.metas[int(r)] for r in idx]
+    sections = [str(m.get("section") or "") for m in metas]
+    docs = [str(m.get("doc_id") or "") for m in metas]
+    heading = [len(terms & set(content_terms(f"{s} {m.get('title') or ''}"))) / max(1, len(terms))
+               for s, m in zip(sections, metas, strict=True)]
+    top = min(n, NEIGHBOURS)
+    same_section = [sum(s == x for x in sections[:top]) / top for s in sections]
+    same_doc = [sum(d == x for x in docs[:top]) / top for d in docs]
+    words = [np.log1p(len(snapshot.texts[int(r)].split())) for r in idx]
+    table = np.stack([
+        np.asarray(fused, dtype=np.float64), 1.0 / (1.0 + np.arange(n)), dense[0], dense_mix,
+        dense_mix - dense_mix.max(), first, mix, np.asarray(heading), np.asarray(same_section),
+        np.asarray(same_doc), np.asarray(words), _rank_reciprocal(dense_mix), _rank_reciprocal(mix),
+        (lexical.max(0) > 0).astype(np.float64),
+    ], axis=1)  # fmt: skip
+    return table
+
+
+@dataclass(frozen=True)
+class Reranker:
+    """A listwise linear scorer over standardised FEATURES; higher score, earlier in the list."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    depth: int  # how many of the fused candidates are re-ranked (the rest keep their fused order below)
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        return ((features - self.mean) / self.scale) @ self.coef
+
+    def order(self, features: np.ndarray) -> np.ndarray:
+        """The candidates' indices, best first (ties keep the fused order)."""
+        return np.argsort(-self.scores(features), kind="stable")
+
+    def to_json(self, **about: object) -> dict:
+        return {**weights_json(FORMAT, FEATURES, self.mean, self.scale, self.coef, 0.0),
+                "depth": self.depth, **about}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Reranker:
+        """Refuses weights of another format or feature list (a stale file must not silently mis-rank)."""
+        mean, scale, coef, _ = read_weights(data, FORMAT, FEATURES, "re-ranking",
+                                            "python -m evals.train_rerank")
+        depth = int(data["depth"])
+        if depth < 2:
+            raise ValueError("re-ranking weights: depth must be at least 2")
+        return cls(mean, scale, coef, depth)
+
+
+@lru_cache(maxsize=1)
+def shipped_reranker() -> Reranker | None:
+    """The re-ranker in service/data/rerank.json, or None when no weights are shipped."""
+    if not WEIGHTS_PATH.exists():
+        return None
+    return Reranker.from_json(json.loads(WEIGHTS_PATH.read_text(encoding="utf-8")))
