@@ -70,6 +70,24 @@ def clause_max(vectors: np.ndarray) -> np.ndarray:
     return np.asarray(vectors, dtype=np.float64).max(axis=0)
 
 
+def model_text(result: RuleResult, scoped: bool = False) -> str:
+    """The text whose words and word pairs the model's TF-IDF reads: the rules' normalised text and, for
+    models that say `scoped_tokens` in their meta, one marked word per word of each finding the rules
+    saw, marked with the finding's state ("neg_pain" for "no chest pain", "act_pain" for a current one;
+    the first three letters of a `Modifiers` field, "act" when none is set), and one for its category.
+    Why: a linear model over pooled vectors and plain words sees the modifier and the finding, not which
+    finding the modifier belongs to ("no chest pain, short of breath" reads much like "chest pain, no
+    shortness of breath"); the rules' ConText scopes know, and the marked words carry that link."""
+    if not scoped or not result.findings:
+        return result.normalised
+    marks: list[str] = []
+    for finding, mods in result.findings:
+        state = (mods.reasons() or ["active"])[0][:3]
+        words = TOKEN.findall(result.normalised[finding.start:finding.end].lower())
+        marks += [f"{state}_{w}" for w in words] + [f"{state}_{finding.category}"]
+    return f"{result.normalised} . {' '.join(marks)}"
+
+
 def has_finding(result: RuleResult) -> bool:
     """Did the rules see anything clinical in this text? Picks which of the model's two thresholds applies."""
     return bool(result.findings or result.verdict)
@@ -120,10 +138,11 @@ class LearnedModel:
         if unknown:
             raise ModelError(f"the model gates its embedding on unknown rule features {unknown}: retrain it")
         self.gates: list[int] = [RULE_FEATURE_NAMES.index(g) for g in meta.get("gates", [])]
+        self.scoped: bool = bool(meta.get("scoped_tokens", False))
 
     @classmethod
     def _bare(cls, vocabulary: list[str], idf: np.ndarray, embedding_weight: float,
-              clause_pool: bool = False, gates: tuple[str, ...] = ()) -> LearnedModel:
+              clause_pool: bool = False, gates: tuple[str, ...] = (), scoped: bool = False) -> LearnedModel:
         """A weightless model that only featurises (training uses it to build its design matrix)."""
         views = (2 if clause_pool else 1) + len(gates)
         d = 384 * views + len(RULE_FEATURE_NAMES) + len(vocabulary)
@@ -131,7 +150,8 @@ class LearnedModel:
                   "cat_coef": np.zeros((1, d)), "cat_intercept": np.zeros(1)}
         meta = {"version": "bare", "threshold": 0.5, "threshold_no_finding": 0.5,
                 "embedding_weight": embedding_weight, "clause_pool": clause_pool, "gates": list(gates),
-                "vocabulary": vocabulary, "categories": ["none"], "rule_features": list(RULE_FEATURE_NAMES)}
+                "vocabulary": vocabulary, "categories": ["none"], "rule_features": list(RULE_FEATURE_NAMES),
+                "scoped_tokens": scoped}
         return cls(arrays, meta)
 
     def row(self, embedding: np.ndarray, result: RuleResult, clause_vec: np.ndarray | None = None):
@@ -187,7 +207,7 @@ class LearnedModel:
         parts.append(rules)
         parts += [emb * float(rules[j] > 0) for j in self.gates]
         dense = np.concatenate(parts)
-        cols, vals = self.tfidf(result.normalised)
+        cols, vals = self.tfidf(model_text(result, self.scoped))
         return dense, cols, vals
 
     def score(self, embedding: np.ndarray, result: RuleResult, clause_vec: np.ndarray | None = None

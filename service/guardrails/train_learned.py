@@ -67,7 +67,16 @@ import numpy as np
 from .detector import _detect_piece
 from .guard import Guardrail
 from .guidance import load_guidance
-from .learned import MODEL_DIR, TOKEN, LearnedModel, LearnedScreen, clause_max, clauses, has_finding
+from .learned import (
+    MODEL_DIR,
+    TOKEN,
+    LearnedModel,
+    LearnedScreen,
+    clause_max,
+    clauses,
+    has_finding,
+    model_text,
+)
 from .rule_features import NAMES as RULE_FEATURE_NAMES
 from .weights_file import npz_bytes
 
@@ -370,7 +379,8 @@ class Featuriser:
 
 def fit(units: list[Unit], feats: Featuriser, threshold: tuple[float, float], meta: dict,
         c: float | None = None, clause_pool: bool | None = None, category: bool = True,
-        hidden: int = 0, alpha: float = 1e-3, gates: tuple[str, ...] = ()) -> LearnedModel:
+        hidden: int = 0, alpha: float = 1e-3, gates: tuple[str, ...] = (),
+        scoped: bool = False) -> LearnedModel:
     """A LearnedModel (flag + category heads) fitted on `units`; its arrays are what gets saved. Without
     `category` (leave-one-author-out folds, which only score the flag) the category head is a constant."""
     from scipy import sparse
@@ -379,13 +389,13 @@ def fit(units: list[Unit], feats: Featuriser, threshold: tuple[float, float], me
 
     texts = [t for t, *_ in units]
     results = [_detect_piece(t) for t in texts]
-    norms = [r.normalised for r in results]
+    norms = [model_text(r, scoped) for r in results]
     vec = TfidfVectorizer(ngram_range=(1, 2), min_df=MIN_DF, sublinear_tf=True, token_pattern=TOKEN.pattern)
     vec.fit(norms)
     vocabulary = [t for t, _ in sorted(vec.vocabulary_.items(), key=lambda kv: kv[1])]
     c = C if c is None else c
     clause_pool = CLAUSE_POOL if clause_pool is None else clause_pool
-    probe = LearnedModel._bare(vocabulary, vec.idf_, EMBEDDING_WEIGHT, clause_pool, gates)
+    probe = LearnedModel._bare(vocabulary, vec.idf_, EMBEDDING_WEIGHT, clause_pool, gates, scoped)
     emb = feats.embed(texts)
     pooled = feats.clause_vectors(texts) if clause_pool else [None] * len(texts)
     X = sparse.vstack([probe.row(e, r, p) for e, r, p in zip(emb, results, pooled, strict=True)]).tocsr()
@@ -425,7 +435,7 @@ def fit(units: list[Unit], feats: Featuriser, threshold: tuple[float, float], me
     }
     meta = {**meta, "threshold": threshold[0], "threshold_no_finding": threshold[1],
             "embedding_weight": EMBEDDING_WEIGHT, "clause_pool": clause_pool, "hidden": hidden,
-            "gates": list(gates),
+            "gates": list(gates), **({"scoped_tokens": True} if scoped else {}),
             "vocabulary": vocabulary,
             "categories": [str(c) for c in cat.classes_], "rule_features": list(RULE_FEATURE_NAMES)}
     return LearnedModel(arrays, {**meta, "version": meta.get("version", "unsaved")})
@@ -492,6 +502,7 @@ class Recipe:
     lookalike_weight: float | None = LOOKALIKE_WEIGHT
     contrast_weight: float = CONTRAST_WEIGHT
     gates: tuple[str, ...] = GATES
+    scoped: bool = False  # marked words for the rules' findings and their states (learned.model_text)
 
     def fit(self, units_rows: list[Row], feats: Featuriser, threshold: tuple[float, float],
             meta: dict, category: bool = True) -> LearnedModel:
@@ -501,7 +512,7 @@ class Recipe:
                    {**meta, "ordinary_weight": self.ordinary_weight, "author_weight": self.author_weight,
                     "lookalike_weight": self.lookalike_weight, "contrast_weight": self.contrast_weight,
                     "C": self.c, "alpha": self.alpha},
-                   self.c, self.clause_pool, category, self.hidden, self.alpha, self.gates)
+                   self.c, self.clause_pool, category, self.hidden, self.alpha, self.gates, self.scoped)
 
 
 # v5's recipe by field name (its meta has no look-alike weight: an author's look-alike weighed as its

@@ -302,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ordinary-weight", type=float)
     parser.add_argument("--author-weight", type=float)
     parser.add_argument("--hidden", type=int, help="development: a ReLU hidden layer of this many units")
+    parser.add_argument("--scoped", action="store_true",
+                        help="marked words for the rules' findings and their states (learned.model_text)")
     parser.add_argument("--cache", type=Path, help="development: keep distilled vectors here between runs")
     parser.add_argument("--out", type=Path,
                         help="where to write static.* (default model/, or model/static<N>/ with --split)")
@@ -315,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
                        ordinary_weight=(base.ordinary_weight if args.ordinary_weight is None
                                         else args.ordinary_weight),
                        author_weight=base.author_weight if args.author_weight is None else args.author_weight,
-                       hidden=base.hidden if args.hidden is None else args.hidden)
+                       hidden=base.hidden if args.hidden is None else args.hidden,
+                       scoped=base.scoped or args.scoped)
 
     cs: list[float | None] = list(args.C) if args.C else [None]
     from config import prepare_process
