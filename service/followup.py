@@ -39,9 +39,13 @@ ANSWER_HEAD_WORDS = 12  # the previous answer's first words name its entity; the
 
 ORDINALS = {"first": 0, "former": 0, "second": 1, "third": 2, "fourth": 3, "last": -1, "latter": -1,
             "final": -1}
+# "the second one", "the last option", "the third — …", "the latter is …": an ordinal that is a noun phrase of
+# its own, followed by a pause or a verb; "the first hour", "the first subcutaneous dose" are not references
 ORDINAL_REF = re.compile(
-    r"\bthe\s+(first|second|third|fourth|last|final|former|latter)(?:\s+(?:one|option|drug|agent|"
-    r"test|thing|choice))?\b(?![-\w])(?!\s+(?:time|dose|year|week|day|month|line|episode|trimester))",
+    r"\bthe\s+(first|second|third|fourth|last|final|former|latter)"
+    r"(?:\s+(?:one|option|drug|agent|test|thing|choice)\b(?![-\w])"  # "the second one …": always a reference
+    r"|\b(?![-\w])(?=\s*(?:$|[-\u2013\u2014,.;:?!)]|(?:is|was|does|do|has|have|had|can|could|should|would|"
+    r"will|works?|needs?|means?|of them|mentioned|you|they|still|also|then)\b)))",  # a bare ordinal: a pause
     re.IGNORECASE,
 )
 LIST_LINE = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+(.+)$", re.MULTILINE)
@@ -49,9 +53,12 @@ ITEM_SPLIT = re.compile(r"\s*(?:,|;|\(|\)|\bor\b|\band\b|\bplus\b|/)\s*", re.IGN
 # An enumerated item is a name, not a clause: it does not start with a verb form or a function word.
 NOT_AN_ITEM = re.compile(
     r"^(?:followed|then|titrated|given|used|started|if|when|with|for|as|at|in|to|by|is|are|was|be|it|"
-    r"which|that|since|because|but|no|not|both|either)\b|^\w+ed\b",
+    r"which|that|since|because|but|no|not|both|either|each|every|all|any)\b|^\w+ed\b",
     re.IGNORECASE,
 )
+CLAUSE_BREAK = re.compile(r"\s*(?:;|:|\s[\u2013\u2014-]\s)\s*")
+ENUMERATION = re.compile(r"\b(?:include|includes|including|such as|namely|options are|choices are)\s+",
+                         re.IGNORECASE)
 ITEM_TAIL = re.compile(r"\s+(?:for|at|in|with|to|from|up|as|if|when|which|that|is|are|can|may|should)\b.*$",
                        re.IGNORECASE)
 
@@ -101,12 +108,18 @@ def listed_items(answer: str) -> list[str]:
     lines = [m.group(1).strip() for m in LIST_LINE.finditer(answer)]
     if len(lines) >= 2:
         return lines
-    items = []
-    for part in ITEM_SPLIT.split(answer_head(answer, 60).rstrip(".")):
-        part = ITEM_TAIL.sub("", part.strip(" .:—-"))
-        if part and not NOT_AN_ITEM.match(part) and len(part.split()) <= 5:
-            items.append(part)
-    return items if len(items) >= 2 else []
+    # the first clause of the first sentence that enumerates: "X should be started; options include A, B and
+    # C" names A, B and C; "A and B — both need …" names A and B
+    for clause in CLAUSE_BREAK.split(answer_head(answer, 60).rstrip(".")):
+        markers = list(ENUMERATION.finditer(clause))
+        items = []
+        for part in ITEM_SPLIT.split(clause[markers[-1].end():] if markers else clause):
+            part = ITEM_TAIL.sub("", part.strip(" .:—-"))
+            if part and not NOT_AN_ITEM.match(part) and len(part.split()) <= 5:
+                items.append(part)
+        if len(items) >= 2:
+            return items
+    return []
 
 
 def ordinal_item(question: str, answer: str) -> tuple[re.Match[str], str] | None:

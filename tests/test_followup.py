@@ -44,6 +44,26 @@ def test_listed_items_drop_clauses_and_qualifiers() -> None:
     assert listed_items("- aspirin\n- clopidogrel [2]") == ["aspirin", "clopidogrel"]
 
 
+def test_the_enumerating_clause_names_the_items() -> None:
+    lead_in = ("Treatment should start after the fracture heals; options include alendronate, zoledronate "
+               "and denosumab.")
+    assert listed_items(lead_in) == ["alendronate", "zoledronate", "denosumab"]
+    assert listed_items("Apixaban and rivaroxaban — both need a dose check in renal impairment.") == \
+        ["Apixaban", "rivaroxaban"]
+    assert listed_items("Anabolic drugs: teriparatide, romosozumab, each followed by an antiresorptive.") == \
+        ["teriparatide", "romosozumab"]
+    found = ordinal_item("the second one - how often is it given?", lead_in)
+    assert found is not None and found[1] == "zoledronate"
+
+
+def test_an_ordinal_inside_a_longer_noun_phrase_is_not_a_reference() -> None:
+    listed = "Labetalol, nifedipine or methyldopa."
+    assert ordinal_item("what blood pressure do we aim for in the first hour?", listed) is None
+    assert ordinal_item("can we stop the drip when the first subcutaneous dose goes in?", listed) is None
+    assert ordinal_item("is the last one safe in asthma?", listed)[1] == "methyldopa"
+    assert ordinal_item("and the second?", listed)[1] == "nifedipine"
+
+
 def test_pronoun_follow_up_names_the_previous_answers_entity() -> None:
     history = _history("what's the commonest cause of increased pain after VP?",
                        "A new compression fracture at an adjacent vertebral level. [1]")
