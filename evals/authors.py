@@ -49,7 +49,8 @@ ANSWERS_HELD_OUT = (
     "b27-ortho-pharmacist-stroke-nurse",  # the same
     "b34-stroke-reg-gp-locum-esl",  # tenth session, registered before it was written; first look on arrival
     "b37-fls-np-fy-textspeak",  # eleventh session, the same
-    "b38-occ-health-dispensing-gp",  # twelfth session, registered before it was written; first look on arrival
+    "b38-occ-health-dispensing-gp",  # twelfth session, registered before it was written; first look on
+    # arrival
     "b39-night-medreg-governance-nurse",  # the same
 )
 # Answer authors the composer's passage choice and the abstention decision are fitted on
