@@ -15,13 +15,17 @@ its fused score and 1 / (1 + fused rank); its cosine to the first query text and
 query texts (a follow-up's history texts included), and the mix's gap to the best candidate's; its BM25
 score for the first query text and for the weighted query texts (÷ the best candidate's), whether any BM25
 list holds it; the share of the first query text's content words in its document title and section path;
-how many of the top ten candidates share its section and its document (÷ ten); log(1 + its words); and its
-rank by the mixed cosine and by the mixed BM25 score.
+how many of the top ten candidates share its section and its document (÷ ten); log(1 + its words); its
+rank by the mixed cosine and by the mixed BM25 score; and (format 2) its best sentence's cosine to the mixed
+query vector (the standalone sentence vectors the composer ranks with) and that cosine's gap to the best
+candidate's, and the IDF-weighted share of the first query text's content words found in it and its section
+path.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,10 +38,10 @@ from service.linear_weights import read_weights, weights_json
 from service.text import content_terms
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "rerank.json"
-FORMAT = 1
+FORMAT = 2
 FEATURES = ("fused", "rank", "dense_first", "dense_mix", "dense_gap", "bm25_first", "bm25_mix",
             "heading_overlap", "same_section", "same_doc", "log_words", "dense_rank", "bm25_rank",
-            "bm25_any")  # fmt: skip
+            "bm25_any", "sentence_best", "sentence_gap", "coverage")  # fmt: skip
 NEIGHBOURS = 10  # the top candidates whose sections and documents are counted
 
 
@@ -85,11 +89,27 @@ def candidate_features(
     same_section = [sum(s == x for x in sections[:top]) / top for s in sections]
     same_doc = [sum(d == x for x in docs[:top]) / top for d in docs]
     words = [np.log1p(len(snapshot.texts[int(r)].split())) for r in idx]
+    mixed = (np.asarray(vectors, dtype=np.float64) * w).sum(0)
+    mixed = (mixed / (np.linalg.norm(mixed) or 1.0)).astype(np.float32)
+    sentence = np.zeros(n)
+    for i, r in enumerate(idx):
+        sentence_rows = list(snapshot.sentences_of(int(r)))
+        if sentence_rows:
+            sentence[i] = float(np.max(np.asarray(snapshot.relevance_vecs[sentence_rows]) @ mixed))
+    size = max(snapshot.size, 1)
+    idf = {t: math.log(1.0 + size / (snapshot.term_df.get(t, 0) + 0.5)) for t in terms}
+    total = sum(idf.values()) or 1.0
+    coverage = []
+    for r, section in zip(idx, sections, strict=True):
+        have = set(content_terms(section))
+        for k in snapshot.sentences_of(int(r)):
+            have |= snapshot.sent_terms[k]
+        coverage.append(sum(v for t, v in idf.items() if t in have) / total)
     table = np.stack([
         np.asarray(fused, dtype=np.float64), 1.0 / (1.0 + np.arange(n)), dense[0], dense_mix,
         dense_mix - dense_mix.max(), first, mix, np.asarray(heading), np.asarray(same_section),
         np.asarray(same_doc), np.asarray(words), _rank_reciprocal(dense_mix), _rank_reciprocal(mix),
-        (lexical.max(0) > 0).astype(np.float64),
+        (lexical.max(0) > 0).astype(np.float64), sentence, sentence - sentence.max(), np.asarray(coverage),
     ], axis=1)  # fmt: skip
     return table
 

@@ -52,6 +52,9 @@ def test_features_read_the_scores_behind_the_ranks() -> None:
     assert col["bm25_first"].tolist() == [0.5, 1.0, 0.0]  # ÷ the best candidate's BM25 score
     assert col["bm25_any"].tolist() == [1.0, 1.0, 0.0]
     assert col["same_doc"].tolist() == pytest.approx([1 / 3] * 3)  # three documents among three candidates
+    assert col["coverage"][1] == pytest.approx(1.0)  # every asked-for word is in the cement passage
+    assert col["coverage"][0] == 0.0 and col["coverage"][2] == 0.0
+    assert col["sentence_gap"].max() == 0.0 and (col["sentence_gap"] <= 0).all()
     assert candidate_features(snapshot, [], [], query, [1.0], bm25, "x").shape == (0, len(FEATURES))
 
 
