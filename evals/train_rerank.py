@@ -15,7 +15,8 @@ function the service calls) with a label: is the candidate inside one of the que
 
 The learner is the passage chooser's listwise fit (evals/in_process.py): per question, a softmax over its
 candidates against a uniform target over the relevant ones, L2-regularised, L-BFGS-B from zero — no
-randomness, so the same command writes a byte-identical file. Only the tuning authors' questions are read:
+randomness; the weights are written rounded to ROUND decimals, so the same command writes a byte-identical
+file. Only the tuning authors' questions are read:
 the held-out authors' items are dropped by name (evals/authors.py) before anything is computed or kept.
 """
 
@@ -37,6 +38,7 @@ TUNING_AUTHORS = ANSWERS_TUNING  # one list for every trainer (evals/authors.py)
 DEPTHS = (10, 20, 30)  # how many fused candidates are re-ranked, compared by the folds
 L2S = (1.0, 10.0, 100.0)  # the listwise fit's L2 strengths, compared by the folds
 MRR_DEPTH = 10
+ROUND = 8  # decimals of the written weights
 
 
 @dataclass
@@ -189,7 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"chosen: depth {best[0]}, L2 {best[1]:g}")
     if args.dry_run:
         return 0
-    model = _fit(cases, *best)
+    fitted = _fit(cases, *best)
+    # rounded: the embedder's and BLAS's summation order move the fit in the 13th digit between runs, and
+    # the same command must write the same bytes
+    model = Reranker(*(np.round(a, ROUND) for a in (fitted.mean, fitted.scale, fitted.coef)), fitted.depth)
     about = {"trained_on": sorted({c.author for c in cases}), "l2": best[1], "learner": "listwise softmax",
              "leave_one_author_out": folds, "loao_totals": tot, "questions": len(cases)}
     WEIGHTS_PATH.write_text(json.dumps(model.to_json(**about), indent=1) + "\n", encoding="utf-8")
