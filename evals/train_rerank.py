@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     fitted = _fit(cases, *best)
     # rounded: the embedder's and BLAS's summation order move the fit in the 13th digit between runs, and
     # the same command must write the same bytes
-    model = Reranker(*(np.round(a, ROUND) for a in (fitted.mean, fitted.scale, fitted.coef)), fitted.depth)
+    mean, scale, coef = (np.round(a, ROUND) for a in (fitted.mean, fitted.scale, fitted.coef))
+    model = Reranker(mean, scale, coef, fitted.depth)
     about = {"trained_on": sorted({c.author for c in cases}), "l2": best[1], "learner": "listwise softmax",
              "leave_one_author_out": folds, "loao_totals": tot, "questions": len(cases)}
     WEIGHTS_PATH.write_text(json.dumps(model.to_json(**about), indent=1) + "\n", encoding="utf-8")
