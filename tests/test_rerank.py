@@ -113,6 +113,9 @@ def test_retrieve_applies_a_given_reranker_in_hybrid_mode_only() -> None:
     assert [h.row for h in hybrid.hits][:2] == [h.row for h in dense.hits][:2][::-1]
     plain = retrieve(snapshot, asked, query, k=3, depth=4, mode="hybrid", reranker=None)
     assert [h.row for h in plain.hits] == [h.row for h in dense.hits]
+    # the abstention signals read the plain fused order, which their decision was fitted on
+    assert plain.fused_hits is None and plain.support_hits == plain.hits
+    assert hybrid.fused_hits == plain.hits and hybrid.support_hits == plain.hits
 
 
 def test_rerank_features_is_what_the_trainer_and_the_service_share() -> None:
