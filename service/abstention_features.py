@@ -28,6 +28,7 @@ from service.index import Snapshot
 from service.lexicon import lexicon
 from service.question_kind import QuestionKind, question_kind
 from service.retrieval import Hit, bm25_ranked
+from service.term_weights import idf_weights, passage_terms, weighted_share
 from service.text import STOPWORDS, content_terms, words
 
 FEATURES = (
@@ -80,16 +81,6 @@ class SupportInputs:
     bm25: tuple[np.ndarray, np.ndarray] | None = None
 
 
-def _idf(snapshot: Snapshot, terms: Sequence[str]) -> dict[str, float]:
-    n = max(snapshot.size, 1)
-    return {t: math.log(1.0 + n / (snapshot.term_df.get(t, 0) + 0.5)) for t in terms}
-
-
-def _share(idf: dict[str, float], terms: set[str] | frozenset[str]) -> float:
-    total = sum(idf.values())
-    return sum(w for t, w in idf.items() if t in terms) / total if total else 0.0
-
-
 def unknown_plain(question: str, snapshot: Snapshot) -> list[str]:
     """Question words of ≥ 4 letters the corpus never uses (typos and prefixes forgiven, as for specialised
     words), stop words, shorthand and numbers aside: "drive" or "fly" after a vertebroplasty question."""
@@ -103,19 +94,11 @@ def unknown_plain(question: str, snapshot: Snapshot) -> list[str]:
             and not vocab.knows(w)]
 
 
-def passage_terms(snapshot: Snapshot, row: int) -> set[str]:
-    """Stemmed content words of a passage and its section path (from the generation's sentence word sets)."""
-    terms: set[str] = set(content_terms(str(snapshot.metas[row].get("section", ""))))
-    for s in snapshot.sentences_of(row):
-        terms |= snapshot.sent_terms[s]
-    return terms
-
-
 def support_features(inputs: SupportInputs, pieces: Callable[[str], int]) -> np.ndarray:
     """(len(FEATURES),) float64: the signals of one question, in FEATURES order."""
     snap, hits, qv = inputs.snapshot, list(inputs.hits), inputs.query_vec
     terms = list(dict.fromkeys(content_terms(inputs.query)))
-    idf = _idf(snap, terms)
+    idf = idf_weights(snap, terms)
     f: dict[str, float] = dict.fromkeys(FEATURES, 0.0)
     f["passage_sim"], f["sentence_sim"] = inputs.passage_sim, inputs.sentence_sim
     rule = Evidence(inputs.passage_sim, inputs.sentence_sim, inputs.unknown_words)
@@ -130,7 +113,7 @@ def support_features(inputs: SupportInputs, pieces: Callable[[str], int]) -> np.
     for name, k in (("kind_quantity", QuestionKind.QUANTITY), ("kind_list", QuestionKind.LIST),
                     ("kind_action", QuestionKind.ACTION), ("kind_test", QuestionKind.TEST)):
         f[name] = float(kind is k)
-    f["known_share"] = _share(idf, {t for t in terms if snap.term_df.get(t, 0) > 0})
+    f["known_share"] = weighted_share(idf, {t for t in terms if snap.term_df.get(t, 0) > 0})
     bm_rows, bm_scores = inputs.bm25 or bm25_ranked(snap, inputs.query, BM25_DEPTH)
     if len(bm_scores):
         best = float(bm_scores[0])
@@ -149,10 +132,11 @@ def support_features(inputs: SupportInputs, pieces: Callable[[str], int]) -> np.
     per_hit = [passage_terms(snap, r) for r in rows]
     f["doc_spread"] = len({snap.doc_id(r) for r in rows}) / len(rows)
     f["cos_gap"] = float(cos.max() - cos.min())
-    f["coverage_top"] = _share(idf, per_hit[0])
-    f["coverage_topk"] = _share(idf, set().union(*per_hit))
-    f["coverage_best"] = max(_share(idf, p) for p in per_hit)
-    f["coverage_sentence"] = max((_share(idf, snap.sent_terms[s]) for s in sentence_rows), default=0.0)
+    f["coverage_top"] = weighted_share(idf, per_hit[0])
+    f["coverage_topk"] = weighted_share(idf, set().union(*per_hit))
+    f["coverage_best"] = max(weighted_share(idf, p) for p in per_hit)
+    f["coverage_sentence"] = max((weighted_share(idf, snap.sent_terms[s]) for s in sentence_rows),
+                                 default=0.0)
     dense_best = rows[int(np.argmax(cos))]
     bm_list = [int(r) for r in bm_rows]
     f["agree_top"] = float(bool(bm_list) and bm_list[0] == dense_best)

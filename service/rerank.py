@@ -25,7 +25,6 @@ path.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -35,6 +34,7 @@ import numpy as np
 
 from service.index import Snapshot
 from service.linear_weights import read_weights, weights_json
+from service.term_weights import idf_weights, passage_terms, weighted_share
 from service.text import content_terms
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "rerank.json"
@@ -96,15 +96,8 @@ def candidate_features(
         sentence_rows = list(snapshot.sentences_of(int(r)))
         if sentence_rows:
             sentence[i] = float(np.max(np.asarray(snapshot.relevance_vecs[sentence_rows]) @ mixed))
-    size = max(snapshot.size, 1)
-    idf = {t: math.log(1.0 + size / (snapshot.term_df.get(t, 0) + 0.5)) for t in terms}
-    total = sum(idf.values()) or 1.0
-    coverage = []
-    for r, section in zip(idx, sections, strict=True):
-        have = set(content_terms(section))
-        for k in snapshot.sentences_of(int(r)):
-            have |= snapshot.sent_terms[k]
-        coverage.append(sum(v for t, v in idf.items() if t in have) / total)
+    idf = idf_weights(snapshot, list(terms))
+    coverage = [weighted_share(idf, passage_terms(snapshot, int(r))) for r in idx]
     table = np.stack([
         np.asarray(fused, dtype=np.float64), 1.0 / (1.0 + np.arange(n)), dense[0], dense_mix,
         dense_mix - dense_mix.max(), first, mix, np.asarray(heading), np.asarray(same_section),

@@ -202,11 +202,21 @@ def fuse(
     scores still fall with rank and keep the fused scale the answering signals were fitted on, and the
     article and review-status preferences apply afterwards exactly as without it."""
     candidates, scores = fused_candidates(snapshot, lists)
+    if reorder is not None and len(candidates):
+        candidates = _reordered(candidates, reorder(candidates, scores))
+    return prefer(snapshot, candidates, scores, article_id, k)
+
+
+def _reordered(candidates: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """The first len(order) candidates in `order`, the rest as they were."""
+    return np.concatenate([candidates[: len(order)][order], candidates[len(order):]])
+
+
+def prefer(snapshot: Snapshot, candidates: np.ndarray, scores: np.ndarray, article_id: str | None,
+           k: int) -> list[Hit]:
+    """The article and review-status preferences over ranked candidates and their scores, then the top `k`."""
     if not len(candidates):
         return []
-    if reorder is not None:
-        order = reorder(candidates, scores)
-        candidates = np.concatenate([candidates[: len(order)][order], candidates[len(order):]])
     own, cited = preferred_rows(snapshot, article_id)
     # the article being read is never demoted for its review status: the clinician is reading it, and its
     # status is shown with every citation of it
@@ -265,16 +275,13 @@ def retrieve(
     are re-ranked by the learned scorer (service/rerank.py; `reranker` None: the plain fused order)."""
     depth = max(depth, k)
     lists, top_dense, bm25 = ranked_lists(snapshot, queries, vectors, depth, mode)
+    candidates, scores = fused_candidates(snapshot, lists)
+    hits = prefer(snapshot, candidates, scores, article_id, k)
     model = shipped_reranker() if reranker == "shipped" else reranker
-    reorder: Reorder | None = None
-    if mode == "hybrid" and isinstance(model, Reranker):
-        chosen = model
-
-        def reorder(candidates: np.ndarray, scores: np.ndarray) -> np.ndarray:
-            n = min(len(candidates), chosen.depth)
-            return chosen.order(rerank_features(snapshot, queries, vectors, bm25, candidates[:n], scores[:n]))
-
-    if reorder is None:
-        return Retrieval(fuse(snapshot, lists, article_id, k), top_dense, bm25, depth)
-    return Retrieval(fuse(snapshot, lists, article_id, k, reorder), top_dense, bm25, depth,
-                     fused_hits=fuse(snapshot, lists, article_id, k))
+    if mode != "hybrid" or model is None or not len(candidates):
+        return Retrieval(hits, top_dense, bm25, depth)
+    n = min(len(candidates), model.depth)
+    order = model.order(rerank_features(snapshot, queries, vectors, bm25, candidates[:n], scores[:n]))
+    reranked = prefer(snapshot, _reordered(candidates, order), scores, article_id, k)
+    # one fusion, two orders: the abstention signals keep the plain one
+    return Retrieval(reranked, top_dense, bm25, depth, fused_hits=hits)
