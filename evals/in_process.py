@@ -15,19 +15,20 @@ import numpy as np
 if TYPE_CHECKING:
     from evals.authors import KeyFactItem
     from service.answering import Retrieved
+    from service.live_index import LiveIndex
+    from service.settings import Settings
 
 
-def retrieved_questions(
+def indexed_corpora(
     items_by_corpus: dict[str, list[KeyFactItem]],
-) -> Iterator[tuple[str, KeyFactItem, Retrieved]]:
-    """(corpus name, question, what retrieval returned for it), corpus by corpus as given, each store built
-    or brought up to date first (evals/server.py's cache)."""
+) -> Iterator[tuple[str, list[KeyFactItem], LiveIndex, Settings, object]]:
+    """(corpus name, its questions, its live index, the settings, the service's embedder), corpus by corpus
+    as given (those with questions), each store built or brought up to date first (evals/server.py's
+    cache)."""
     from evals.keyfacts import corpus_dir
     from evals.server import default_store, ingest
     from ingest.embedding import get_embedder
-    from service.answering import plan_queries, retrieve_passages
     from service.live_index import LiveIndex
-    from service.models import Turn
     from service.settings import Settings
 
     for name, items in items_by_corpus.items():
@@ -39,7 +40,17 @@ def retrieved_questions(
         settings = Settings(store_dir=store)
         live = LiveIndex(settings)
         live.refresh()
-        embedder = get_embedder(settings)
+        yield name, items, live, settings, get_embedder(settings)
+
+
+def retrieved_questions(
+    items_by_corpus: dict[str, list[KeyFactItem]],
+) -> Iterator[tuple[str, KeyFactItem, Retrieved]]:
+    """(corpus name, question, what retrieval returned for it), corpus by corpus as given."""
+    from service.answering import plan_queries, retrieve_passages
+    from service.models import Turn
+
+    for name, items, live, settings, embedder in indexed_corpora(items_by_corpus):
         for item in items:
             plan = plan_queries(item.question, [Turn(**t) for t in item.history or []], None)
             yield name, item, retrieve_passages(plan, live, embedder, k=settings.retrieval_k,

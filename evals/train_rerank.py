@@ -53,29 +53,13 @@ class Case:
 
 def collect(items_by_corpus: dict[str, list[KeyFactItem]]) -> list[Case]:
     """Every question through the service's own retrieval inputs over a store of its corpus."""
-    from evals.keyfacts import corpus_dir
-    from evals.server import default_store, ingest
-    from ingest.embedding import get_embedder
-    from service.answering import plan_queries
-    from service.followup import QueryText
-    from service.lexicon import expand_query
-    from service.live_index import LiveIndex
+    from evals.in_process import indexed_corpora
+    from service.answering import plan_queries, query_inputs
     from service.models import Turn
     from service.retrieval import fused_candidates, ranked_lists, rerank_features
-    from service.settings import Settings
-    from service.shared_vectors import encode_reusing
 
     cases: list[Case] = []
-    for name, items in items_by_corpus.items():
-        if not items:
-            continue
-        corpus = corpus_dir(name)
-        store = default_store(corpus)
-        ingest(corpus, store)
-        settings = Settings(store_dir=store)
-        live = LiveIndex(settings)
-        live.refresh()
-        embedder = get_embedder(settings)
+    for _, items, live, settings, embedder in indexed_corpora(items_by_corpus):
         snapshot = live.current()
         depth = max(settings.candidate_depth, max(DEPTHS))
 
@@ -86,8 +70,7 @@ def collect(items_by_corpus: dict[str, list[KeyFactItem]]) -> list[Case]:
 
         for item in items:
             plan = plan_queries(item.question, [Turn(**t) for t in item.history or []], None)
-            queries = [QueryText(expand_query(q.text, snapshot.uses_term), q.weight) for q in plan.queries]
-            vectors = encode_reusing(embedder, [q.text for q in queries])
+            queries, vectors = query_inputs(plan, snapshot, embedder)
             lists, _, bm25 = ranked_lists(snapshot, queries, vectors, settings.candidate_depth, "hybrid")
             rows, scores = fused_candidates(snapshot, lists)
             rows, scores = rows[:depth], scores[:depth]

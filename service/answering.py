@@ -144,6 +144,14 @@ class Retrieved:
     retrieval: Retrieval
 
 
+def query_inputs(plan: QueryPlan, snapshot: Snapshot, embedder) -> tuple[list[QueryText], np.ndarray]:
+    """The plan's query texts with the clinical shorthand the corpus itself does not use expanded
+    (service/lexicon.py), and their vectors (one embedding call; the screen's vector of the question is
+    reused)."""
+    queries = [QueryText(expand_query(q.text, snapshot.uses_term), q.weight) for q in plan.queries]
+    return queries, encode_reusing(embedder, [q.text for q in queries])
+
+
 def retrieve_passages(
     plan: QueryPlan,
     live: LiveIndex,
@@ -155,9 +163,7 @@ def retrieve_passages(
 ) -> Retrieved:
     """Hybrid (or dense, or BM25) retrieval of the plan's queries from the live generation."""
     snapshot = live.current()
-    # Clinical shorthand the corpus itself does not use is expanded (service/lexicon.py).
-    queries = [QueryText(expand_query(q.text, snapshot.uses_term), q.weight) for q in plan.queries]
-    vectors = encode_reusing(embedder, [q.text for q in queries])  # the screen's vector of the question
+    queries, vectors = query_inputs(plan, snapshot, embedder)
 
     def run(snap: Snapshot) -> Retrieval:
         return retrieve(snap, queries, vectors, k=k, depth=depth, mode=mode, article_id=plan.article_id)
