@@ -56,8 +56,8 @@ ANSWERS_HELD_OUT = (
 # Answer authors the composer's passage choice and the abstention decision are fitted on
 # (evals/train_passage_choice.py, evals/train_abstention.py), by leave-one-author-out among them: b1-b3, b7,
 # b8, b10 from the fourth answering round, b18 and b19 from the seventh session, b24 and b25 from the
-# eighth, b28 and b29 from the ninth, b30-b33 from the tenth, b35 and b36 from the eleventh, b40 and b41 from the
-# thirteenth (each written as a tuning author)
+# eighth, b28 and b29 from the ninth, b30-b33 from the tenth, b35 and b36 from the eleventh, b40 and b41
+# from the thirteenth (each written as a tuning author)
 ANSWERS_TUNING = (
     "b1-ward-nurse-physio",
     "b2-registrar-gp",

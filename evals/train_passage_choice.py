@@ -42,8 +42,8 @@ DEPTHS = (3, 5)  # candidate depths compared by the folds
 L2S = (10.0, 30.0, 100.0)  # the listwise fit's L2 strengths compared by the folds
 # the runner-up's best unit quoted too (service/composer.py): score margins (0: never) × its longest unit,
 # compared by the same folds for the (depth, L2) chosen first
-SECOND_MARGINS = (0.0, 0.5, 1.0, 2.0)
-SECOND_WORDS = (30, 60)
+SECOND_MARGINS = (0.0, 0.5, 1.0, 2.0, 3.0)
+SECOND_WORDS = (30, 60, 90)
 
 
 @dataclass

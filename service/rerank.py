@@ -19,7 +19,10 @@ how many of the top ten candidates share its section and its document (÷ ten); 
 rank by the mixed cosine and by the mixed BM25 score; and (format 2) its best sentence's cosine to the mixed
 query vector (the standalone sentence vectors the composer ranks with) and that cosine's gap to the best
 candidate's, and the IDF-weighted share of the first query text's content words found in it and its section
-path.
+path; and (format 3) the heading share and that IDF-weighted share averaged over all the query texts with
+their weights. Why format 3: for a follow-up ("what imaging shows that?") the first query text is the bare
+question, so the heading and coverage signals rewarded any imaging section over the one about the fracture
+the conversation is about; the joined and resolved texts carry the referent.
 """
 
 from __future__ import annotations
@@ -38,10 +41,11 @@ from service.term_weights import idf_weights, passage_terms, weighted_share
 from service.text import content_terms
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "rerank.json"
-FORMAT = 2
+FORMAT = 3
 FEATURES = ("fused", "rank", "dense_first", "dense_mix", "dense_gap", "bm25_first", "bm25_mix",
             "heading_overlap", "same_section", "same_doc", "log_words", "dense_rank", "bm25_rank",
-            "bm25_any", "sentence_best", "sentence_gap", "coverage")  # fmt: skip
+            "bm25_any", "sentence_best", "sentence_gap", "coverage",
+            "heading_mix", "coverage_mix")  # fmt: skip
 NEIGHBOURS = 10  # the top candidates whose sections and documents are counted
 
 
@@ -59,11 +63,14 @@ def candidate_features(
     vectors: np.ndarray,
     weights: Sequence[float],
     bm25: Sequence[tuple[np.ndarray, np.ndarray]],
-    first_query: str,
+    texts: Sequence[str],
 ) -> np.ndarray:
     """(len(rows), len(FEATURES)) float64 for the candidates `rows` (best fused first) with their fused
-    scores; `vectors` are the query texts' vectors (one row per query text, `weights` theirs) and `bm25`
-    BM25's ranked (rows, scores) per query text (empty in dense mode)."""
+    scores; `texts` are the query texts (the question as asked first), `vectors` their vectors (one row
+    each) and `weights` their weights, and `bm25` BM25's ranked (rows, scores) per query text (empty in
+    dense mode)."""
+    if isinstance(texts, str):
+        raise TypeError("texts: a sequence of query texts, not one string")
     n = len(rows)
     if n == 0:
         return np.zeros((0, len(FEATURES)))
@@ -79,12 +86,24 @@ def candidate_features(
     first = lexical[0] / (lexical[0].max() or 1.0)
     mix = (lexical * w[: len(lexical)]).sum(0) if bm25 else lexical[0]
     mix = mix / (mix.max() or 1.0)
-    terms = set(content_terms(first_query))
     metas = [snapshot.metas[int(r)] for r in idx]
     sections = [str(m.get("section") or "") for m in metas]
     docs = [str(m.get("doc_id") or "") for m in metas]
-    heading = [len(terms & set(content_terms(f"{s} {m.get('title') or ''}"))) / max(1, len(terms))
-               for s, m in zip(sections, metas, strict=True)]
+    heading_terms = [set(content_terms(f"{s} {m.get('title') or ''}"))
+                     for s, m in zip(sections, metas, strict=True)]
+    held = [passage_terms(snapshot, int(r)) for r in idx]
+    heading_per_text, coverage_per_text = [], []
+    for text in texts:
+        terms = set(content_terms(text))
+        idf = idf_weights(snapshot, list(terms))
+        heading_per_text.append([len(terms & h) / max(1, len(terms)) for h in heading_terms])
+        coverage_per_text.append([weighted_share(idf, p) for p in held])
+    text_w = np.asarray(weights, dtype=np.float64)[: len(texts)]
+    text_w = text_w / (text_w.sum() or 1.0)
+    heading = np.asarray(heading_per_text[0])
+    coverage = np.asarray(coverage_per_text[0])
+    heading_mix = text_w @ np.asarray(heading_per_text)
+    coverage_mix = text_w @ np.asarray(coverage_per_text)
     top = min(n, NEIGHBOURS)
     same_section = [sum(s == x for x in sections[:top]) / top for s in sections]
     same_doc = [sum(d == x for x in docs[:top]) / top for d in docs]
@@ -96,13 +115,12 @@ def candidate_features(
         sentence_rows = list(snapshot.sentences_of(int(r)))
         if sentence_rows:
             sentence[i] = float(np.max(np.asarray(snapshot.relevance_vecs[sentence_rows]) @ mixed))
-    idf = idf_weights(snapshot, list(terms))
-    coverage = [weighted_share(idf, passage_terms(snapshot, int(r))) for r in idx]
     table = np.stack([
         np.asarray(fused, dtype=np.float64), 1.0 / (1.0 + np.arange(n)), dense[0], dense_mix,
-        dense_mix - dense_mix.max(), first, mix, np.asarray(heading), np.asarray(same_section),
+        dense_mix - dense_mix.max(), first, mix, heading, np.asarray(same_section),
         np.asarray(same_doc), np.asarray(words), _rank_reciprocal(dense_mix), _rank_reciprocal(mix),
-        (lexical.max(0) > 0).astype(np.float64), sentence, sentence - sentence.max(), np.asarray(coverage),
+        (lexical.max(0) > 0).astype(np.float64), sentence, sentence - sentence.max(), coverage,
+        heading_mix, coverage_mix,
     ], axis=1)  # fmt: skip
     return table
 

@@ -257,7 +257,7 @@ def rerank_features(snapshot: Snapshot, queries: Sequence[QueryText], vectors: n
                     scores: np.ndarray) -> np.ndarray:
     """The re-ranking features (service/rerank.py) of these fused candidates (best first, with scores)."""
     return candidate_features(snapshot, candidates, scores, vectors, [q.weight for q in queries], bm25,
-                              queries[0].text)
+                              [q.text for q in queries])
 
 
 def retrieve(

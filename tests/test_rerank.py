@@ -42,7 +42,8 @@ def test_features_read_the_scores_behind_the_ranks() -> None:
     query = np.zeros((1, 8), np.float32)
     query[0, 2] = 1.0  # closest to passage 2
     bm25 = [(np.array([1, 0]), np.array([4.0, 2.0], np.float32))]
-    x = candidate_features(snapshot, [0, 1, 2], [1.0, 0.8, 0.5], query, [1.0], bm25, "cement leakage spinal")
+    x = candidate_features(snapshot, [0, 1, 2], [1.0, 0.8, 0.5], query, [1.0], bm25,
+                           ["cement leakage spinal"])
     col = {name: x[:, i] for i, name in enumerate(FEATURES)}
     assert x.shape == (3, len(FEATURES))
     assert col["rank"].tolist() == [1.0, 0.5, pytest.approx(1 / 3)]
@@ -55,18 +56,41 @@ def test_features_read_the_scores_behind_the_ranks() -> None:
     assert col["coverage"][1] == pytest.approx(1.0)  # every asked-for word is in the cement passage
     assert col["coverage"][0] == 0.0 and col["coverage"][2] == 0.0
     assert col["sentence_gap"].max() == 0.0 and (col["sentence_gap"] <= 0).all()
-    assert candidate_features(snapshot, [], [], query, [1.0], bm25, "x").shape == (0, len(FEATURES))
+    assert candidate_features(snapshot, [], [], query, [1.0], bm25, ["x"]).shape == (0, len(FEATURES))
 
 
 def test_a_follow_ups_history_texts_count_by_their_weights() -> None:
     snapshot = _snapshot()
     vectors = np.zeros((2, 8), np.float32)
     vectors[0, 0], vectors[1, 3] = 1.0, 1.0  # the question points at passage 0, its history at passage 3
-    x = candidate_features(snapshot, [0, 3], [1.0, 0.9], vectors, [1.0, 3.0], [], "walking")
+    x = candidate_features(snapshot, [0, 3], [1.0, 0.9], vectors, [1.0, 3.0], [],
+                           ["walking", "walking after it"])
     mix = x[:, FEATURES.index("dense_mix")]
     assert mix.tolist() == pytest.approx([0.25, 0.75])
     assert x[:, FEATURES.index("dense_first")].tolist() == [1.0, 0.0]
 
+
+
+def test_a_follow_ups_referent_counts_in_the_mixed_word_signals() -> None:
+    """"what is advised about that?" after a cement question: the bare question's words are in no passage,
+    the joined text's are in the cement passage — the mixed signals (format 3) see it, the first-text ones
+    do not, and a text's weight sets its share."""
+    snapshot = _snapshot()
+    vectors = np.zeros((2, 8), np.float32)
+    texts = ["what is advised about that?", "cement leakage spinal canal what is advised about that?"]
+    x = candidate_features(snapshot, [0, 1], [1.0, 0.9], vectors, [1.0, 3.0], [], texts)
+    col = {name: x[:, i] for i, name in enumerate(FEATURES)}
+    assert col["coverage_mix"][1] > col["coverage_mix"][0]
+    assert col["coverage_mix"][1] > col["coverage"][1]
+    alone = candidate_features(snapshot, [0, 1], [1.0, 0.9], vectors, [1.0], [], texts[:1])
+    one_to_one = candidate_features(snapshot, [0, 1], [1.0, 0.9], vectors, [1.0, 1.0], [], texts)
+    assert alone[:, FEATURES.index("coverage_mix")].tolist() == alone[:, FEATURES.index("coverage")].tolist()
+    assert x[1, FEATURES.index("coverage_mix")] > one_to_one[1, FEATURES.index("coverage_mix")]
+
+
+def test_one_string_is_refused_as_the_query_texts() -> None:
+    with pytest.raises(TypeError):
+        candidate_features(_snapshot(), [0], [1.0], np.zeros((1, 8), np.float32), [1.0], [], "walking")
 
 def test_fusion_reorders_the_head_and_scores_keep_falling_with_rank() -> None:
     snapshot = _snapshot()
@@ -123,7 +147,7 @@ def test_rerank_features_is_what_the_trainer_and_the_service_share() -> None:
     query = np.zeros((1, 8), np.float32)
     asked = [QueryText("walking", 1.0)]
     got = rerank_features(snapshot, asked, query, [], np.array([0, 1]), np.array([1.0, 0.5]))
-    want = candidate_features(snapshot, [0, 1], [1.0, 0.5], query, [1.0], [], "walking")
+    want = candidate_features(snapshot, [0, 1], [1.0, 0.5], query, [1.0], [], ["walking"])
     assert np.array_equal(got, want)
 
 
