@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -44,6 +45,9 @@ L2S = (10.0, 30.0, 100.0)  # the listwise fit's L2 strengths compared by the fol
 # compared by the same folds for the (depth, L2) chosen first
 SECOND_MARGINS = (0.0, 0.5, 1.0, 2.0, 3.0)
 SECOND_WORDS = (30, 60, 90)
+# the issue's length bound: a setting whose answers' pooled median (leave-one-author-out, tuning authors)
+# is longer is not chosen — a longer quote buys facts at the cost of the reading the bound protects
+MAX_MEDIAN_WORDS = 120
 
 
 @dataclass
@@ -109,15 +113,24 @@ def fit(cases: list[Case], depth: int, l2: float) -> PassageChooser:
     return PassageChooser(mean, scale, coef, 0.0, depth)
 
 
-def all_facts(case: Case, chooser: PassageChooser | None) -> bool:
-    """Does the composed answer (the rule's when `chooser` is None) hold every key fact?"""
+def outcome(case: Case, chooser: PassageChooser | None) -> tuple[bool, int | None]:
+    """(does the composed answer — the rule's when `chooser` is None — hold every key fact, its words; None
+    when there is no answer)."""
     from service.answering import extractive_sentences
 
     if not case.sufficient:
-        return False
+        return False, None
     _, sentences = extractive_sentences(case.retrieved, chooser)  # type: ignore[arg-type]
+    if not sentences:
+        return False, None
+    text = " ".join(s.text for s in sentences)
     patterns = [f.pattern for f in case.item.key_facts]
-    return bool(sentences) and count_found(patterns, " ".join(s.text for s in sentences)) == len(patterns)
+    return count_found(patterns, text) == len(patterns), len(text.split())
+
+
+def all_facts(case: Case, chooser: PassageChooser | None) -> bool:
+    """Does the composed answer (the rule's when `chooser` is None) hold every key fact?"""
+    return outcome(case, chooser)[0]
 
 
 def choice_accuracy(cases: list[Case], chooser: PassageChooser | None, depth: int) -> tuple[int, int]:
@@ -158,17 +171,24 @@ def leave_one_author_out(cases: list[Case]) -> dict:
     return folds
 
 
-def second_passage_folds(cases: list[Case], depth: int, l2: float) -> dict:
+def second_passage_folds(cases: list[Case], depth: int, l2: float) -> tuple[dict, dict[str, float]]:
     """Per held-out author, answers holding every key fact with the runner-up's unit quoted at each
-    (margin, words) setting, the chooser fitted on the other authors."""
+    (margin, words) setting, the chooser fitted on the other authors; and per setting the median words of
+    all the folds' answers (pooled)."""
     folds: dict[str, dict] = {}
+    words: dict[str, list[int]] = {second_setting(m, w): [] for m in SECOND_MARGINS for w in SECOND_WORDS}
     for held in TUNING_AUTHORS:
         chooser = fit([c for c in cases if c.item.author != held], depth, l2)
         test = [c for c in cases if c.item.author == held]
-        folds[held] = {second_setting(m, w): sum(all_facts(c, dataclasses.replace(
-            chooser, second_margin=m, second_words=w)) for c in test)
-            for m in SECOND_MARGINS for w in SECOND_WORDS}
-    return folds
+        fold: dict[str, int] = {}
+        for m in SECOND_MARGINS:
+            for w in SECOND_WORDS:
+                results = [outcome(c, dataclasses.replace(chooser, second_margin=m, second_words=w))
+                           for c in test]
+                fold[second_setting(m, w)] = sum(ok for ok, _ in results)
+                words[second_setting(m, w)] += [n for _, n in results if n is not None]
+        folds[held] = fold
+    return folds, {k: float(statistics.median(v)) if v else 0.0 for k, v in words.items()}
 
 
 def second_setting(margin: float, words: int) -> str:
@@ -191,20 +211,24 @@ def main(argv: list[str] | None = None) -> int:
     print("leave-one-author-out totals (all key facts):", totals)
     # ties: fewer candidates, then the stronger regularisation
     depth, l2 = max(grid, key=lambda g: (totals[setting(*g)], -g[0], g[1]))
-    second = second_passage_folds(cases, depth, l2)
+    second, medians = second_passage_folds(cases, depth, l2)
     pairs = [(m, w) for m in SECOND_MARGINS for w in SECOND_WORDS]
     second_totals = {second_setting(*p): sum(f[second_setting(*p)] for f in second.values()) for p in pairs}
     for held, fold in second.items():
         print(f"held out {held:22s} " + "  ".join(f"{k} {v}" for k, v in fold.items()))
     print(f"runner-up's unit at depth {depth}, L2 {l2:g}, totals:", second_totals)
-    # ties: the smaller margin (fewer answers changed), then the shorter unit
-    margin, words = max(pairs, key=lambda p: (second_totals[second_setting(*p)], -p[0], -p[1]))
+    print("median words:", medians)
+    # within the issue's length bound (never quoting a runner-up, margin 0, is the fallback); ties: the
+    # smaller margin (fewer answers changed), then the shorter unit
+    allowed = [p for p in pairs if medians[second_setting(*p)] <= MAX_MEDIAN_WORDS or p[0] == 0]
+    margin, words = max(allowed, key=lambda p: (second_totals[second_setting(*p)], -p[0], -p[1]))
     chooser = dataclasses.replace(fit(cases, depth, l2), second_margin=margin,
                                   second_words=words if margin > 0 else 0)
     if not args.dry_run:
         about = {"trained_on": list(TUNING_AUTHORS), "learner": "listwise", "l2": l2,
                  "leave_one_author_out": folds, "loao_totals": totals,
                  "second_passage_folds": second, "second_passage_totals": second_totals,
+                 "second_passage_median_words": medians, "max_median_words": MAX_MEDIAN_WORDS,
                  "questions": len(cases)}
         WEIGHTS_PATH.write_text(json.dumps(chooser.to_json(**about), indent=1) + "\n", encoding="utf-8")
         print(f"wrote {WEIGHTS_PATH} (candidates {depth}, l2 {l2:g}, second passage within {margin:g}, "
