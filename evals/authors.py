@@ -52,6 +52,7 @@ ANSWERS_HELD_OUT = (
     "b38-occ-health-dispensing-gp",  # twelfth session, registered before it was written; first look on
     # arrival
     "b39-night-medreg-governance-nurse",  # the same
+    "b42-amu-anp-dental-gp",  # thirteenth session, registered before written; first look on the final code
 )
 # Answer authors the composer's passage choice and the abstention decision are fitted on
 # (evals/train_passage_choice.py, evals/train_abstention.py), by leave-one-author-out among them: b1-b3, b7,
