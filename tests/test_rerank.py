@@ -70,7 +70,6 @@ def test_a_follow_ups_history_texts_count_by_their_weights() -> None:
     assert x[:, FEATURES.index("dense_first")].tolist() == [1.0, 0.0]
 
 
-
 def test_a_follow_ups_referent_counts_in_the_mixed_word_signals() -> None:
     """"what is advised about that?" after a cement question: the bare question's words are in no passage,
     the joined text's are in the cement passage — the mixed signals (format 3) see it, the first-text ones
@@ -91,6 +90,7 @@ def test_a_follow_ups_referent_counts_in_the_mixed_word_signals() -> None:
 def test_one_string_is_refused_as_the_query_texts() -> None:
     with pytest.raises(TypeError):
         candidate_features(_snapshot(), [0], [1.0], np.zeros((1, 8), np.float32), [1.0], [], "walking")
+
 
 def test_fusion_reorders_the_head_and_scores_keep_falling_with_rank() -> None:
     snapshot = _snapshot()
