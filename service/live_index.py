@@ -77,8 +77,10 @@ class LiveIndex:
     def _drop(self, reason: str) -> None:
         if self._snapshot is not None or reason != self._reason:
             log.warning("index not available: %s", reason)
-        self._snapshot = None
+        # the reason first: a probe reading between the two writes must not see the old one ("index not
+        # loaded yet" is still there from start-up), which told operators a store outage was a slow start
         self._reason = reason
+        self._snapshot = None
         self._store = None
         _clear_chroma_cache()
 

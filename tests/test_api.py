@@ -270,6 +270,32 @@ def test_an_index_from_another_model_is_refused(corpus_store: Path, tmp_path: Pa
     assert same.refresh() is True and same.reason is None
 
 
+def test_a_dropped_index_never_reads_as_still_loading(corpus_store: Path, tmp_path: Path) -> None:
+    """When the live index is dropped, a readiness probe must never see the start-up reason: the reason is
+    written before the snapshot goes (a probe between the two writes once read a store outage as
+    "index_loading")."""
+    import shutil
+
+    from service.live_index import LiveIndex
+    from service.settings import Settings
+
+    store = tmp_path / "store"
+    shutil.copytree(corpus_store, store)
+    seen: list[str] = []
+
+    class Watched(LiveIndex):
+        def __setattr__(self, name: str, value: object) -> None:
+            if name == "_snapshot" and value is None and getattr(self, "_snapshot", None) is not None:
+                seen.append(self._reason)  # what a probe reading now would report
+            super().__setattr__(name, value)
+
+    live = Watched(Settings(store_dir=store))
+    assert live.refresh() is True and live.reason is None
+    (store / "chroma" / "chroma.sqlite3").unlink()
+    assert live.refresh() is False
+    assert len(seen) == 1 and "has disappeared" in seen[0] and live.reason == seen[0]
+
+
 def test_citations_and_passages_carry_their_provenance(base_url: str) -> None:
     """The seed page is an AI-generated answer page pending review, and says so wherever it is cited."""
     passages = post(base_url, "/v1/retrieve", {"query": QUESTION, "k": 20}).json()["passages"]
