@@ -58,7 +58,7 @@ ANSWERS_HELD_OUT = (
 # (evals/train_passage_choice.py, evals/train_abstention.py), by leave-one-author-out among them: b1-b3, b7,
 # b8, b10 from the fourth answering round, b18 and b19 from the seventh session, b24 and b25 from the
 # eighth, b28 and b29 from the ninth, b30-b33 from the tenth, b35 and b36 from the eleventh, b40 and b41
-# from the thirteenth (each written as a tuning author)
+# from the thirteenth, b45 and b46 from the fourteenth (each written as a tuning author)
 ANSWERS_TUNING = (
     "b1-ward-nurse-physio",
     "b2-registrar-gp",
@@ -81,6 +81,8 @@ ANSWERS_TUNING = (
     "b36-acute-med-spr-anticoag-pharmacist",  # the same
     "b40-orthogeri-cns-surgical-reg",  # thirteenth session, registered before written; first look on arrival
     "b41-community-pharmacist-sports-med",  # the same (written follow-up heavy: 27 of 85 in scope)
+    "b45-acute-oncology-ipc-nurse",  # fourteenth session, registered before written; first look on arrival
+    "b46-miu-enp-geriatrician",  # the same
 )
 HEADER = re.compile(r"^//\s*author:\s*(?P<author>[\w.-]+)(?P<rest>.*)$")
 DATE = re.compile(r"date:\s*(\d{4}-\d{2}-\d{2})")

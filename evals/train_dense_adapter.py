@@ -56,8 +56,8 @@ VERSION = "dense-adapter-1"
 
 
 # the two cross-fitting halves of ANSWERS_TUNING (short ids; also the abstention's cross-fitted refit)
-HALVES = (("b1", "b3", "b8", "b18", "b24", "b28", "b30", "b32", "b35", "b40"),
-          ("b2", "b7", "b10", "b19", "b25", "b29", "b31", "b33", "b36", "b41"))
+HALVES = (("b1", "b3", "b8", "b18", "b24", "b28", "b30", "b32", "b35", "b40", "b45"),
+          ("b2", "b7", "b10", "b19", "b25", "b29", "b31", "b33", "b36", "b41", "b46"))
 
 
 @dataclass(frozen=True)
