@@ -15,7 +15,9 @@ The resolved text is also what the composer ranks sentences against, so "how lon
 for?" looks for durations of the drugs just named. Texts 2 and 3 weigh up when the question leans on the
 conversation (a pronoun such as "it"/"that"/"those", an ordinal reference, a continuation such as "and …",
 "what about …", or fewer than four content words) and down otherwise, so a self-contained new question is not
-dragged back to the old topic. Deterministic, so tests can rely on it.
+dragged back to the old topic. Leaning cues beyond pronouns: "ones", "instead", "though", "afterwards",
+"in the meantime"; text-speak "n"/"&" for "and"; an acknowledgement ("ok and …", "thx. and …") is skipped
+before the continuation is looked for. Deterministic, so tests can rely on it.
 """
 
 from __future__ import annotations
@@ -28,8 +30,15 @@ from service.markers import strip_markers
 from service.models import Turn
 from service.text import content_terms, words
 
-ANAPHORA = frozenset("it its this that these those they them their such same".split())
-CONTINUATIONS = ("and ", "also ", "what about", "how about", "but ", "so ", "then ", "or ")
+# "which ones", "what if … instead?", "how recent is recent though?", "… afterwards?", "… in the meantime?"
+# point back as surely as a pronoun does
+ANAPHORA = frozenset("it its this that these those they them their such same ones instead though afterwards "
+                     "meantime".split())
+# "n"/"&" are text-speak for "and" ("n if warfarin instead?")
+CONTINUATIONS = ("and ", "also ", "what about", "how about", "but ", "so ", "then ", "or ", "n ", "& ")
+# an acknowledgement before the question ("ok and …", "thx. and …") is not where it starts
+ACKNOWLEDGEMENT = re.compile(r"^(?:ok(?:ay)?|thanks|thank you|thx|ta|right|great|cool|sure)\b[\s,.!:;-]*",
+                             re.IGNORECASE)
 SHORT_QUESTION_TERMS = 4  # content words; fewer than this rarely says what the question is about
 JOINED_WEIGHT_LEANING = 1.5
 JOINED_WEIGHT_STANDALONE = 0.35
@@ -136,7 +145,7 @@ def ordinal_item(question: str, answer: str) -> tuple[re.Match[str], str] | None
 
 def depends_on_context(question: str) -> bool:
     """Short, or opens with a continuation, or points back with a pronoun, determiner or ordinal."""
-    lowered = question.strip().lower()
+    lowered = ACKNOWLEDGEMENT.sub("", question.strip().lower())
     if lowered.startswith(CONTINUATIONS):
         return True
     if len(content_terms(question)) < SHORT_QUESTION_TERMS:

@@ -3,6 +3,8 @@ conversation: no server, no model."""
 
 from __future__ import annotations
 
+import pytest
+
 from service.composer import repeats
 from service.followup import (
     answer_head,
@@ -74,6 +76,27 @@ def test_pronoun_follow_up_names_the_previous_answers_entity() -> None:
     assert len(weights) == 3 and weights[0] == 1.0
 
 
+@pytest.mark.parametrize("question", [
+    "n if warfarin instead, INR 3.4?",  # text-speak "and", and "instead"
+    "What if she'd been on tofacitinib instead?",
+    "ok and her total comes to 4.5, do we do a d-dimer first",  # an acknowledgement before "and"
+    "thx. and when she starts allopurinol how long does she stay on the colchicine cover?",
+    "should she wear a back brace in the meantime?",
+    "Which ones have the lowest transfer into breast milk?",
+])
+def test_conversational_cues_mark_a_question_as_leaning(question: str) -> None:
+    assert depends_on_context(question)
+
+
+@pytest.mark.parametrize("question", [
+    "Nitrofurantoin or trimethoprim for an uncomplicated UTI in a woman of 30?",
+    "Okra and constipation: is a high-fibre diet advised after a vertebral fracture?",  # "ok" inside a word
+    "Nausea after a zoledronic acid infusion: how many days does the reaction usually last in older adults?",
+])
+def test_a_self_contained_question_is_not_taken_for_a_continuation(question: str) -> None:
+    assert not depends_on_context(question)
+
+
 def test_self_contained_question_is_not_resolved() -> None:
     history = _history(DRUGS_Q, DRUGS_A)
     question = "What imaging is needed for suspected cauda equina syndrome after kyphoplasty?"
@@ -131,8 +154,6 @@ def test_brand_names_are_expanded_to_their_generic_for_retrieval_only() -> None:
 
 
 def test_malformed_lexicon_rows_are_refused(tmp_path) -> None:
-    import pytest
-
     from service.lexicon_table import LexiconError, rows
 
     bad = tmp_path / "lexicon.tsv"
