@@ -74,13 +74,17 @@ class LiveIndex:
             self._store = IndexStore(self.settings)
         return self._store
 
+    def _unready(self, reason: str) -> None:
+        """No snapshot, for `reason`. The reason is written first: a probe reading between the two writes
+        must not see the old one ("index not loaded yet" is still there from start-up), which once told
+        operators a store outage was a slow start."""
+        self._reason = reason
+        self._snapshot = None
+
     def _drop(self, reason: str) -> None:
         if self._snapshot is not None or reason != self._reason:
             log.warning("index not available: %s", reason)
-        # the reason first: a probe reading between the two writes must not see the old one ("index not
-        # loaded yet" is still there from start-up), which told operators a store outage was a slow start
-        self._reason = reason
-        self._snapshot = None
+        self._unready(reason)
         self._store = None
         _clear_chroma_cache()
 
@@ -100,16 +104,14 @@ class LiveIndex:
                 self._drop(f"cannot read the store at {where}: {exc}")
                 return False
             if not manifest.generation:
-                self._reason = f"no index has been published in {where}; run `python -m ingest corpus/`"
-                self._snapshot = None
+                self._unready(f"no index has been published in {where}; run `python -m ingest corpus/`")
                 return False
             live = self._snapshot
             if live is not None and live.generation == manifest.generation:
                 return False
             mismatch = self._model_mismatch(manifest.embedder)
             if mismatch:
-                self._snapshot = None
-                self._reason = mismatch
+                self._unready(mismatch)
                 return False
             try:
                 snapshot = load_snapshot(store, manifest.generation, manifest.corpus_version)
@@ -119,8 +121,7 @@ class LiveIndex:
                     self._reason = f"index generation {manifest.generation} could not be loaded: {exc}"
                 return False
             if snapshot.size == 0:
-                self._snapshot = None
-                self._reason = f"index generation {manifest.generation} holds no passages; ingest a corpus"
+                self._unready(f"index generation {manifest.generation} holds no passages; ingest a corpus")
                 return False
             self._snapshot = snapshot  # the atomic swap
             log.info("serving index generation %s", snapshot.generation)
