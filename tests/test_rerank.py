@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from evals.authors import ANSWERS_HELD_OUT, ANSWERS_TUNING, named
-from evals.train_rerank import DEPTHS, SHIPPED_AUTHORS, Case, _fit, loao, totals
+from evals.train_rerank import DEPTHS, SHIPPED_AUTHORS, Case, _fit, loao, main, totals, training_authors
 from service.followup import QueryText
 from service.rerank import FEATURES, WEIGHTS_PATH, Reranker, candidate_features, shipped_reranker
 from service.retrieval import ARTICLE_BOOST, fuse, rerank_features, retrieve
@@ -167,8 +167,18 @@ def test_the_shipped_weights_were_fitted_on_tuning_authors_only() -> None:
     assert set(data["trained_on"]) <= set(ANSWERS_TUNING)
     assert not set(data["trained_on"]) & set(ANSWERS_HELD_OUT)
     assert set(data["leave_one_author_out"]) == set(data["trained_on"])
-    # the command the trainer's docstring names rebuilds exactly this file's authors
-    assert sorted(data["trained_on"]) == sorted(named(ANSWERS_TUNING, list(SHIPPED_AUTHORS)))
+    # the plain command (no --authors) rebuilds exactly this file's authors
+    assert sorted(data["trained_on"]) == sorted(training_authors(None))
+
+
+def test_the_plain_command_trains_on_the_shipped_authors_and_the_options_widen_or_narrow_it() -> None:
+    assert training_authors(None) == named(ANSWERS_TUNING, list(SHIPPED_AUTHORS))
+    assert len(training_authors(None)) == len(SHIPPED_AUTHORS)
+    assert training_authors(None, all_tuning=True) == tuple(ANSWERS_TUNING)
+    assert len(training_authors(None, all_tuning=True)) > len(SHIPPED_AUTHORS)
+    assert training_authors(["b1", "b2"]) == named(ANSWERS_TUNING, ["b1", "b2"])
+    with pytest.raises(SystemExit):  # one or the other, not both
+        main(["--authors", "b1", "--all-tuning", "--dry-run"])
 
 
 def _cases(author: str, n: int, rng: np.random.Generator) -> list[Case]:
