@@ -55,6 +55,8 @@ ANSWERS_HELD_OUT = (
     "b42-amu-anp-dental-gp",  # thirteenth session, registered before written; first look on the final code
     "b43-hepatology-cns-ucr-paramedic",  # fourteenth session, the same
     "b44-oldage-psych-nurse-gp-registrar",  # the same
+    "b47-clinical-pharmacist-ed-pa",  # fifteenth session, registered before written; first look on arrival
+    "b48-spinal-fcp-physio-night-fy2",  # the same
 )
 # Answer authors the composer's passage choice and the abstention decision are fitted on
 # (evals/train_passage_choice.py, evals/train_abstention.py), by leave-one-author-out among them: b1-b3, b7,
