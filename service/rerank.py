@@ -23,6 +23,12 @@ path; and (format 3) the heading share and that IDF-weighted share averaged over
 their weights. Why format 3: for a follow-up ("what imaging shows that?") the first query text is the bare
 question, so the heading and coverage signals rewarded any imaging section over the one about the fracture
 the conversation is about; the joined and resolved texts carry the referent.
+
+Two learners read these features (the trainer keeps whichever leave-one-author-out ranks better): the linear
+scorer (`Reranker`) and, from the fifteenth session, boosted trees (`TreeReranker`) over the features and each
+feature's gap to the question's best and mean candidate (`relative_features`), which can weigh one signal
+differently depending on another (a heading match matters less when the dense cosine is already far ahead) —
+the linear scorer cannot. The trees are evaluated by service/tree_ensemble.py (numpy, no scikit-learn).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from service.index import Snapshot
 from service.linear_weights import read_weights, weights_json
 from service.term_weights import idf_weights, passage_terms, weighted_share
 from service.text import content_terms
+from service.tree_ensemble import TreeEnsemble
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "data" / "rerank.json"
 FORMAT = 3
@@ -47,6 +54,8 @@ FEATURES = ("fused", "rank", "dense_first", "dense_mix", "dense_gap", "bm25_firs
             "bm25_any", "sentence_best", "sentence_gap", "coverage",
             "heading_mix", "coverage_mix")  # fmt: skip
 NEIGHBOURS = 10  # the top candidates whose sections and documents are counted
+TREES = "boosted trees"  # the `learner` of a tree re-ranker's weights file
+COMMAND = "python -m evals.train_rerank"
 
 
 def _rank_reciprocal(values: np.ndarray) -> np.ndarray:
@@ -148,17 +157,70 @@ class Reranker:
     @classmethod
     def from_json(cls, data: dict) -> Reranker:
         """Refuses weights of another format or feature list (a stale file must not silently mis-rank)."""
-        mean, scale, coef, _ = read_weights(data, FORMAT, FEATURES, "re-ranking",
-                                            "python -m evals.train_rerank")
+        mean, scale, coef, _ = read_weights(data, FORMAT, FEATURES, "re-ranking", COMMAND)
         depth = int(data["depth"])
         if depth < 2:
             raise ValueError("re-ranking weights: depth must be at least 2")
         return cls(mean, scale, coef, depth)
 
 
+def relative_features(features: np.ndarray) -> np.ndarray:
+    """(candidates, 3 × FEATURES): each feature, its gap to the best candidate's value and to the mean of the
+    question's candidates — what the trees read, so a split means the same in every question's list."""
+    f = np.asarray(features, dtype=np.float64)
+    if not len(f):
+        return np.zeros((0, 3 * f.shape[1]))
+    return np.hstack([f, f - f.max(axis=0, keepdims=True), f - f.mean(axis=0, keepdims=True)])
+
+
+@dataclass(frozen=True)
+class TreeReranker:
+    """Boosted trees over `relative_features`; higher raw score, earlier in the list."""
+
+    trees: TreeEnsemble
+    depth: int
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        return self.trees.raw(relative_features(features))
+
+    def order(self, features: np.ndarray) -> np.ndarray:
+        """The candidates' indices, best first (ties keep the fused order)."""
+        return np.argsort(-self.scores(features), kind="stable")
+
+    def to_json(self, **about: object) -> dict:
+        return {"format": FORMAT, "features": list(FEATURES), "learner": TREES,
+                "inputs": "each feature, its gap to the best candidate's, its gap to the candidates' mean",
+                "depth": self.depth, "ensemble": self.trees.to_json(), **about}
+
+    @classmethod
+    def from_json(cls, data: dict) -> TreeReranker:
+        """Refuses trees of another format or feature list, or malformed ones (service/tree_ensemble.py)."""
+        if data.get("format") != FORMAT or tuple(data.get("features", ())) != FEATURES:
+            raise ValueError(f"re-ranking trees are of another format or feature list; retrain them with "
+                             f"`{COMMAND}`")
+        try:
+            trees = TreeEnsemble.from_json(data["ensemble"])
+            depth = int(data["depth"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"re-ranking trees: {exc}") from exc
+        if trees.n_features != 3 * len(FEATURES):
+            raise ValueError(f"re-ranking trees read {trees.n_features} inputs, expected {3 * len(FEATURES)}")
+        if depth < 2:
+            raise ValueError("re-ranking trees: depth must be at least 2")
+        return cls(trees, depth)
+
+
+AnyReranker = Reranker | TreeReranker
+
+
+def reranker_from_json(data: dict) -> AnyReranker:
+    """The learner a weights file names (linear when it names none: files before the trees)."""
+    return TreeReranker.from_json(data) if data.get("learner") == TREES else Reranker.from_json(data)
+
+
 @lru_cache(maxsize=1)
-def shipped_reranker() -> Reranker | None:
+def shipped_reranker() -> AnyReranker | None:
     """The re-ranker in service/data/rerank.json, or None when no weights are shipped."""
     if not WEIGHTS_PATH.exists():
         return None
-    return Reranker.from_json(json.loads(WEIGHTS_PATH.read_text(encoding="utf-8")))
+    return reranker_from_json(json.loads(WEIGHTS_PATH.read_text(encoding="utf-8")))

@@ -26,7 +26,7 @@ import numpy as np
 from ingest.store import split_record_id
 from service.followup import QueryText
 from service.index import Snapshot
-from service.rerank import Reranker, candidate_features, shipped_reranker
+from service.rerank import AnyReranker, candidate_features, shipped_reranker
 from service.text import content_terms
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -269,7 +269,7 @@ def retrieve(
     depth: int,
     mode: Mode = "hybrid",
     article_id: str | None = None,
-    reranker: Reranker | None | Literal["shipped"] = "shipped",
+    reranker: AnyReranker | None | Literal["shipped"] = "shipped",
 ) -> Retrieval:
     """Top-`k` passages for the query texts (with their vectors, one row each), best first. Hybrid results
     are re-ranked by the learned scorer (service/rerank.py; `reranker` None: the plain fused order)."""

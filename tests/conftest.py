@@ -30,6 +30,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
 
 
+
+def _count_cores_once() -> None:
+    """scikit-learn's boosted trees ask joblib for the physical core count, which runs `cat /proc/cpuinfo`
+    once per process and caches it: counted here, at collection, so no fast-tier test starts that process."""
+    try:
+        import joblib
+    except ImportError:  # the train extra is not installed: nothing fits trees
+        return
+    joblib.cpu_count(only_physical_cores=True)
+
+
+_count_cores_once()
+
+
 def run_ingest(
     store_dir: Path, *paths: Path, extra: tuple[str, ...] = (), env: dict | None = None, check: bool = True
 ) -> subprocess.CompletedProcess:

@@ -11,9 +11,31 @@ import numpy as np
 import pytest
 
 from evals.authors import ANSWERS_HELD_OUT, ANSWERS_TUNING, named
-from evals.train_rerank import DEPTHS, SHIPPED_AUTHORS, Case, _fit, loao, main, totals, training_authors
+from evals.boosted_trees import TreeSettings
+from evals.train_rerank import (
+    DEPTHS,
+    SHIPPED_AUTHORS,
+    Case,
+    _fit,
+    _fit_trees,
+    loao,
+    loao_with,
+    main,
+    totals,
+    training_authors,
+    weights_text,
+)
 from service.followup import QueryText
-from service.rerank import FEATURES, WEIGHTS_PATH, Reranker, candidate_features, shipped_reranker
+from service.rerank import (
+    FEATURES,
+    WEIGHTS_PATH,
+    Reranker,
+    TreeReranker,
+    candidate_features,
+    relative_features,
+    reranker_from_json,
+    shipped_reranker,
+)
 from service.retrieval import ARTICLE_BOOST, fuse, rerank_features, retrieve
 from tests.support.snapshots import tiny_snapshot
 
@@ -206,3 +228,58 @@ def test_leave_one_author_out_learns_what_the_other_authors_show() -> None:
     assert np.argmax(np.abs(model.coef)) == FEATURES.index("dense_mix")
     again = _fit(cases, 10, 1.0)
     assert np.array_equal(model.coef, again.coef)  # no randomness in the fit
+
+
+def _interaction_cases(author: str, n: int, rng: np.random.Generator) -> list[Case]:
+    """The relevant candidate is the one of middling length among much shorter and much longer ones — a
+    rule no single linear weight expresses (a weight on length prefers one extreme or the other)."""
+    out = []
+    words = FEATURES.index("log_words")
+    for _ in range(n):
+        feats = rng.normal(size=(10, len(FEATURES))) * 0.1
+        feats[:, words] = rng.choice([-2.0, 2.0], size=10) + rng.normal(size=10) * 0.1
+        best = int(rng.integers(0, 10))
+        feats[best, words] = rng.normal() * 0.1
+        labels = np.zeros(10)
+        labels[best] = 1.0
+        out.append(Case(author, {d: np.vstack([feats] * (d // 10)) if d > 10 else feats for d in DEPTHS},
+                        np.concatenate([labels, np.zeros(max(DEPTHS) - 10)]), dense_first=False))
+    return out
+
+
+def test_trees_learn_an_interaction_the_linear_scorer_cannot() -> None:
+    rng = np.random.default_rng(0)
+    cases = [c for a in ANSWERS_TUNING[:3] for c in _interaction_cases(a, 40, rng)]
+    settings = TreeSettings(leaves=7, min_leaf=5, rounds=60, learning_rate=0.2)
+    trees = totals(loao_with(cases, lambda train: _fit_trees(train, 10, settings)))
+    linear = totals(loao(cases, 10, 1.0))
+    assert trees["reranked_hit1"] >= 0.9 * trees["n"]
+    assert trees["reranked_hit1"] > linear["reranked_hit1"] + 20
+
+
+def test_a_tree_reranker_round_trips_and_refuses_what_does_not_fit() -> None:
+    rng = np.random.default_rng(1)
+    cases = [c for a in ANSWERS_TUNING[:2] for c in _interaction_cases(a, 20, rng)]
+    model = _fit_trees(cases, 10, TreeSettings(leaves=7, min_leaf=5, rounds=10))
+    data = json.loads(weights_text(model.to_json(trained_on=["x"])))
+    again = reranker_from_json(data)
+    assert isinstance(again, TreeReranker) and again.depth == 10
+    feats = cases[0].features[10]
+    assert np.array_equal(again.order(feats), model.order(feats))
+    assert isinstance(reranker_from_json(_only("rank", 1.0).to_json()), Reranker)  # no learner: linear
+    with pytest.raises(ValueError, match="evals.train_rerank"):
+        reranker_from_json({**data, "features": list(FEATURES[:-1])})
+    with pytest.raises(ValueError, match="inputs"):
+        ensemble = {**data["ensemble"], "n_features": 3 * len(FEATURES) + 1}
+        reranker_from_json({**data, "ensemble": ensemble})
+    with pytest.raises(ValueError, match="depth"):
+        reranker_from_json({**data, "depth": 1})
+    with pytest.raises(ValueError, match="re-ranking trees"):
+        reranker_from_json({**data, "ensemble": {"trees": "none"}})
+
+
+def test_relative_features_are_the_value_and_its_gaps_to_the_best_and_the_mean() -> None:
+    f = np.array([[1.0, 4.0], [3.0, 2.0]])
+    assert relative_features(f).tolist() == [[1.0, 4.0, -2.0, 0.0, -1.0, 1.0],
+                                             [3.0, 2.0, 0.0, -2.0, 1.0, -1.0]]
+    assert relative_features(np.zeros((0, 2))).shape == (0, 6)
