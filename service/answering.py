@@ -416,6 +416,26 @@ def _tokenizer():
     return load_tokenizer(resolve_model_dir(get_settings().embed_model))
 
 
+def shipped_weights_error() -> str | None:
+    """Why a shipped weights file (re-ranker, passage chooser, abstention) cannot be used, or None.
+
+    Read once at warm-up so that a damaged or stale file makes the service report itself not ready, naming
+    the file, instead of failing every request with a 500 (each loader is cached: this is also the load)."""
+    from service.abstention_model import WEIGHTS_PATH as ABSTENTION_PATH
+    from service.abstention_model import shipped_model
+    from service.passage_choice import WEIGHTS_PATH as CHOOSER_PATH
+    from service.rerank import WEIGHTS_PATH as RERANK_PATH
+    from service.rerank import shipped_reranker
+
+    for load, path in ((shipped_reranker, RERANK_PATH), (shipped_chooser, CHOOSER_PATH),
+                       (shipped_model, ABSTENTION_PATH)):
+        try:
+            load()
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:  # a damaged file
+            return f"answering weights {path.name} could not be loaded: {exc!r}"
+    return None
+
+
 class Answerer:
     """Everything /v1/ask, /v1/ask/stream and /v1/retrieve need, behind three calls."""
 
@@ -426,6 +446,7 @@ class Answerer:
         self._embedder: Embedder | None = None
         self._guard: Guardrail | None = None
         self._guard_error = "red-flag guardrail not loaded yet"
+        self._weights_error: str | None = None  # a shipped weights file that could not be read
         self._warm = threading.Lock()
 
     # --- readiness ----------------------------------------------------------------------------------
@@ -440,6 +461,9 @@ class Answerer:
                 except Exception as exc:  # noqa: BLE001 - without screening we must not answer at all
                     self._guard_error = f"red-flag guardrail could not be loaded: {exc}"
                     log.error(self._guard_error)
+            self._weights_error = shipped_weights_error()
+            if self._weights_error:
+                log.error(self._weights_error)
             if self._embedder is None:
                 from ingest.embedding import get_embedder
 
@@ -450,11 +474,13 @@ class Answerer:
             return "embedding model not loaded yet"
         if self._guard is None:
             return self._guard_error
-        return self.live.reason
+        return self._weights_error or self.live.reason
 
     def _require_index(self) -> None:
         if self._embedder is None:
             raise NotReady("embedding model not loaded yet")
+        if self._weights_error:
+            raise NotReady(self._weights_error)
         if self.live.reason:
             raise NotReady(self.live.reason)
 

@@ -28,6 +28,8 @@ _CATEGORIES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("model_mismatch", re.compile(r"was embedded with"),
      "the index was built with a different embedding model; set GQA_EMBED_MODEL to match, or re-ingest"),
     ("index_empty", re.compile(r"holds no passages"), f"the published index holds no passages; {INGEST}"),
+    ("weights_unavailable", re.compile(r"answering weights \S+ could not be loaded"),
+     "the answering weights could not be loaded; an operator must check the service log"),
     ("index_unloadable", re.compile(r"could not be loaded"),
      "the published index could not be loaded; an operator must check the service log"),
     ("store_unreachable", re.compile(r"cannot read the store"),
