@@ -20,13 +20,19 @@ def weights_json(fmt: int, features: Sequence[str], mean: np.ndarray, scale: np.
             "coef": coef.tolist(), "intercept": intercept}
 
 
+def check_format(data: dict, fmt: int, features: Sequence[str], what: str, command: str) -> None:
+    """ValueError naming `what` and the `command` that retrains it unless the file is of `fmt` and
+    `features` — the check every shipped model file (linear weights, the re-ranker's trees) starts with."""
+    if data.get("format") != fmt or tuple(data.get("features", ())) != tuple(features):
+        raise ValueError(f"{what} weights are of another format or feature list; retrain them with "
+                         f"`{command}`")
+
+
 def read_weights(data: dict, fmt: int, features: Sequence[str], what: str,
                  command: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """(mean, scale, coef, intercept) of a weights file, after checking it is of `fmt` and `features`, with
     one value per feature and positive scales; ValueError naming `what` and the `command` that retrains it."""
-    if data.get("format") != fmt or tuple(data.get("features", ())) != tuple(features):
-        raise ValueError(f"{what} weights are of another format or feature list; retrain them with "
-                         f"`{command}`")
+    check_format(data, fmt, features, what, command)
     mean, scale, coef = (np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "coef"))
     if any(a.shape != (len(features),) for a in (mean, scale, coef)) or not np.all(scale > 0):
         raise ValueError(f"{what} weights: mean, scale and coef need one value per feature, scale > 0")

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from service.index import Snapshot
-from service.linear_weights import read_weights, weights_json
+from service.linear_weights import check_format, read_weights, weights_json
 from service.term_weights import idf_weights, passage_terms, weighted_share
 from service.text import content_terms
 from service.tree_ensemble import TreeEnsemble
@@ -195,9 +195,7 @@ class TreeReranker:
     @classmethod
     def from_json(cls, data: dict) -> TreeReranker:
         """Refuses trees of another format or feature list, or malformed ones (service/tree_ensemble.py)."""
-        if data.get("format") != FORMAT or tuple(data.get("features", ())) != FEATURES:
-            raise ValueError(f"re-ranking trees are of another format or feature list; retrain them with "
-                             f"`{COMMAND}`")
+        check_format(data, FORMAT, FEATURES, "re-ranking", COMMAND)
         try:
             trees = TreeEnsemble.from_json(data["ensemble"])
             depth = int(data["depth"])
